@@ -1,0 +1,5 @@
+"""Makes the repository root importable and TensorFlow quiet and deterministic in tests."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
