@@ -1,0 +1,36 @@
+# tfprune — every target does its own set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_USE_LEGACY_KERAS := 1
+# pytest workers: 2 on the 2-core CI machine
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup data test test-slow test-all demo bench clean
+
+$(VENV)/.stamp: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.stamp
+
+# Real data that installs offline: Debian's Fashion-MNIST package.
+data:
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; fi
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+test-slow: setup data
+	$(PY) -m pytest -q -m "slow" -p no:cacheprovider
+
+test-all: test test-slow
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache
