@@ -27,7 +27,7 @@ def make_snip(model, data, loss):
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
     def score(masks=None):
-        effective = {n: base[n] * masks[n] if masks else base[n] for n in names}
+        effective = {n: base[n] * masks[n] if masks and n in masks else base[n] for n in names}
         set_kernels(clone, effective)
         grads = accumulate(data, gradients)
         return {n: np.abs(g.numpy() * effective[n]) for n, g in zip(names, grads)}
