@@ -7,7 +7,8 @@ import pytest
 import tensorflow_model_optimization as tfmot
 
 import tfprune
-from tfprune._keras import PruneLowMagnitude, keras
+from tfprune._keras import keras
+from tfprune.wrapper import PruneLowMagnitude
 
 
 def small_cnn(seed=0):

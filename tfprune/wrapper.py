@@ -20,9 +20,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
 from tfprune import _keras
-from tfprune._keras import PruneLowMagnitude, keras
+from tfprune._keras import keras
 from tfprune.schedules import FixedMask, SCHEDULES
 
 

@@ -75,7 +75,7 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         >>> scores = tfprune.compute_scores(model, "snip", data=(x[:100], y[:100]))
         >>> {name: s.shape for name, s in scores.items()}
     """
-    if masks is None and any(isinstance(l, _keras.PruneLowMagnitude) for l in getattr(model, "layers", [])):
+    if masks is None and any(_keras.is_pruning_wrapper(l) for l in getattr(model, "layers", [])):
         from tfprune.wrapper import get_masks
         masks = get_masks(model)
     _, score = make_score_fn(model, method, data, loss, **options)
