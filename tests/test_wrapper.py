@@ -128,8 +128,7 @@ def test_apply_masks_on_wrapped_model_updates_in_place_and_zeroes_weights():
     new["fc"][0, 0] = 1
     same = tfprune.apply_masks(model, new)
     assert same is model
-    fc = model.get_layer("tfprune_fc") if "tfprune_fc" in [l.name for l in model.layers] else \
-        [l for l in model.layers if isinstance(l, tfprune.FixedMaskWrapper) and l.layer.name == "fc"][0]
+    fc = model.get_layer("fixed_mask_wrapper_fc")
     assert np.count_nonzero(fc.layer.kernel.numpy()) <= 1
     np.testing.assert_array_equal(tfprune.get_masks(model)["fc"], new["fc"])
 

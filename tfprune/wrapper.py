@@ -31,14 +31,14 @@ class FixedMaskWrapper(PruneLowMagnitude):
     """Wraps a Dense/Conv layer and multiplies its kernel by a fixed 0/1 mask.
 
     Build models with it through :func:`tfprune.prune_at_init` or :func:`apply_masks`;
-    load saved ones inside :func:`tfprune.custom_object_scope`.
+    load saved ones inside :func:`tfprune.custom_object_scope`. Like TF-MOT's wrapper it is
+    named ``fixed_mask_wrapper_<layer name>``; tfprune's APIs key everything by the layer name.
 
     Example:
         >>> wrapped = FixedMaskWrapper(keras.layers.Dense(10))
     """
 
     def __init__(self, layer, pruning_schedule=None, **kwargs):
-        kwargs.setdefault("name", f"tfprune_{layer.name}")
         super().__init__(layer, pruning_schedule=pruning_schedule or FixedMask(), **kwargs)
         self._call_accepts_training = "training" in inspect.signature(self.layer.call).parameters
 
