@@ -19,6 +19,7 @@ setup(
         "numpy",
         "absl-py",
         "ai-edge-litert",
+        "tensorboard",
         "tqdm",
         "matplotlib",
     ],

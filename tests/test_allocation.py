@@ -1,0 +1,134 @@
+"""Allocation: scores + sparsity + scope → masks (pure numpy)."""
+import math
+
+import numpy as np
+import pytest
+
+from tfprune.allocation import allocate
+
+
+def scores(seed=0, shapes=None):
+    rng = np.random.default_rng(seed)
+    shapes = shapes or {"a": (30, 20), "b": (20, 10), "c": (3, 3, 2, 4)}
+    return {name: rng.random(shape) for name, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.9, 0.98, 0.999])
+def test_global_keeps_exactly_round_n_density(sparsity):
+    s = scores()
+    masks = allocate(s, sparsity)
+    total = sum(v.size for v in s.values())
+    assert sum(int(m.sum()) for m in masks.values()) == round(total * (1 - sparsity))
+    for name in s:
+        assert masks[name].shape == s[name].shape and masks[name].dtype == np.float32
+        assert set(np.unique(masks[name])) <= {0.0, 1.0}
+
+
+def test_global_keeps_the_highest_scores_across_layers():
+    s = scores()
+    masks = allocate(s, 0.7)
+    kept = np.concatenate([s[n][masks[n] == 1] for n in s])
+    pruned = np.concatenate([s[n][masks[n] == 0] for n in s])
+    assert kept.min() >= pruned.max()
+
+
+def test_keep_lowest():
+    s = scores()
+    masks = allocate(s, 0.7, keep="lowest")
+    kept = np.concatenate([s[n][masks[n] == 1] for n in s])
+    pruned = np.concatenate([s[n][masks[n] == 0] for n in s])
+    assert kept.max() <= pruned.min()
+
+
+def test_layerwise_keeps_round_density_in_each_layer():
+    s = scores()
+    masks = allocate(s, 0.75, scope="layerwise")
+    for name in s:
+        assert int(masks[name].sum()) == round(s[name].size * 0.25)
+        kept, pruned = s[name][masks[name] == 1], s[name][masks[name] == 0]
+        assert kept.min() >= pruned.max()
+
+
+def test_global_and_layerwise_differ_when_layers_have_different_scales():
+    s = scores()
+    s["a"] = s["a"] + 10  # every score of layer a beats every other layer's
+    g, l = allocate(s, 0.5), allocate(s, 0.5, scope="layerwise")
+    assert g["a"].sum() == round(872 * 0.5) and g["b"].sum() == 0 and g["c"].sum() == 0
+    assert l["b"].mean() == 0.5 and l["c"].mean() == 0.5
+
+
+def test_ties_are_broken_by_position_deterministically():
+    s = {"a": np.ones((2, 3)), "b": np.ones(4)}
+    masks = allocate(s, 0.5)  # keep 5 of 10: the first 5 by (layer order, flat index)
+    assert masks["a"].reshape(-1).tolist() == [1, 1, 1, 1, 1, 0]
+    assert masks["b"].tolist() == [0, 0, 0, 0]
+    again = allocate({"a": np.ones((2, 3)), "b": np.ones(4)}, 0.5)
+    assert all(np.array_equal(masks[n], again[n]) for n in masks)
+
+
+def test_exclude_keeps_layer_dense_and_out_of_the_count():
+    s = scores()
+    masks = allocate(s, 0.9, exclude=["c"])
+    assert masks["c"].all()
+    n = s["a"].size + s["b"].size
+    assert int(masks["a"].sum() + masks["b"].sum()) == round(n * 0.1)
+
+
+def test_min_density_floor_per_layer():
+    s = scores()
+    s["b"] = s["b"] * 1e-6  # would collapse under global ranking
+    assert allocate(s, 0.9)["b"].sum() == 0
+    masks = allocate(s, 0.9, min_density=0.05)
+    assert masks["b"].sum() >= math.ceil(0.05 * s["b"].size)
+    total = sum(v.size for v in s.values())
+    assert sum(int(m.sum()) for m in masks.values()) == round(total * 0.1)
+    with pytest.raises(ValueError, match="min_density"):
+        allocate(s, 0.99, min_density=0.5)
+
+
+@pytest.mark.parametrize("block", [(4, 1), (16, 1)])
+def test_block_masks_are_block_structured_on_dense_kernels(block):
+    s = scores(shapes={"fc": (64, 12), "fc2": (34, 5), "conv": (3, 3, 2, 4)})
+    masks = allocate(s, 0.8, block=block)
+    bh, _ = block
+    for name in ("fc", "fc2"):
+        m = masks[name]
+        rows = m.shape[0]
+        for start in range(0, rows, bh):
+            chunk = m[start:start + bh]
+            assert np.all(chunk == chunk[0:1]), f"{name} rows {start}: not a whole block"
+    assert set(np.unique(masks["conv"])) <= {0.0, 1.0}
+    total = sum(v.size for v in s.values())
+    assert abs(sum(int(m.sum()) for m in masks.values()) - round(total * 0.2)) < bh
+
+
+def test_within_restricts_to_survivors_and_density_is_absolute():
+    s = scores()
+    first = allocate(s, 0.5)
+    rng = np.random.default_rng(9)
+    second = allocate({n: rng.random(v.shape) for n, v in s.items()}, 0.8, within=first)
+    total = sum(v.size for v in s.values())
+    assert sum(int(m.sum()) for m in second.values()) == round(total * 0.2)
+    for name in s:
+        assert np.all(second[name] <= first[name])
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan")])
+def test_sparsity_out_of_range_is_rejected(bad):
+    with pytest.raises(ValueError, match=r"sparsity: got .*allowed"):
+        allocate(scores(), bad)
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(TypeError, match="sparsity"):
+        allocate(scores(), "lots")
+    with pytest.raises(ValueError, match="scope: got 'blockwise'; allowed: global, layerwise"):
+        allocate(scores(), 0.5, scope="blockwise")
+    with pytest.raises(ValueError, match=r"exclude: unknown layer name\(s\) \['zz'\]"):
+        allocate(scores(), 0.5, exclude=["zz"])
+    with pytest.raises(ValueError, match="block"):
+        allocate(scores(), 0.5, block=(0, 1))
+    bad = scores()
+    bad["b"][0, 0] = np.nan
+    with pytest.raises(FloatingPointError, match="layer 'b' has 1 NaN/inf"):
+        allocate(bad, 0.5)

@@ -1,0 +1,106 @@
+"""The public pruning entry points: scores → masks → wrapped model.
+
+Every step is a call into one module: :mod:`tfprune.scoring` (what is important),
+:mod:`tfprune.allocation` (what is kept), :mod:`tfprune.wrapper` (holding the masks).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
+
+from tfprune import _keras
+from tfprune.allocation import allocate, check_sparsity
+from tfprune.report import sparsity_report
+from tfprune.scoring import check_finite, make_score_fn
+from tfprune.wrapper import apply_masks, check_masks
+
+
+class LayerCollapseWarning(UserWarning):
+    """A pruned layer keeps no weight, or every path through it is cut: the network's output
+    no longer depends on its input through that layer."""
+
+
+def compute_masks(model, method: str, sparsity: float, data=None, loss=None, scope: str = "global",
+                  seed=None, *, exclude: Sequence[str] = (), min_density: float = 0.0, block=None,
+                  rounds: "int | None" = None, within: "Mapping[str, np.ndarray] | None" = None,
+                  **options) -> "dict[str, np.ndarray]":
+    """Scores ``model`` with ``method`` and keeps the best ``1 - sparsity`` of its prunable weights.
+
+    Args:
+        model: built tf_keras Sequential/Functional model (its current weights are scored).
+        method: registered scorer (``random``, ``magnitude``, ``snip``, ``grasp``, ``synflow``).
+        sparsity: fraction of the (non-excluded) prunable weights to prune, in [0, 1).
+        data, loss: for data-dependent methods, see :func:`tfprune.compute_scores`.
+        scope: ``"global"`` (default) or ``"layerwise"`` ranking.
+        seed: seed of the ``random`` scorer (same seed → bit-identical masks).
+        exclude: layer names left dense. min_density: per-layer floor. block: ``(4, 1)`` etc.
+            for block-sparse Dense kernels. See :func:`tfprune.allocation.allocate`.
+        rounds: number of score → prune rounds, densities d^(r/rounds); defaults to the
+            method's own (100 for SynFlow, 1 otherwise).
+        within: masks of weights still alive (only those can be kept), e.g. a lottery level.
+        **options: method options (``temperature`` for GraSP, ``input_shape`` for SynFlow).
+
+    Returns:
+        ``{original layer name: float32 0/1 array of the kernel's shape}``.
+
+    Example:
+        >>> masks = tfprune.compute_masks(model, "synflow", sparsity=0.98)
+        >>> masks = tfprune.compute_masks(model, "snip", 0.9, data=tfprune.data.balanced_batch(x, y))
+    """
+    sparsity = check_sparsity(sparsity)
+    scorer, score = make_score_fn(model, method, data, loss,
+                                  **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
+    if rounds is None:
+        rounds = scorer.rounds
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds: expected an integer >= 1, got {rounds!r}.")
+    masks = check_masks(model, within, "within") if within is not None else None
+    density = 1.0 - sparsity
+    for r in range(1, rounds + 1):
+        scores = check_finite(score(masks), method)
+        masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=scorer.keep,
+                         exclude=exclude, min_density=min_density, block=block, within=masks)
+    return masks
+
+
+def _scorer_options(method):
+    from tfprune.scoring import get_scorer
+    return get_scorer(method).options
+
+
+def prune_at_init(model, method: str, sparsity: float, data=None, loss=None, scope: str = "global",
+                  seed=None, **kwargs):
+    """Computes masks with :func:`compute_masks` and returns ``model`` wrapped with them fixed.
+
+    The result is ready for ``compile`` and ``fit`` (pass ``callbacks=tfprune.callbacks()``);
+    its masks never change during training. Like TF-MOT's ``prune_low_magnitude`` it reuses
+    ``model``'s layers. Warns with :class:`LayerCollapseWarning` if a layer collapsed.
+
+    Example:
+        >>> pruned = tfprune.prune_at_init(model, "synflow", sparsity=0.98)
+        >>> pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> pruned.fit(x, y, epochs=5, callbacks=tfprune.callbacks())
+    """
+    masks = compute_masks(model, method, sparsity, data, loss, scope, seed, **kwargs)
+    pruned = apply_masks(model, masks)
+    report = sparsity_report(pruned)
+    if report.collapsed:
+        warnings.warn(f"layer collapse after {method} at sparsity {sparsity}: {report.collapsed} keep no "
+                      "weight or have every path cut; the network cannot learn through them. Consider "
+                      "min_density=..., scope='layerwise' or a lower sparsity.", LayerCollapseWarning, stacklevel=2)
+    return pruned
+
+
+def callbacks(log_dir: "str | None" = None):
+    """The Keras callbacks ``fit`` needs for a pruned model.
+
+    ``UpdatePruningStep`` (keeps TF-MOT's step counter and re-applies masks at each epoch end)
+    and, with ``log_dir``, ``PruningSummaries`` (per-layer sparsity in TensorBoard).
+    """
+    out = [pruning_callbacks.UpdatePruningStep()]
+    if log_dir:
+        out.append(pruning_callbacks.PruningSummaries(log_dir=str(log_dir)))
+    return out

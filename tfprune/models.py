@@ -1,0 +1,407 @@
+"""Model zoo: seeded tf_keras (Keras 2) Functional models for pruning experiments.
+
+All builders share one signature, ``builder(input_shape, num_classes, seed=0,
+*, softmax=False, **kw)``, and return an uncompiled ``tf_keras.Model`` built
+with the Functional API (never subclassed, so TF-MOT can wrap every layer).
+
+=================  ===============================================================
+name               architecture
+=================  ===============================================================
+``lenet_300_100``  Flatten -> fc1 300 relu -> fc2 100 relu -> output
+``conv2``          [conv 64]x2, pool -> fc1 256 -> fc2 256 -> output
+``conv4``          [conv 64]x2, pool, [conv 128]x2, pool -> fc 256-256 -> output
+``conv6``          conv4 + [conv 256]x2, pool -> fc 256-256 -> output
+``vgg_small``      VGG-style [conv-BN-relu]x2 per stage, widths 32/64/128, max-pool,
+                   global average pool -> output
+``resnet20``       CIFAR ResNet-20 (He et al. 2016): conv 16, 3 stages x 3 basic
+                   blocks (16/32/64), BN, 1x1-conv shortcut (option B) when the
+                   shape changes, global average pool -> output
+=================  ===============================================================
+
+Conventions:
+
+* The last layer is always a ``Dense`` named ``"output"`` (:data:`OUTPUT_LAYER`)
+  producing **logits** by default; ``softmax=True`` gives it a softmax
+  activation instead.  Train logits with
+  ``SparseCategoricalCrossentropy(from_logits=True)``.
+* Layer names are stable and readable: ``conv1``, ``pool1``, ``fc1``, ...;
+  ResNet blocks are ``stage{s}_block{b}_{conv1,bn1,conv2,bn2,shortcut_conv,
+  shortcut_bn,add,out}``.  The input layer is named ``"input"`` and the model
+  is named after its registry name.
+* Seeding: every layer with random initial weights gets its **own seeded
+  initializer instance** whose seed is derived from ``(seed, layer name)``.
+  Builders never call ``tf.random.set_seed`` / ``tf_keras.utils.set_random_seed``,
+  so building a model does not disturb the global random state (e.g. the
+  shuffle order of :mod:`tfprune.data`).  Same ``seed`` -> identical initial
+  weights, in any process; different ``seed`` -> different weights.  Biases,
+  BatchNorm gammas/betas start at their usual constants (0 / 1).
+* Initializers: Glorot normal for ``lenet_300_100`` and ``conv2/4/6`` (the
+  "Gaussian Glorot" initialization of Frankle & Carbin 2019), He normal for
+  ``vgg_small`` and ``resnet20``.  No weight decay or dropout is built in; add
+  regularization in the training code.
+
+Deviations from the Lottery Ticket paper (Frankle & Carbin, ICLR 2019, Fig. 2),
+written from memory of its architecture table:
+
+* Conv-2/4/6 use 3x3 convolutions with ``"same"`` padding, ReLU, 2x2 max-pool
+  (stride 2, ``"valid"``) after each pair, then FC 256-256-classes, as in the
+  paper.  The paper only uses CIFAR-10 (32x32x3); on 28x28x1 the pooled maps
+  are 14 -> 7 -> 3 (floor) pixels wide, so FC1's fan-in differs from the paper.
+* Parameter counts on 32x32x3 / 10 classes (with biases): Conv-2 4,301,642,
+  Conv-4 2,425,930, Conv-6 2,262,602.  Conv-2 and Conv-4 match the paper's
+  ~4.3M / ~2.4M; the paper's Conv-6 figure as I remember it (~1.7M) does not
+  match the architecture it describes (which gives ~2.26M), so this module
+  follows the described layers rather than that total.
+* ``width`` scales every conv/hidden-FC width (default 1.0 = the paper);
+  the paper's own width experiments scale the conv layers only.
+
+Example::
+
+    from tfprune import models
+    model = models.build("conv4", (32, 32, 3), 10, seed=0)
+    model.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from tf_keras import layers  # noqa: E402
+
+__all__ = [
+    "MODELS",
+    "OUTPUT_LAYER",
+    "names",
+    "build",
+    "lenet_300_100",
+    "conv2",
+    "conv4",
+    "conv6",
+    "vgg_small",
+    "resnet20",
+]
+
+#: Name of the final Dense layer of every zoo model.
+OUTPUT_LAYER = "output"
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def _layer_seed(seed: int, name: str) -> int:
+    """A 31-bit seed derived from the model seed and a layer name."""
+    state = np.random.SeedSequence([int(seed), zlib.crc32(name.encode("utf-8"))])
+    return int(state.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+class _Init:
+    """Makes a fresh, seeded initializer instance per layer name."""
+
+    _KINDS = {
+        "glorot_normal": keras.initializers.GlorotNormal,
+        "glorot_uniform": keras.initializers.GlorotUniform,
+        "he_normal": keras.initializers.HeNormal,
+    }
+
+    def __init__(self, seed: int, kind: str):
+        self.seed = seed
+        self.cls = self._KINDS[kind]
+
+    def __call__(self, name: str):
+        return self.cls(seed=_layer_seed(self.seed, name))
+
+
+def _check_common(input_shape, num_classes, seed, *, rank: Optional[int] = None,
+                  model: str = "model") -> Tuple[Tuple[int, ...], int, int]:
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(f"{model}: input_shape must be a tuple of positive ints, "
+                        f"got input_shape={input_shape!r}") from None
+    if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1
+                        for d in shape):
+        raise ValueError(f"{model}: input_shape must be a non-empty tuple of positive ints, "
+                         f"got input_shape={input_shape!r}")
+    if rank is not None and len(shape) != rank:
+        raise ValueError(f"{model}: input_shape must have {rank} dims (height, width, "
+                         f"channels), got input_shape={input_shape!r}")
+    for arg, value, minimum in (("num_classes", num_classes, 2), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{model}: {arg} must be an int, got {arg}={value!r}")
+        if value < minimum:
+            raise ValueError(f"{model}: {arg} must be >= {minimum}, got {arg}={value}")
+    return tuple(int(d) for d in shape), int(num_classes), int(seed)
+
+
+def _check_width(width, model: str) -> float:
+    if isinstance(width, bool) or not isinstance(width, (int, float, np.integer, np.floating)) \
+            or not float(width) > 0:
+        raise ValueError(f"{model}: width must be a positive number, got width={width!r}")
+    return float(width)
+
+
+def _scaled(units: int, width: float) -> int:
+    return max(1, int(round(units * width)))
+
+
+def _output(x, num_classes: int, init: _Init, softmax: bool):
+    return layers.Dense(num_classes, activation="softmax" if softmax else None,
+                        kernel_initializer=init(OUTPUT_LAYER), name=OUTPUT_LAYER)(x)
+
+
+# --------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------
+def lenet_300_100(input_shape=(28, 28, 1), num_classes: int = 10, seed: int = 0, *,
+                  width: float = 1.0, softmax: bool = False) -> keras.Model:
+    """LeNet-300-100: Flatten -> fc1 (300, relu) -> fc2 (100, relu) -> output.
+
+    266,610 parameters for 784 inputs and 10 classes.  Glorot-normal init.
+
+    Args:
+      input_shape: shape of one example (any rank; it is flattened).
+      num_classes: number of classes (>= 2).
+      seed: initialization seed.
+      width: multiplier of the hidden widths (300*width, 100*width).
+      softmax: softmax output instead of logits.
+
+    Example::
+
+        model = lenet_300_100((28, 28, 1), 10, seed=0)
+        assert model.count_params() == 266_610
+    """
+    name = "lenet_300_100"
+    shape, num_classes, seed = _check_common(input_shape, num_classes, seed, model=name)
+    width = _check_width(width, name)
+    init = _Init(seed, "glorot_normal")
+    inputs = keras.Input(shape=shape, name="input")
+    x = layers.Flatten(name="flatten")(inputs)
+    x = layers.Dense(_scaled(300, width), activation="relu", kernel_initializer=init("fc1"),
+                     name="fc1")(x)
+    x = layers.Dense(_scaled(100, width), activation="relu", kernel_initializer=init("fc2"),
+                     name="fc2")(x)
+    outputs = _output(x, num_classes, init, softmax)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _conv_n(name: str, stages: Sequence[int], input_shape, num_classes, seed,
+            width: float, softmax: bool) -> keras.Model:
+    shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
+    width = _check_width(width, name)
+    if min(shape[0], shape[1]) < 2 ** len(stages):
+        raise ValueError(f"{name}: input_shape={input_shape!r} is too small for "
+                         f"{len(stages)} 2x2 max-pools (need height and width >= "
+                         f"{2 ** len(stages)})")
+    init = _Init(seed, "glorot_normal")
+    inputs = keras.Input(shape=shape, name="input")
+    x = inputs
+    conv = 0
+    for stage, filters in enumerate(stages, start=1):
+        for _ in range(2):
+            conv += 1
+            x = layers.Conv2D(_scaled(filters, width), 3, padding="same", activation="relu",
+                              kernel_initializer=init(f"conv{conv}"), name=f"conv{conv}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i in (1, 2):
+        x = layers.Dense(_scaled(256, width), activation="relu",
+                         kernel_initializer=init(f"fc{i}"), name=f"fc{i}")(x)
+    outputs = _output(x, num_classes, init, softmax)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def conv2(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
+          width: float = 1.0, softmax: bool = False) -> keras.Model:
+    """Conv-2 of the Lottery Ticket paper: conv1-2 (64, 3x3), pool1, fc1-2 (256), output.
+
+    Args:
+      input_shape: ``(height, width, channels)``, at least 2x2.
+      num_classes: number of classes (>= 2).
+      seed: initialization seed (Glorot normal).
+      width: multiplier of every conv / hidden FC width.
+      softmax: softmax output instead of logits.
+
+    Example::
+
+        model = conv2((32, 32, 3), 10)
+        assert model.count_params() == 4_301_642
+    """
+    return _conv_n("conv2", (64,), input_shape, num_classes, seed, width, softmax)
+
+
+def conv4(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
+          width: float = 1.0, softmax: bool = False) -> keras.Model:
+    """Conv-4: conv1-2 (64), pool1, conv3-4 (128), pool2, fc1-2 (256), output.
+
+    Arguments as for :func:`conv2`; the input must be at least 4x4.
+
+    Example::
+
+        model = conv4((28, 28, 1), 10, seed=3)
+        print(model.get_layer("conv3").kernel.shape)   # (3, 3, 64, 128)
+    """
+    return _conv_n("conv4", (64, 128), input_shape, num_classes, seed, width, softmax)
+
+
+def conv6(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
+          width: float = 1.0, softmax: bool = False) -> keras.Model:
+    """Conv-6: conv4's layers + conv5-6 (256), pool3, then fc1-2 (256), output.
+
+    Arguments as for :func:`conv2`; the input must be at least 8x8.
+
+    Example::
+
+        model = conv6((32, 32, 3), 10)
+        assert model.count_params() == 2_262_602
+    """
+    return _conv_n("conv6", (64, 128, 256), input_shape, num_classes, seed, width, softmax)
+
+
+def vgg_small(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
+              width: float = 1.0, softmax: bool = False) -> keras.Model:
+    """Small VGG with BatchNorm: 3 stages of [conv3x3-BN-relu]x2 + max-pool, GAP, output.
+
+    Stage widths are 32, 64, 128 (times ``width``).  Layers: ``conv{i}``,
+    ``bn{i}``, ``relu{i}`` for i = 1..6, ``pool1..3``, ``gap``, ``output``.
+    Convs have no bias (BatchNorm follows).  He-normal init.  Works on any
+    input of at least 8x8 (e.g. 28x28x1, 32x32x3).
+
+    Example::
+
+        model = vgg_small((28, 28, 1), 10, width=0.5)
+        logits = model(np.zeros((2, 28, 28, 1), "float32"))   # shape (2, 10)
+    """
+    name = "vgg_small"
+    shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
+    width = _check_width(width, name)
+    if min(shape[0], shape[1]) < 8:
+        raise ValueError(f"{name}: input_shape={input_shape!r} is too small for 3 "
+                         f"2x2 max-pools (need height and width >= 8)")
+    init = _Init(seed, "he_normal")
+    inputs = keras.Input(shape=shape, name="input")
+    x = inputs
+    i = 0
+    for stage, filters in enumerate((32, 64, 128), start=1):
+        for _ in range(2):
+            i += 1
+            x = layers.Conv2D(_scaled(filters, width), 3, padding="same", use_bias=False,
+                              kernel_initializer=init(f"conv{i}"), name=f"conv{i}")(x)
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.ReLU(name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = _output(x, num_classes, init, softmax)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _basic_block(x, filters: int, stride: int, prefix: str, init: _Init):
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
+                      kernel_initializer=init(f"{prefix}_conv1"), name=f"{prefix}_conv1")(x)
+    y = layers.BatchNormalization(name=f"{prefix}_bn1")(y)
+    y = layers.ReLU(name=f"{prefix}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                      kernel_initializer=init(f"{prefix}_conv2"), name=f"{prefix}_conv2")(y)
+    y = layers.BatchNormalization(name=f"{prefix}_bn2")(y)
+    if stride != 1 or int(x.shape[-1]) != filters:
+        # Option B of He et al.: projection shortcut only where the shape changes.
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
+                                 kernel_initializer=init(f"{prefix}_shortcut_conv"),
+                                 name=f"{prefix}_shortcut_conv")(x)
+        shortcut = layers.BatchNormalization(name=f"{prefix}_shortcut_bn")(shortcut)
+    y = layers.Add(name=f"{prefix}_add")([y, shortcut])
+    return layers.ReLU(name=f"{prefix}_out")(y)
+
+
+def resnet20(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
+             width: float = 1.0, softmax: bool = False) -> keras.Model:
+    """CIFAR ResNet-20 (He et al. 2016, sec. 4.2) with option-B shortcuts.
+
+    ``conv1`` (3x3, 16) - ``bn1`` - ``relu1``, then 3 stages of 3 basic blocks
+    with 16, 32, 64 filters (times ``width``); the first block of stages 2
+    and 3 has stride 2 and a 1x1-conv + BN projection shortcut, every other
+    shortcut is the identity.  Global average pool (``gap``) -> ``output``.
+    Convs have no bias.  He-normal init.  About 0.27M parameters on
+    32x32x3 / 10 classes.  Works on 28x28x1 (maps 28 -> 14 -> 7) and 32x32x3.
+
+    Example::
+
+        model = resnet20((32, 32, 3), 10, seed=0)
+        model.get_layer("stage2_block1_shortcut_conv")   # the 1x1 projection
+    """
+    name = "resnet20"
+    shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
+    width = _check_width(width, name)
+    init = _Init(seed, "he_normal")
+    inputs = keras.Input(shape=shape, name="input")
+    x = layers.Conv2D(_scaled(16, width), 3, padding="same", use_bias=False,
+                      kernel_initializer=init("conv1"), name="conv1")(inputs)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.ReLU(name="relu1")(x)
+    for stage, filters in enumerate((16, 32, 64), start=1):
+        for block in range(1, 4):
+            stride = 2 if (stage > 1 and block == 1) else 1
+            x = _basic_block(x, _scaled(filters, width), stride,
+                             f"stage{stage}_block{block}", init)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = _output(x, num_classes, init, softmax)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# --------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------
+MODELS: Dict[str, Callable[..., keras.Model]] = {
+    "lenet_300_100": lenet_300_100,
+    "conv2": conv2,
+    "conv4": conv4,
+    "conv6": conv6,
+    "vgg_small": vgg_small,
+    "resnet20": resnet20,
+}
+
+_OPTIONS = ("width", "softmax")
+
+
+def names() -> Tuple[str, ...]:
+    """Sorted names accepted by :func:`build`.
+
+    Example::
+
+        names()   # ('conv2', 'conv4', 'conv6', 'lenet_300_100', 'resnet20', 'vgg_small')
+    """
+    return tuple(sorted(MODELS))
+
+
+def build(name: str, input_shape, num_classes: int, seed: int = 0, **kw) -> keras.Model:
+    """Build a zoo model by name.
+
+    Args:
+      name: one of :func:`names`.
+      input_shape: shape of one example, e.g. ``(28, 28, 1)``.
+      num_classes: number of classes (>= 2).
+      seed: initialization seed; same seed, same initial weights.
+      **kw: ``width`` (float multiplier, default 1.0) and ``softmax`` (bool,
+        default False: the output is logits).
+
+    Raises:
+      ValueError / TypeError: unknown name or option, or a bad argument value.
+
+    Example::
+
+        ds = tfprune.data.load("mnist5k")
+        model = build("lenet_300_100", ds.input_shape, ds.num_classes, seed=0)
+    """
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"unknown model name={name!r}; allowed values: {', '.join(names())}")
+    unknown = sorted(set(kw) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"build({name!r}) got unknown option(s) {', '.join(unknown)}; "
+                        f"allowed options: {', '.join(_OPTIONS)}")
+    return MODELS[name](input_shape, num_classes, seed, **kw)

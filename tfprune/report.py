@@ -1,0 +1,118 @@
+"""Sparsity report: per-layer kept weights and density, global sparsity, and layer collapse.
+
+A layer has *collapsed* when it keeps no weight, or when every input→output path through it
+is cut (it keeps weights, but none of them connects the input to the output). The second
+check counts paths with the SynFlow pass on the 0/1 masks (:func:`tfprune.scoring.path_flow`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+
+from tfprune import _keras
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRow:
+    name: str
+    shape: tuple
+    params: int
+    kept: int
+    density: float
+    paths: "float | None"  # input→output paths through the layer's kept weights (None: not computed)
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(self.reason)
+
+    @property
+    def reason(self) -> str:
+        """'' if healthy; 'no weight left'; or 'all paths cut' (weights kept, none on a path)."""
+        if self.kept == 0:
+            return "no weight left"
+        if self.paths is not None and self.paths == 0:
+            return "all paths cut"
+        return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SparsityReport:
+    """Rows per prunable layer plus totals. ``str(report)`` is a table; ``to_dict()`` for JSON."""
+
+    rows: "tuple[LayerRow, ...]"
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def kept(self) -> int:
+        return sum(r.kept for r in self.rows)
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.kept / self.params if self.params else 0.0
+
+    @property
+    def collapsed(self) -> "list[str]":
+        """Names of the collapsed layers (no weight left, or every path through them cut)."""
+        return [r.name for r in self.rows if r.collapsed]
+
+    def to_dict(self) -> dict:
+        return {
+            "layers": [dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
+                       for r in self.rows],
+            "params": self.params, "kept": self.kept, "sparsity": self.sparsity, "collapsed": self.collapsed,
+        }
+
+    def __str__(self) -> str:
+        header = f"{'layer':<24} {'shape':<20} {'params':>10} {'kept':>10} {'density':>9}  note"
+        lines = [header, "-" * len(header)]
+        for r in self.rows:
+            note = f"COLLAPSED: {r.reason}" if r.collapsed else ""
+            lines.append(f"{r.name:<24} {str(r.shape):<20} {r.params:>10,} {r.kept:>10,} {r.density:>9.4f}  {note}")
+        lines.append("-" * len(header))
+        lines.append(f"{'total':<24} {'':<20} {self.params:>10,} {self.kept:>10,} {1 - self.sparsity:>9.4f}  "
+                     f"sparsity {self.sparsity:.4f}")
+        if self.collapsed:
+            lines.append(f"layer collapse: {', '.join(self.collapsed)}")
+        return "\n".join(lines)
+
+
+def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, check_paths: bool = True) -> SparsityReport:
+    """Per-layer (name, shape, params, kept, density) and global sparsity of ``model``.
+
+    Args:
+        model: a tf_keras model, wrapped (masks read from the wrappers) or plain (nonzeros).
+        masks: optional masks to report instead of the model's own.
+        check_paths: also count input→output paths per layer to flag layers whose every path is
+            cut (one float64 forward/backward pass; skipped for models it cannot run on).
+
+    Example:
+        >>> report = tfprune.sparsity_report(pruned)
+        >>> print(report); report.sparsity, report.collapsed
+    """
+    from tfprune.scoring import path_flow
+    from tfprune.wrapper import check_masks, get_masks
+
+    _keras.check_model(model)
+    masks = check_masks(model, masks) if masks is not None else get_masks(model)
+    full = get_masks(model)
+    full.update(masks)
+    paths = None
+    if check_paths:
+        try:
+            paths = path_flow(model, full)
+        except (ValueError, TypeError):
+            paths = None
+    rows = []
+    for name, mask in full.items():
+        kept = int(np.count_nonzero(mask))
+        flow = None
+        if paths is not None:
+            value = paths[name]
+            flow = value if np.isfinite(value) else float("inf")
+        rows.append(LayerRow(name, tuple(mask.shape), int(mask.size), kept, kept / mask.size, flow))
+    return SparsityReport(tuple(rows))

@@ -1,0 +1,98 @@
+"""Pruning schedules: they only say *when* and *how much*.
+
+All are ``tfmot.sparsity.keras.PruningSchedule`` subclasses (``__call__(step) ->
+(should_prune, sparsity)``; TF-MOT's first training step is 1) and round-trip through
+``get_config`` / ``from_config``.
+
+* :class:`FixedMask` never prunes: the masks set by tfprune stay bit-identical. It is the
+  default schedule of :class:`tfprune.FixedMaskWrapper`.
+* :class:`OneShot` and :class:`Iterative` are for TF-MOT's own magnitude wrapper
+  (``tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=OneShot(0.9, step=100))``):
+  prune once, or at a list of steps, to the given sparsities, and hold the mask in between.
+
+Example:
+    >>> schedule = Iterative(steps=[100, 200, 300], sparsities=[0.5, 0.75, 0.9])
+    >>> Iterative.from_config(schedule.get_config()["config"]) == schedule
+    True
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_schedule import PruningSchedule
+
+
+class _Schedule(PruningSchedule):
+    def get_config(self):
+        return {"class_name": type(self).__name__, "config": self._config()}
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._config() == other._config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, repr(self._config())))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class FixedMask(_Schedule):
+    """Never re-ranks: ``should_prune`` is always False, masks stay as set.
+
+    Args:
+        sparsity: informative only (reported as the schedule's sparsity).
+    """
+
+    def __init__(self, sparsity: float = 0.0):
+        if not 0.0 <= float(sparsity) < 1.0:
+            raise ValueError(f"sparsity: got {sparsity!r}; allowed: a number in [0, 1).")
+        self.sparsity = float(sparsity)
+
+    def __call__(self, step):
+        return tf.constant(False), tf.constant(self.sparsity, dtype=tf.float32)
+
+    def _config(self):
+        return {"sparsity": self.sparsity}
+
+
+class Iterative(_Schedule):
+    """Prunes by magnitude to ``sparsities[i]`` at training step ``steps[i]``, holds in between.
+
+    Args:
+        steps: strictly increasing training steps (>= 1, TF-MOT's first step is 1).
+        sparsities: non-decreasing target sparsities in (0, 1), one per step.
+    """
+
+    def __init__(self, steps, sparsities):
+        steps, sparsities = [int(s) for s in steps], [float(s) for s in sparsities]
+        if not steps or len(steps) != len(sparsities):
+            raise ValueError(f"steps/sparsities: need the same non-zero number of entries, got {len(steps)} and {len(sparsities)}.")
+        if any(s < 1 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"steps: got {steps}; allowed: strictly increasing integers >= 1.")
+        for s in sparsities:
+            self._validate_sparsity(s, "sparsities")
+        if any(b < a for a, b in zip(sparsities, sparsities[1:])):
+            raise ValueError(f"sparsities: got {sparsities}; allowed: non-decreasing values.")
+        self.steps, self.sparsities = steps, sparsities
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.int64)
+        hits = tf.equal(tf.constant(self.steps, tf.int64), step)
+        index = tf.argmax(tf.cast(hits, tf.int32))
+        return tf.reduce_any(hits), tf.gather(tf.constant(self.sparsities, tf.float32), index)
+
+    def _config(self):
+        return {"steps": list(self.steps), "sparsities": list(self.sparsities)}
+
+
+class OneShot(Iterative):
+    """Prunes once, by magnitude, to ``sparsity`` at training step ``step`` (default 1)."""
+
+    def __init__(self, sparsity: float, step: int = 1):
+        super().__init__([step], [sparsity])
+
+    def _config(self):
+        return {"sparsity": self.sparsities[0], "step": self.steps[0]}
+
+
+SCHEDULES = {cls.__name__: cls for cls in (FixedMask, Iterative, OneShot)}

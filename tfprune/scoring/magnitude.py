@@ -1,0 +1,11 @@
+"""Magnitude: score = |w| (at initialization, or of trained weights for lottery tickets)."""
+import numpy as np
+
+from tfprune.scoring._common import kernel_values
+
+
+def make_magnitude(model, data=None, loss=None):
+    def score(masks=None):
+        return {name: np.abs(value) for name, value in kernel_values(model, masks).items()}
+
+    return score

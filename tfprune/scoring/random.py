@@ -1,0 +1,15 @@
+"""Random pruning: i.i.d. uniform scores, ranked like any other (expected equal layer density
+under global ranking). Same seed → the same scores, drawn layer by layer in model order."""
+import numpy as np
+
+from tfprune import _keras
+
+
+def make_random(model, data=None, loss=None, *, seed=None):
+    shapes = {name: tuple(k.shape) for name, k in _keras.prunable_kernels(model).items()}
+
+    def score(masks=None):
+        rng = np.random.default_rng(seed)
+        return {name: rng.random(shape) for name, shape in shapes.items()}
+
+    return score

@@ -1,0 +1,234 @@
+"""The fixed-mask wrapper: holds a mask and applies it. Nothing else.
+
+:class:`FixedMaskWrapper` subclasses TF-MOT's ``PruneLowMagnitude`` so that TF-MOT's
+``UpdatePruningStep``, ``PruningSummaries`` and ``strip_pruning`` (isinstance checks) accept it,
+and it keeps the same variables (``mask``, ``threshold``, ``pruning_step``), so that the
+masks are saved with the model. Unlike TF-MOT's wrapper it never re-ranks weights by
+magnitude: its ``call`` only increments the step (in training) and applies
+``kernel ← kernel ⊙ mask`` before the wrapped layer runs. There is no ``top_k``, ``tf.cond``
+or step assertion in the training step, so ``UpdatePruningStep`` is accepted but not required.
+
+Masks are set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
+original layer names.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
+
+from tfprune import _keras
+from tfprune._keras import PruneLowMagnitude, keras
+from tfprune.schedules import FixedMask, SCHEDULES
+
+
+class FixedMaskWrapper(PruneLowMagnitude):
+    """Wraps a Dense/Conv layer and multiplies its kernel by a fixed 0/1 mask.
+
+    Build models with it through :func:`tfprune.prune_at_init` or :func:`apply_masks`;
+    load saved ones inside :func:`tfprune.custom_object_scope`.
+
+    Example:
+        >>> wrapped = FixedMaskWrapper(keras.layers.Dense(10))
+    """
+
+    def __init__(self, layer, pruning_schedule=None, **kwargs):
+        kwargs.setdefault("name", f"tfprune_{layer.name}")
+        super().__init__(layer, pruning_schedule=pruning_schedule or FixedMask(), **kwargs)
+        self._call_accepts_training = "training" in inspect.signature(self.layer.call).parameters
+
+    def call(self, inputs, training=None, **kwargs):
+        if training is None:
+            training = keras.backend.learning_phase()
+
+        def increment():
+            with tf.control_dependencies([self.pruning_step.assign_add(1)]):
+                return tf.no_op()
+
+        self.add_update(tfmot_utils.smart_cond(training, increment, tf.no_op))
+        for weight, mask, _ in self.pruning_vars:
+            weight.assign(weight * mask)
+        if self._call_accepts_training:
+            return self.layer.call(inputs, training=training, **kwargs)
+        return self.layer.call(inputs, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        schedule = config.pop("pruning_schedule")
+        objects = dict(SCHEDULES)
+        objects.update({"ConstantSparsity": tfmot_schedule.ConstantSparsity,
+                        "PolynomialDecay": tfmot_schedule.PolynomialDecay})
+        config["pruning_schedule"] = keras.utils.deserialize_keras_object(schedule, custom_objects=objects)
+        config["layer"] = keras.layers.deserialize(config.pop("layer"))
+        return cls(**config)
+
+
+def custom_objects() -> "dict[str, object]":
+    """The classes needed to load a model saved with tfprune (and TF-MOT) wrappers."""
+    objects = {"FixedMaskWrapper": FixedMaskWrapper, "PruneLowMagnitude": PruneLowMagnitude}
+    objects.update(SCHEDULES)
+    return objects
+
+
+def custom_object_scope():
+    """The one scope to load models saved with tfprune wrappers (.h5 or SavedModel).
+
+    Example:
+        >>> with tfprune.custom_object_scope():
+        ...     model = tf_keras.models.load_model("pruned.h5")
+    """
+    return keras.utils.custom_object_scope(custom_objects())
+
+
+def load_model(path, **kwargs):
+    """``tf_keras.models.load_model`` inside :func:`custom_object_scope`."""
+    with custom_object_scope():
+        return keras.models.load_model(path, **kwargs)
+
+
+def _wrappers(model) -> "dict[str, PruneLowMagnitude]":
+    return {_keras.inner_layer(l).name: l for l in model.layers if isinstance(l, PruneLowMagnitude)}
+
+
+def is_wrapped(model) -> bool:
+    """Whether ``model`` has any pruning wrapper (tfprune's or TF-MOT's)."""
+    return bool(_wrappers(model))
+
+
+def _kernel_mask(wrapper):
+    """The mask variable that belongs to the wrapped layer's kernel."""
+    kernel = _keras.inner_layer(wrapper).kernel
+    for weight, mask, _ in wrapper.pruning_vars:
+        if weight is kernel:
+            return mask
+    raise ValueError(f"layer {wrapper.layer.name!r}: its wrapper does not mask the kernel.")
+
+
+def check_masks(model, masks: Mapping[str, np.ndarray], argument: str = "masks") -> "dict[str, np.ndarray]":
+    """Validates ``masks`` against ``model``'s prunable layers; returns them as float32 arrays."""
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"{argument}: expected a dict {{layer name: 0/1 array}}, got {type(masks).__name__}.")
+    kernels = _keras.prunable_kernels(model)
+    unknown = sorted(set(masks) - set(kernels))
+    if unknown:
+        raise ValueError(f"{argument}: no prunable layer named {unknown} in model {model.name!r}; prunable layers: {list(kernels)}.")
+    out = {}
+    problems = []
+    for name, mask in masks.items():
+        mask = np.asarray(mask)
+        expected = tuple(kernels[name].shape)
+        if mask.shape != expected:
+            problems.append(f"{name}: mask shape {mask.shape} != kernel shape {expected}")
+            continue
+        if not np.all((mask == 0) | (mask == 1)):
+            problems.append(f"{name}: mask values must be 0 or 1")
+            continue
+        out[name] = mask.astype(np.float32)
+    if problems:
+        raise ValueError(f"{argument}: " + "; ".join(problems) + ".")
+    return out
+
+
+def wrap(model, pruning_schedule=None):
+    """Returns ``model`` with every prunable layer in a :class:`FixedMaskWrapper` (masks all ones).
+
+    Like ``tfmot.sparsity.keras.prune_low_magnitude``, the new model reuses ``model``'s layer
+    objects (and so its weights); only the wrappers are new.
+    """
+    _keras.check_model(model)
+    _keras.require_prunable(model)
+
+    def clone(layer):
+        if isinstance(layer, PruneLowMagnitude) or not _keras.is_prunable(layer):
+            return layer
+        return FixedMaskWrapper(layer, pruning_schedule=pruning_schedule)
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def apply_masks(model, masks: Mapping[str, np.ndarray]):
+    """Sets fixed masks on ``model`` and zeroes the masked weights; returns the masked model.
+
+    A plain model is first wrapped (every prunable layer; layers missing from ``masks`` get an
+    all-ones mask); a wrapped model is updated in place and returned. Always use the return
+    value. Keys are the original layer names.
+
+    Example:
+        >>> masks = tfprune.compute_masks(model, "synflow", 0.98)
+        >>> pruned = tfprune.apply_masks(model, masks)
+    """
+    _keras.check_model(model)
+    masks = check_masks(model, masks)
+    if not is_wrapped(model):
+        model = wrap(model)
+    wrappers = _wrappers(model)
+    missing = [name for name in masks if name not in wrappers]
+    if missing:
+        raise ValueError(f"masks: layers {missing} are prunable but not wrapped in model {model.name!r}.")
+    for name, mask in masks.items():
+        wrapper = wrappers[name]
+        _kernel_mask(wrapper).assign(mask)
+        kernel = _keras.inner_layer(wrapper).kernel
+        kernel.assign(np.where(mask != 0, kernel.numpy(), np.zeros((), kernel.dtype.as_numpy_dtype)))
+    return model
+
+
+def get_masks(model) -> "dict[str, np.ndarray]":
+    """``{original layer name: float32 0/1 mask}`` of every prunable layer.
+
+    For wrapped layers this is the wrapper's mask; for plain layers the kernel's nonzero
+    pattern (so it also reads the sparsity of a stripped model).
+    """
+    _keras.check_model(model)
+    masks = {}
+    for name, layer in _keras.prunable_layers(model).items():
+        if isinstance(layer, PruneLowMagnitude):
+            masks[name] = _kernel_mask(layer).numpy().astype(np.float32)
+        else:
+            masks[name] = (layer.kernel.numpy() != 0).astype(np.float32)
+    return masks
+
+
+def _masked_weight_values(layer):
+    """The inner layer's weights with every pruning mask applied (+0.0, never -0.0)."""
+    inner = _keras.inner_layer(layer)
+    values = [np.array(v) for v in inner.get_weights()]
+    if isinstance(layer, PruneLowMagnitude):
+        index = {id(v): i for i, v in enumerate(inner.weights)}
+        for weight, mask, _ in layer.pruning_vars:
+            i = index.get(id(weight))
+            if i is not None:
+                values[i] = np.where(mask.numpy() != 0, values[i], 0).astype(values[i].dtype)
+    for i, v in enumerate(values):
+        if v.dtype.kind == "f":
+            values[i] = v + v.dtype.type(0.0)  # -0.0 + 0.0 == +0.0
+    return values
+
+
+def strip(model):
+    """A new, plain tf_keras model: wrappers (tfprune's and TF-MOT's) removed, masks applied.
+
+    Masked weights are exactly +0.0 (never -0.0). The result shares nothing with ``model``.
+
+    Example:
+        >>> plain = tfprune.strip(pruned)
+        >>> plain.save("pruned_plain.h5")
+    """
+    _keras.check_model(model)
+
+    def clone(layer):
+        inner = _keras.inner_layer(layer)
+        return inner.__class__.from_config(inner.get_config())
+
+    plain = keras.models.clone_model(model, clone_function=clone)
+    sources = {_keras.inner_layer(l).name: l for l in model.layers}
+    for layer in plain.layers:
+        source = sources.get(layer.name)
+        if source is not None and layer.weights:
+            layer.set_weights(_masked_weight_values(source))
+    return plain
