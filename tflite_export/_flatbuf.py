@@ -41,6 +41,11 @@ FLOAT32, FLOAT16, INT8 = 0, 1, 9
 DIM_DENSE, DIM_SPARSE_CSR = 0, 1
 
 
+def ints(seq) -> list:
+    """A flatbuffer index vector (None, list or numpy array) as a list of ints."""
+    return [] if seq is None else [int(t) for t in seq]
+
+
 def _fbu():
     from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
 
@@ -229,11 +234,11 @@ class Graph:
     def of(cls, subgraph) -> "Graph":
         producers, consumers = {}, {}
         for i, op in enumerate(subgraph.operators or []):
-            for t in op.outputs if op.outputs is not None else []:
-                producers[int(t)] = i
-            for t in op.inputs if op.inputs is not None else []:
+            for t in ints(op.outputs):
+                producers[t] = i
+            for t in ints(op.inputs):
                 if t >= 0:
-                    consumers.setdefault(int(t), []).append(i)
+                    consumers.setdefault(t, []).append(i)
         return cls(producers, consumers)
 
 
@@ -255,17 +260,15 @@ def densify_in_place(model, subgraph_index: int, tensor_index: int, dense: np.nd
     keep = []
     renames = {}
     for op in sg.operators:
-        if (op_name(model, op) == "DENSIFY" and op.inputs is not None
-                and len(op.inputs) and int(op.inputs[0]) == tensor_index):
+        if op_name(model, op) == "DENSIFY" and ints(op.inputs)[:1] == [tensor_index]:
             renames[int(op.outputs[0])] = tensor_index
             continue
         keep.append(op)
     sg.operators = keep
     if renames:
         for op in sg.operators:
-            if op.inputs is not None:
-                op.inputs = [renames.get(int(t), int(t)) for t in op.inputs]
-        sg.outputs = [renames.get(int(t), int(t)) for t in sg.outputs]
+            op.inputs = [renames.get(t, t) for t in ints(op.inputs)]
+        sg.outputs = [renames.get(t, t) for t in ints(sg.outputs)]
         for sig in model.signatureDefs or []:
             if sig.subgraphIndex == subgraph_index:
                 for tm in sig.outputs or []:
@@ -297,7 +300,7 @@ def insert_densify(model, subgraph_index: int, tensor_index: int, keep_direct=("
     sg = model.subgraphs[subgraph_index]
     src = sg.tensors[tensor_index]
     users = [i for i, op in enumerate(sg.operators)
-             if op.inputs is not None and tensor_index in [int(t) for t in op.inputs]
+             if tensor_index in ints(op.inputs)
              and op_name(model, op) not in tuple(keep_direct) + ("DENSIFY",)]
     if not users:
         return 0
@@ -318,7 +321,7 @@ def insert_densify(model, subgraph_index: int, tensor_index: int, keep_direct=("
     op.builtinOptions = schema.DensifyOptionsT()
     for i in users:
         consumer = sg.operators[i]
-        consumer.inputs = [out_index if int(t) == tensor_index else int(t) for t in consumer.inputs]
+        consumer.inputs = [out_index if t == tensor_index else t for t in ints(consumer.inputs)]
     sg.operators.insert(users[0], op)
     return len(users)
 
@@ -326,35 +329,29 @@ def insert_densify(model, subgraph_index: int, tensor_index: int, keep_direct=("
 def compact(model) -> None:
     """Drops unreferenced tensors, empties unreferenced buffers and drops unused op codes."""
     for sg_index, sg in enumerate(model.subgraphs):
-        used = set(int(t) for t in (sg.inputs or [])) | set(int(t) for t in (sg.outputs or []))
+        sigs = [sig for sig in (model.signatureDefs or []) if sig.subgraphIndex == sg_index]
+        used = set(ints(sg.inputs)) | set(ints(sg.outputs))
         for op in sg.operators or []:
             for field in (op.inputs, op.outputs, op.intermediates):
-                if field is not None:
-                    used.update(int(t) for t in field if t >= 0)
-        for sig in model.signatureDefs or []:
-            if sig.subgraphIndex == sg_index:
-                used.update(int(tm.tensorIndex) for tm in (sig.inputs or []) + (sig.outputs or []))
-        old_to_new = {}
-        tensors = []
-        for i, t in enumerate(sg.tensors):
-            if i in used:
-                old_to_new[i] = len(tensors)
-                tensors.append(t)
-        if len(tensors) == len(sg.tensors):
+                used.update(t for t in ints(field) if t >= 0)
+        for sig in sigs:
+            used.update(int(tm.tensorIndex) for tm in (sig.inputs or []) + (sig.outputs or []))
+        keep = [i for i in range(len(sg.tensors)) if i in used]
+        if len(keep) == len(sg.tensors):
             continue
-        sg.tensors = tensors
-        remap = lambda seq: [old_to_new[int(t)] if t >= 0 else int(t) for t in seq]  # noqa: E731
-        sg.inputs = remap(sg.inputs or [])
-        sg.outputs = remap(sg.outputs or [])
+        old_to_new = {old: new for new, old in enumerate(keep)}
+        remap = lambda seq: [old_to_new[t] if t >= 0 else t for t in ints(seq)]  # noqa: E731
+        sg.tensors = [sg.tensors[i] for i in keep]
+        sg.inputs = remap(sg.inputs)
+        sg.outputs = remap(sg.outputs)
         for op in sg.operators or []:
-            op.inputs = remap(op.inputs) if op.inputs is not None else None
-            op.outputs = remap(op.outputs) if op.outputs is not None else None
+            op.inputs = remap(op.inputs)
+            op.outputs = remap(op.outputs)
             if op.intermediates is not None:
                 op.intermediates = remap(op.intermediates)
-        for sig in model.signatureDefs or []:
-            if sig.subgraphIndex == sg_index:
-                for tm in (sig.inputs or []) + (sig.outputs or []):
-                    tm.tensorIndex = old_to_new[int(tm.tensorIndex)]
+        for sig in sigs:
+            for tm in (sig.inputs or []) + (sig.outputs or []):
+                tm.tensorIndex = old_to_new[int(tm.tensorIndex)]
     referenced = {0}
     for sg in model.subgraphs:
         referenced.update(int(t.buffer) for t in sg.tensors)

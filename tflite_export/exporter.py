@@ -59,8 +59,9 @@ KNOWN_ISSUES = {
     "fp16_block_dequantize": "float16 block-sparse weight fed to DEQUANTIZE without a DENSIFY op "
                              "(converter bug: NaN outputs); a DENSIFY op is inserted",
     "unsupported_consumer": "sparse weight feeds an op that cannot read sparse tensors",
-    "drq_block_xnnpack": "dynamic-range int8 block-sparse FULLY_CONNECTED: wrong outputs under the "
-                         "default XNNPACK delegate",
+    "drq_block_xnnpack": "block-sparse FULLY_CONNECTED weight (int8 or float32) in a dynamic-range "
+                         "quantized model: wrong outputs (garbage / NaN) under the default XNNPACK "
+                         "delegate",
     "int8_densify_xnnpack": "int8 weight behind DENSIFY: the default XNNPACK delegate fails to "
                             "prepare the model",
     "larger_than_dense": "the sparse encoding is not smaller than the dense weight",
@@ -559,8 +560,25 @@ def _same_quant(a, b) -> bool:
     return sa.shape == sb.shape and np.array_equal(sa, sb)
 
 
-def _check_sparse_tensor(model, g, index, dense_twin_value):
-    """Returns ``(rule, reason)`` for a sparse weight (see KNOWN_ISSUES), or ``(None, None)``."""
+def _has_hybrid_ops(model) -> bool:
+    """True when some op multiplies float activations by int8 constant weights (dynamic range)."""
+    for sg in model.subgraphs:
+        for op in sg.operators or []:
+            ins = fb.ints(op.inputs)
+            if len(ins) < 2 or min(ins[:2]) < 0:
+                continue
+            act, weight = sg.tensors[ins[0]], sg.tensors[ins[1]]
+            if (act.type == fb.FLOAT32 and weight.type == fb.INT8
+                    and fb.buffer_bytes(model, weight)):
+                return True
+    return False
+
+
+def _check_sparse_tensor(model, g, index, dense_twin_value, hybrid_model=False):
+    """Returns ``(rule, reason)`` for a sparse weight (see KNOWN_ISSUES), or ``(None, None)``.
+
+    ``hybrid_model``: the model has dynamic-range (float x int8) ops, see :func:`_has_hybrid_ops`.
+    """
     sg = model.subgraphs[g]
     t = sg.tensors[index]
     graph = fb.Graph.of(sg)
@@ -588,8 +606,7 @@ def _check_sparse_tensor(model, g, index, dense_twin_value):
                 return "int8_densify_xnnpack", KNOWN_ISSUES["int8_densify_xnnpack"]
             continue
         if name == "FULLY_CONNECTED" and blocks is not None:
-            activation = sg.tensors[int(op.inputs[0])]
-            if t.type != fb.FLOAT32 and activation.type in (fb.FLOAT32, fb.FLOAT16):
+            if hybrid_model:
                 return "drq_block_xnnpack", KNOWN_ISSUES["drq_block_xnnpack"]
             continue
         if name == "DEQUANTIZE" and t.type == fb.FLOAT16 and blocks is not None:
@@ -610,6 +627,7 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
     sparse_model = fb.load(sparse_bytes)
     dense_model = fb.load(dense_bytes)
     pairs = _pair_sparse_tensors(sparse_model, dense_model)
+    hybrid = _has_hybrid_ops(dense_model)
     decisions = []
     unmatched = []
     for g, sg in enumerate(sparse_model.subgraphs):
@@ -621,7 +639,7 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
                 continue
             td = dense_model.subgraphs[g].tensors[pairs[(g, i)]]
             dense_value = fb.tensor_array(dense_model, td)
-            rule, reason = (_check_sparse_tensor(sparse_model, g, i, dense_value)
+            rule, reason = (_check_sparse_tensor(sparse_model, g, i, dense_value, hybrid)
                             if known_issue_rules_enabled() else (None, None))
             zero_fraction = float(fb.zero_mask(dense_model, td, dense_value).mean())
             layer = _layer_for(dense_value == 0 if td.type in (fb.FLOAT32, fb.FLOAT16)
