@@ -86,6 +86,8 @@ def test_float16_block_gets_densify_instead_of_nan(block16_model, tmp_path):
     assert report.fired_rules() == {"fp16_block_dequantize"}
     ops = op_names(path)
     assert ops.count("DENSIFY") == 3 and ops.count("DEQUANTIZE") >= 3
+    # the converter wrote 1.15.0 (float16 DEQUANTIZE); DENSIFY needs a 2.2.0 runtime
+    assert tflite_export.inspect(path).min_runtime_version == "2.2.0"
     for resolver in RESOLVERS:
         assert np.isfinite(run_tflite(path, inputs(block16_model), resolver)).all()
     assert weight_bytes(path) < 0.3 * weight_bytes_dense("float16")

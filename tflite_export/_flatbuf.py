@@ -38,6 +38,7 @@ _TYPE_NAMES = {
     13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
 }
 FLOAT32, FLOAT16, INT8 = 0, 1, 9
+DENSIFY_MIN_RUNTIME = "2.2.0"  # tensorflow/lite/tools/versioning/runtime_version.cc: DENSIFY v1
 DIM_DENSE, DIM_SPARSE_CSR = 0, 1
 
 
@@ -323,7 +324,50 @@ def insert_densify(model, subgraph_index: int, tensor_index: int, keep_direct=("
         consumer = sg.operators[i]
         consumer.inputs = [out_index if t == tensor_index else t for t in ints(consumer.inputs)]
     sg.operators.insert(users[0], op)
+    ensure_min_runtime_version(model, DENSIFY_MIN_RUNTIME)
     return len(users)
+
+
+def _version_tuple(text: str) -> tuple:
+    parts = []
+    for p in text.split("."):
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def min_runtime_version(model) -> str | None:
+    """The ``min_runtime_version`` metadata string written by the converter (None if absent)."""
+    for md in model.metadata or []:
+        name = md.name.decode() if isinstance(md.name, bytes) else str(md.name)
+        if name == "min_runtime_version":
+            buf = model.buffers[md.buffer]
+            raw = b"" if buf.data is None else np.asarray(buf.data, np.uint8).tobytes()
+            return raw.split(b"\0", 1)[0].decode("ascii", "replace") or None
+    return None
+
+
+def ensure_min_runtime_version(model, version: str) -> bool:
+    """Raises the model's ``min_runtime_version`` metadata to at least ``version``.
+
+    The converter records the oldest TFLite runtime that has every op version the model uses;
+    ops inserted afterwards (DENSIFY needs 2.2.0) must be reflected there.  Returns whether the
+    metadata was changed.
+    """
+    current = min_runtime_version(model)
+    for md in model.metadata or []:
+        name = md.name.decode() if isinstance(md.name, bytes) else str(md.name)
+        if name != "min_runtime_version":
+            continue
+        if current and _version_tuple(current) >= _version_tuple(version):
+            return False
+        buf = model.buffers[md.buffer]
+        raw = b"" if buf.data is None else np.asarray(buf.data, np.uint8).tobytes()
+        encoded = version.encode("ascii")
+        padded = encoded + b"\0" * max(16 - len(encoded), len(raw) - len(encoded), 0)
+        buf.data = np.frombuffer(padded, np.uint8).copy()
+        return True
+    return False
 
 
 def compact(model) -> None:

@@ -664,6 +664,7 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
             fb.densify_in_place(sparse_model, g, i, dense_value)
         report.fallbacks.append(f"weight {d.tensor}" + (f" (layer {d.layer})" if d.layer else "")
                                 + f": {d.converter_encoding} -> {d.final_encoding}: {d.reason}")
+    _runtime_notes([d for *_, d in decisions if not d.rule or d.final_encoding != "dense"], report)
     fb.compact(sparse_model)
     fixed = fb.canonicalize_negative_zeros(sparse_model)
     if fixed:
@@ -676,6 +677,19 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
                                 "writing the dense twin")
         return None
     return fb.dump(sparse_model)
+
+
+def _runtime_notes(kept, report) -> None:
+    """Notes on how the kept sparse weights run (measured in benchmarks/results/tflite.md)."""
+    if any(d.final_encoding.startswith("block") and d.dtype == "int8" for d in kept):
+        report.notes.append(
+            "int8 block-sparse FULLY_CONNECTED weights run in TFLite's built-in kernel even under "
+            "XNNPACK (which takes no sparse weights); on x86 that was slower than dense int8 under "
+            "XNNPACK: compare both files on the target device (tflite_export.compare)")
+    if any(d.dtype == "float16" for d in kept):
+        report.notes.append(
+            "float16 sparse weights: under BUILTIN_WITHOUT_DEFAULT_DELEGATES DEQUANTIZE runs at "
+            "every invoke (much slower than dense float16); XNNPACK (the default) expands them once")
 
 
 def _final_encoding(tensor, rule) -> str:

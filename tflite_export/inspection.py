@@ -51,6 +51,7 @@ class InspectReport:
     tensors: list
     ops: dict
     negative_zeros: int
+    min_runtime_version: str | None = None
 
     @property
     def encodings(self) -> dict:
@@ -67,13 +68,15 @@ class InspectReport:
             "gzip_bytes": self.gzip_bytes,
             "ops": dict(self.ops),
             "negative_zeros": self.negative_zeros,
+            "min_runtime_version": self.min_runtime_version,
             "tensors": [t.to_dict() for t in self.tensors],
         }
 
     def __str__(self) -> str:
         head = (f"TFLite model {self.path or '<bytes>'}: {self.size_bytes} bytes "
                 f"({human_bytes(self.size_bytes)}), gzip -9 {self.gzip_bytes} bytes "
-                f"({human_bytes(self.gzip_bytes)}); -0.0 values in float weights: {self.negative_zeros}")
+                f"({human_bytes(self.gzip_bytes)}); -0.0 values in float weights: {self.negative_zeros}; "
+                f"min runtime version: {self.min_runtime_version or 'not recorded'}")
         rows = [(t.name if len(t.name) <= 48 else t.name[:45] + "...", t.shape, t.dtype, t.bytes,
                  None if t.zero_fraction is None else round(t.zero_fraction, 4), t.encoding,
                  ",".join(t.consumers)) for t in self.tensors]
@@ -138,4 +141,5 @@ def inspect(model, min_elements: int = 1) -> InspectReport:
                 bytes=len(raw) + fb.sparsity_index_bytes(t), zero_fraction=zero_fraction,
                 encoding=fb.encoding_name(t), consumers=consumers))
     return InspectReport(path=path, size_bytes=len(data), gzip_bytes=gzip_size(data), tensors=rows,
-                         ops=dict(ops), negative_zeros=fb.count_negative_zeros(m))
+                         ops=dict(ops), negative_zeros=fb.count_negative_zeros(m),
+                         min_runtime_version=fb.min_runtime_version(m))
