@@ -16,7 +16,7 @@ import os as _os
 
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from .benchmarking import BenchmarkReport, CompareReport, benchmark, compare  # noqa: E402
+from .benchmarking import BenchmarkReport, BenchmarkRow, CompareReport, benchmark, compare  # noqa: E402
 from .exporter import (  # noqa: E402
     KNOWN_ISSUES,
     QUANTIZATIONS,
@@ -32,7 +32,7 @@ from .inspection import InspectReport, TensorInfo, inspect  # noqa: E402
 
 __all__ = [
     "export", "inspect", "benchmark", "compare",
-    "ExportReport", "ExportError", "InspectReport", "BenchmarkReport", "CompareReport",
+    "ExportReport", "ExportError", "InspectReport", "BenchmarkReport", "BenchmarkRow", "CompareReport",
     "TensorInfo", "TensorDecision", "VerifyResult", "LayerInfo",
     "QUANTIZATIONS", "TOLERANCES", "KNOWN_ISSUES",
 ]

@@ -50,8 +50,9 @@ TOLERANCES = {
 }
 
 #: Rules applied to every sparse-encoded weight before verification.  Each one is a combination
-#: reproduced on TF 2.21 / ai-edge-litert 2.3.0 that gives wrong results (or no model); the weight
-#: is then stored dense, and the report says which rule fired.
+#: reproduced on TF 2.21 / ai-edge-litert 2.3.0 that gives wrong results, no model, or no gain;
+#: the weight is then stored dense (or, for float16 blocks, read through an inserted DENSIFY op:
+#: RULE_ACTIONS), and the report says which rule fired for which weight.
 KNOWN_ISSUES = {
     "partial_block": "block encoding dropped values: the input dim is not a multiple of the "
                      "block size and the converter silently drops the trailing partial block",
@@ -264,53 +265,21 @@ def _has_prune_wrappers(model) -> bool:
 
 
 def _strip(model):
-    """Removes tfprune / TF-MOT pruning wrappers (masked weights exactly zero); else returns model.
-
-    Uses ``tfprune.strip`` (the core package) when it is available; otherwise TF-MOT's
-    ``strip_pruning`` on a copy whose weights have the masks applied.
-    """
+    """``tfprune.strip(model)`` when the model has pruning wrappers (tfprune's subclass TF-MOT's
+    ``PruneLowMagnitude``): a plain copy with masked weights exactly +0.0.  Otherwise ``model``."""
     if not _has_prune_wrappers(model):
         return model
-    try:
-        import tfprune  # pylint: disable=import-outside-toplevel
+    import tfprune  # pylint: disable=import-outside-toplevel
 
-        strip = tfprune.strip
-    except (ImportError, AttributeError):
-        strip = None
-    if strip is not None:
-        return strip(model)
-    return _tfmot_strip_with_masks(model)
-
-
-def _tfmot_strip_with_masks(model):
-    import tensorflow_model_optimization as tfmot  # pylint: disable=import-outside-toplevel
-
-    cls = _prune_wrapper_cls()
-    masked = {}  # inner layer name -> {weight name: masked value}
-    for layer in _all_layers(model):
-        if isinstance(layer, cls) and getattr(layer, "pruning_vars", None):
-            masked[layer.layer.name] = {
-                w.name: w.numpy() * m.numpy() for w, m, _ in layer.pruning_vars}
-    stripped = tfmot.sparsity.keras.strip_pruning(model)
-    clone = _keras().models.clone_model(stripped)
-    clone.set_weights(stripped.get_weights())
-    for layer in _all_layers(clone):
-        if layer.name in masked:
-            by_name = masked[layer.name]
-            values = []
-            for w in layer.weights:
-                suffix = w.name.split("/")[-1]
-                hit = [v for n, v in by_name.items() if n.split("/")[-1] == suffix]
-                values.append(hit[0] if hit else w.numpy())
-            layer.set_weights(values)
-    return clone
+    return tfprune.strip(model)
 
 
 def _canonical_copy(model):
-    """Returns ``(copy, n_fixed)``: a copy whose float weights have -0.0 rewritten as +0.0.
+    """Returns ``(copy, n_fixed, restore)``: a copy whose float weights have -0.0 rewritten as
+    +0.0, the number rewritten, and ``None``.
 
-    Falls back to the model itself (with a ``restore`` list of original weights) when it cannot
-    be cloned (subclassed models); see :func:`export`.
+    A model that cannot be cloned (subclassed) is rewritten in place instead and ``restore`` holds
+    its original weights, which :func:`export` puts back when it is done.
     """
     weights = model.get_weights()
     fixed, n = [], 0
@@ -408,8 +377,9 @@ def _normalise_block(block):
         block = (int(block[0]), int(block[1]))
         if block in ((4, 1), (16, 1)):
             return block
-    raise ValueError(f"block={block!r} is not supported; allowed values: None, 'auto', (4, 1), "
-                     "(16, 1)  (Keras layout: blocks of 4 or 16 along the Dense input axis)")
+    raise ValueError(f"block={block!r} is not supported; allowed values: "
+                     + ", ".join(repr(b) for b in BLOCKS)
+                     + "  (Keras layout: blocks of 4 or 16 along the Dense input axis)")
 
 
 def _input_dict(model, data, argname: str) -> dict:
@@ -641,12 +611,11 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
             dense_value = fb.tensor_array(dense_model, td)
             rule, reason = (_check_sparse_tensor(sparse_model, g, i, dense_value, hybrid)
                             if known_issue_rules_enabled() else (None, None))
-            zero_fraction = float(fb.zero_mask(dense_model, td, dense_value).mean())
-            layer = _layer_for(dense_value == 0 if td.type in (fb.FLOAT32, fb.FLOAT16)
-                               else fb.zero_mask(dense_model, td, dense_value), kernels)
+            zeros = fb.zero_mask(dense_model, td, dense_value)
             decisions.append((g, i, dense_value, TensorDecision(
-                tensor=fb.tensor_name(t), layer=layer, shape=tuple(int(s) for s in t.shape),
-                dtype=fb.type_name(t.type), zero_fraction=zero_fraction,
+                tensor=fb.tensor_name(t), layer=_layer_for(zeros, kernels),
+                shape=tuple(int(s) for s in t.shape), dtype=fb.type_name(t.type),
+                zero_fraction=float(zeros.mean()),
                 converter_encoding=fb.encoding_name(t),
                 final_encoding=_final_encoding(t, rule), rule=rule, reason=reason)))
     report.tensors = [d for *_, d in decisions]
@@ -664,7 +633,7 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
             fb.densify_in_place(sparse_model, g, i, dense_value)
         report.fallbacks.append(f"weight {d.tensor}" + (f" (layer {d.layer})" if d.layer else "")
                                 + f": {d.converter_encoding} -> {d.final_encoding}: {d.reason}")
-    _runtime_notes([d for *_, d in decisions if not d.rule or d.final_encoding != "dense"], report)
+    _runtime_notes([d for *_, d in decisions if d.final_encoding != "dense"], report)
     fb.compact(sparse_model)
     fixed = fb.canonicalize_negative_zeros(sparse_model)
     if fixed:
@@ -777,8 +746,8 @@ def _verify(label, model_bytes, inputs, keras_out, twin_outs, tols):
         twin = (twin_outs or {}).get(resolver)
         if twin is not None:
             rel_t = _rel_err(out, twin, scale)[1]
-        ok = rel_k == rel_k and rel_k <= tols[0] and (rel_t is None or (rel_t == rel_t and rel_t <= tols[1]))
-        if rel_k != rel_k:
+        ok = rel_k <= tols[0] and (rel_t is None or rel_t <= tols[1])  # False for NaN
+        if np.isnan(rel_k):
             error = "NaN/Inf in the outputs"
         elif not ok:
             error = "outside tolerance"

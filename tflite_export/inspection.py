@@ -131,10 +131,8 @@ def inspect(model, min_elements: int = 1) -> InspectReport:
             n_elements = int(np.prod(shape)) if shape else 1
             if n_elements < min_elements:
                 continue
-            zero_fraction = None
-            arr = fb.tensor_array(m, t) if fb.np_dtype(t.type) is not None else None
-            if arr is not None and arr.size:
-                zero_fraction = float(fb.zero_mask(m, t, arr).mean())
+            arr = fb.tensor_array(m, t)
+            zero_fraction = float(fb.zero_mask(m, t, arr).mean()) if arr is not None and arr.size else None
             consumers = tuple(fb.op_name(m, sg.operators[c]) for c in graph.consumers.get(i, []))
             rows.append(TensorInfo(
                 subgraph=g, index=i, name=fb.tensor_name(t), shape=shape, dtype=fb.type_name(t.type),
