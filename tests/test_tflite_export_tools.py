@@ -50,6 +50,7 @@ def test_inspect_reports_dense_csr_and_block_1x4(mixed):
     assert rows[(32, 48)].encoding == "block 1x4"
     assert rows[(16, 32)].encoding == "dense"
     assert report.ops == {"DENSIFY": 1, "FULLY_CONNECTED": 3}
+    assert {t.shape for t in report.sparse_tensors()} == {(48, 64), (32, 48)}
     assert rows[(48, 64)].consumers == ("DENSIFY",)
     assert rows[(32, 48)].consumers == ("FULLY_CONNECTED",)
     # zero fractions are of the logical tensor, decoded from the sparse storage

@@ -83,14 +83,3 @@ def run_samples(model_content, inputs: dict, resolver: str) -> dict:
             for j, det in enumerate(out_details):
                 results.setdefault(f"output_{j}", []).append(interpreter.get_tensor(det["index"]).copy())
     return {name: np.concatenate(v, axis=0) for name, v in results.items()}
-
-
-def signature_io(model_content) -> tuple[list[str], list[str]]:
-    """Input and output names of the model's first signature (empty lists if it has none)."""
-    interpreter_cls, _, _ = runtime()
-    interpreter = interpreter_cls(model_content=bytes(model_content))
-    signatures = interpreter.get_signature_list()
-    if not signatures:
-        return [], []
-    sig = signatures[next(iter(signatures))]
-    return list(sig["inputs"]), list(sig["outputs"])
