@@ -32,18 +32,18 @@ def _ones_input(model, input_shape):
     return tf.ones((1,) + shape, dtype=tf.float64)
 
 
-def _flow_function(clone, names):
+def _flow_function(clone, names, compiled=True):
+    """``flow(ones)`` → ∂sum(clone(ones))/∂kernel for each named kernel (a tf.function if compiled)."""
     kernels = _keras.prunable_kernels(clone)
     variables = [kernels[n] for n in names]
 
-    @tf.function
     def flow(ones):
         with tf.GradientTape() as tape:
             r = tf.reduce_sum(clone(ones, training=False))
         grads = tape.gradient(r, variables)
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
-    return flow
+    return tf.function(flow) if compiled else flow
 
 
 def make_synflow(model, data=None, loss=None, *, input_shape=None):
@@ -87,5 +87,5 @@ def path_flow(model, masks, *, input_shape=None):
                 w.assign(tf.abs(w))
     names = list(_keras.prunable_kernels(clone))
     set_kernels(clone, {n: np.asarray(masks[n], np.float64) for n in names})
-    grads = _flow_function(clone, names)(ones)
+    grads = _flow_function(clone, names, compiled=False)(ones)  # one pass: no tracing
     return {n: float(np.sum(np.asarray(masks[n], np.float64) * g.numpy())) for n, g in zip(names, grads)}
