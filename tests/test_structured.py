@@ -99,6 +99,30 @@ def concat():
     return _randomize(keras.Model(x, out))
 
 
+def squeeze_excite():
+    x = keras.Input((6, 6, 3))
+    h = L.Conv2D(8, 3, padding="same", activation="relu", name="c")(x)
+    s = L.GlobalAveragePooling2D(keepdims=True)(h)
+    s = L.Conv2D(8, 1, activation="sigmoid", name="se2")(L.Conv2D(4, 1, activation="relu", name="se1")(s))
+    h = L.Multiply(name="scale")([h, s])
+    return _randomize(keras.Model(x, L.Dense(2, name="out")(L.GlobalAveragePooling2D()(h))))
+
+
+def depthwise_1d():
+    return _randomize(keras.Sequential([
+        keras.Input((12, 3)), L.Conv1D(8, 1, name="pw1"), L.DepthwiseConv1D(3, padding="same", name="dw"),
+        L.BatchNormalization(name="bn"), L.ReLU(), L.Conv1D(6, 3, name="pw2"), L.ZeroPadding1D(1),
+        L.AveragePooling1D(), L.Flatten(), L.Dense(3, name="out"),
+    ]))
+
+
+def sequential_without_input():
+    model = keras.Sequential([L.Conv2D(4, 3, name="c1"), L.BatchNormalization(name="bn"), L.ReLU(),
+                              L.Flatten(), L.Dense(3, name="out")])
+    model.build((None, 6, 6, 2))
+    return _randomize(model)
+
+
 # -------------------------------------------------------------------- output equality
 @pytest.mark.parametrize("build", [conv_bn_relu_conv, dense_dense, conv_flatten_dense, residual, concat],
                          ids=["conv-bn-relu-conv", "dense-dense", "conv-flatten-dense", "residual-add", "concat"])
@@ -114,6 +138,26 @@ def test_smaller_model_equals_masked_original(build):
     # The masked original really differs from the unpruned model (the test is not vacuous).
     x = _x(model)
     assert np.abs(model(x).numpy() - ref(x).numpy()).max() > 1e-3
+
+
+@pytest.mark.parametrize("build", [squeeze_excite, depthwise_1d, sequential_without_input],
+                         ids=["squeeze-excite-multiply", "depthwise-1d-zeropadding", "sequential-built-later"])
+def test_more_architectures(build):
+    model = build()
+    result = ts.prune(model, 0.5, "l2")
+    _assert_equal_to_reference(result)
+    assert result.model.count_params() < model.count_params()
+
+
+def test_add_with_the_model_input_pins_the_channels():
+    x = keras.Input((6, 6, 4))
+    h = L.Add()([x, L.Conv2D(4, 3, padding="same", name="c")(x)])
+    h = L.Conv2D(6, 3, name="c2")(h)
+    model = keras.Model(x, L.Dense(2, name="out")(L.Flatten()(h)))
+    result = ts.prune(model, 0.5)
+    assert [g.name for g in result.plan.groups] == ["c2"]
+    assert _units(result.model, "c") == 4 and _units(result.model, "c2") == 3
+    _assert_equal_to_reference(result)
 
 
 def test_conv_bn_relu_conv_slices_bn_and_consumer():

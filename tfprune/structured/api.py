@@ -138,6 +138,9 @@ def channel_plan(model, ratio, criterion="l1", data=None, loss=None, *, scope: s
     Returns:
         a :class:`ChannelPlan`.
     """
+    if not isinstance(min_channels, (int, np.integer)) or isinstance(min_channels, bool) or min_channels < 1:
+        raise ValueError(f"min_channels: got {min_channels!r}; allowed: an integer >= 1 (a layer without channels "
+                         "would disconnect the network).")
     model = _plain(model)
     graph = ChannelGraph(model, exclude=exclude)
     groups = graph.groups
