@@ -246,7 +246,9 @@ def main(argv):
 
 
 def write_table(rows, dense_of, runtime, x_train, x_test):
-    command = "nice -n 10 python benchmarks/structured_bench.py " + " ".join(sys.argv[1:])
+    niceness = os.nice(0)
+    command = (f"nice -n {niceness} " if niceness else "") + f"{sys.executable} benchmarks/structured_bench.py " \
+        + " ".join(sys.argv[1:])
     lines = [
         f"Command: `{command.strip()}`", "",
         f"Fashion-MNIST (Debian `dataset-fashion-mnist`), {len(x_train)} training / {len(x_test)} test images "
