@@ -195,3 +195,13 @@ def test_compute_scores_on_wrapped_model_is_keyed_by_original_names_and_uses_its
     assert set(scores) == {"fc1", "fc2", "out"}
     for name in scores:
         assert np.all(scores[name][masks[name] == 0] == 0)
+
+
+def test_saturating_activation_does_not_fake_a_cut_path():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="relu", name="a"),
+                              keras.layers.Dense(6, activation="tanh", name="b"), keras.layers.Dense(2, name="c")])
+    for w in model.weights:
+        w.assign(w * 50.0)  # tanh saturates to exactly 1.0 on the all-ones input
+    report = tfprune.sparsity_report(model)
+    assert report.collapsed == [] and all(r.paths > 0 for r in report.rows)

@@ -244,33 +244,22 @@ def _keras():
     return tf_keras
 
 
-def _prune_wrapper_cls():
-    try:
-        from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper  # pylint: disable=import-outside-toplevel
-    except ImportError:  # pragma: no cover
-        return None
-    return pruning_wrapper.PruneLowMagnitude
-
-
 def _all_layers(model):
+    """Every layer of a (stripped) model, descending into nested models."""
     for layer in model.layers:
         yield layer
-        if hasattr(layer, "layers") and not isinstance(layer, _prune_wrapper_cls() or ()):
+        if hasattr(layer, "layers"):
             yield from _all_layers(layer)
-
-
-def _has_prune_wrappers(model) -> bool:
-    cls = _prune_wrapper_cls()
-    return cls is not None and any(isinstance(l, cls) for l in _all_layers(model))
 
 
 def _strip(model):
     """``tfprune.strip(model)`` when the model has pruning wrappers (tfprune's subclass TF-MOT's
     ``PruneLowMagnitude``): a plain copy with masked weights exactly +0.0.  Otherwise ``model``."""
-    if not _has_prune_wrappers(model):
-        return model
     import tfprune  # pylint: disable=import-outside-toplevel
+    from tfprune import _keras  # pylint: disable=import-outside-toplevel
 
+    if not any(_keras.is_pruning_wrapper(layer) for layer in model.layers):
+        return model
     return tfprune.strip(model)
 
 

@@ -66,12 +66,13 @@ def make_synflow(model, data=None, loss=None, *, input_shape=None):
 def path_flow(model, masks, *, input_shape=None):
     """Per layer, the number of input→output paths through its kept weights (float64).
 
-    Zero means every path through that layer is cut, even if it keeps weights.
-    Max-pooling routes the flow through one input of each window, so with max-pooling the
-    counts are lower bounds.
+    Zero means every path through that layer is cut, even if it keeps weights. The pass is
+    linear (activations replaced by the identity, biases zero, BatchNorm identity), so a
+    saturating activation cannot hide a path. Max-pooling routes the flow through one input
+    of each window, so with max-pooling the counts are lower bounds.
     """
     ones = _ones_input(model, input_shape)
-    clone, _ = scoring_clone(model, dtype="float64", strip_softmax=True)
+    clone, _ = scoring_clone(model, dtype="float64", linear=True)
     for layer in clone.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}

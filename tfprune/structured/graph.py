@@ -80,7 +80,7 @@ def classify(layer, input_rank: "int | None" = None) -> "tuple[str, str | None]"
     cls = type(layer).__name__
     if isinstance(layer, L.InputLayer):
         return "input", None
-    if isinstance(layer, _keras.PruneLowMagnitude):
+    if _keras.is_pruning_wrapper(layer):
         return "opaque", "a pruning wrapper (strip the model first)"
     if isinstance(layer, _TRANSPOSED):
         return "opaque", f"{cls} (transposed convolutions are not supported)"
