@@ -1,6 +1,5 @@
 """Structured pruning: dependency-aware channel removal, output equality with the masked
 original, errors, training and TFLite export. Models are tiny (a few hundred weights)."""
-import warnings
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Fixed-mask wrapper: masks stay fixed through fit, TF-MOT compatibility, save/load, strip."""
 import glob
-import os
 
 import numpy as np
 import pytest

@@ -11,7 +11,6 @@ from typing import Mapping, Sequence
 import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 
-from tfprune import _keras
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn

@@ -97,6 +97,21 @@ class _EarlySetup:
                              scope=self.scope, seed=seed, **self.method_options)
 
 
+_SETUP_ARGS = ("method", "sparsity", "prune_step", "epochs", "steps", "batch_size", "steps_per_epoch",
+               "validation_batch_size", "scope", "score_data", "score_loss", "method_options", "train_dense",
+               "reset_optimizer")
+_ENGINE_ARGS = ("run_dir", "compile_fn", "optimizer", "loss", "metrics", "seed", "callbacks", "verbose",
+                "continue_lr_schedule", "deterministic")
+
+
+def build_setup_and_engine(model, train_data, validation_data, args: Mapping):
+    """The checked setup and the training engine of a prune-early run (shared with the sanity
+    checks); ``args`` holds the public function's keyword arguments by name."""
+    setup = _EarlySetup(train_data, validation_data, **{k: args[k] for k in _SETUP_ARGS})
+    engine = Engine(model, setup.train, setup.val, **{k: args[k] for k in _ENGINE_ARGS})
+    return setup, engine
+
+
 def prune_early(model, train_data, validation_data=None, *, method: str, sparsity: float, prune_step: int,
                 run_dir, epochs: "int | None" = None, steps: "int | None" = None, batch_size: int = 32,
                 steps_per_epoch: "int | None" = None, validation_batch_size: "int | None" = None,
@@ -133,14 +148,7 @@ def prune_early(model, train_data, validation_data=None, *, method: str, sparsit
         ...                   epochs=5, run_dir="runs/snip_k200", loss="sparse_categorical_crossentropy")
         >>> print(res)
     """
-    setup = _EarlySetup(train_data, validation_data, method=method, sparsity=sparsity, prune_step=prune_step,
-                        epochs=epochs, steps=steps, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                        validation_batch_size=validation_batch_size, scope=scope, score_data=score_data,
-                        score_loss=score_loss, method_options=method_options, train_dense=train_dense,
-                        reset_optimizer=reset_optimizer)
-    engine = Engine(model, setup.train, setup.val, run_dir=run_dir, compile_fn=compile_fn, optimizer=optimizer,
-                    loss=loss, metrics=metrics, seed=seed, callbacks=callbacks, verbose=verbose,
-                    continue_lr_schedule=continue_lr_schedule, deterministic=deterministic)
+    setup, engine = build_setup_and_engine(model, train_data, validation_data, locals())
     engine.open("early", setup.settings())
     try:
         rows = [setup.dense_phase(engine)]

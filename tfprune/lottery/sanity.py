@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tfprune.lottery._engine import Engine
-from tfprune.lottery.early import _EarlySetup, inverted_method
+from tfprune.lottery.early import _EarlySetup, build_setup_and_engine, inverted_method
 from tfprune.lottery.masks import shuffle_masks
 from tfprune.lottery.results import RunResults
 from tfprune.lottery.run import load_results
@@ -75,14 +75,7 @@ def sanity_checks(model, train_data, validation_data=None, *, method: str, spars
     if unknown or not variants or len(set(variants)) != len(variants):
         raise ValueError(f"variants: got {variants!r}; allowed: a non-empty list without repeats of "
                          f"{', '.join(map(repr, VARIANTS))}.")
-    setup = _EarlySetup(train_data, validation_data, method=method, sparsity=sparsity, prune_step=prune_step,
-                        epochs=epochs, steps=steps, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                        validation_batch_size=validation_batch_size, scope=scope, score_data=score_data,
-                        score_loss=score_loss, method_options=method_options, train_dense=train_dense,
-                        reset_optimizer=reset_optimizer)
-    engine = Engine(model, setup.train, setup.val, run_dir=run_dir, compile_fn=compile_fn, optimizer=optimizer,
-                    loss=loss, metrics=metrics, seed=seed, callbacks=callbacks, verbose=verbose,
-                    continue_lr_schedule=continue_lr_schedule, deterministic=deterministic)
+    setup, engine = build_setup_and_engine(model, train_data, validation_data, locals())
     title = f"Sanity checks: {method} at sparsity {setup.sparsity}, pruned at step {setup.prune_step}"
     engine.open("sanity", {**setup.settings(), "variants": variants})
     try:
