@@ -55,7 +55,7 @@ def test_invert_keep():
 
 
 @pytest.mark.parametrize("method", ["magnitude", "grasp"])
-def test_inverted_method_keeps_the_complement_ranking(method):
+def test_inverted_ranking_keeps_the_complement(method):
     keras.utils.set_random_seed(0)
     model = build()
     x, y = make_data()
@@ -63,7 +63,8 @@ def test_inverted_method_keeps_the_complement_ranking(method):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     scores = tfprune.compute_scores(model, method, data=data, loss=loss)
     normal = tfprune.compute_masks(model, method, 0.5, data=data, loss=loss)
-    inverted = tfprune.compute_masks(model, lottery.inverted_method(method), 0.5, data=data, loss=loss)
+    inverted = tfprune.compute_masks(model, method, 0.5, data=data, loss=loss,
+                                     keep=lottery.invert_keep(tfprune.get_scorer(method).keep))
     flat_scores = np.concatenate([scores[n].ravel() for n in scores])
     flat_normal = np.concatenate([normal[n].ravel() for n in scores]) == 1
     flat_inverted = np.concatenate([inverted[n].ravel() for n in scores]) == 1

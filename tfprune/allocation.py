@@ -115,10 +115,16 @@ def _top_units(keys: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
         return chosen
     if np.all(sizes == 1):
         budget = min(budget, len(keys))
-        # O(N) threshold, then the first (by position) of the units tied at the threshold.
-        threshold = np.partition(keys, len(keys) - budget)[len(keys) - budget]
+        # O(N) threshold over the eligible (finite) keys only: ineligible ones are -inf, and
+        # long runs of equal values make numpy's introselect an order of magnitude slower.
+        eligible = keys[keys > -np.inf]
+        if budget <= len(eligible):
+            threshold = np.partition(eligible, len(eligible) - budget)[len(eligible) - budget]
+        else:
+            threshold = -np.inf
         above = keys > threshold
         chosen |= above
+        # then the first (by position) of the units tied at the threshold
         tied = np.flatnonzero(keys == threshold)
         chosen[tied[: budget - int(above.sum())]] = True
         return chosen

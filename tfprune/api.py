@@ -25,6 +25,7 @@ class LayerCollapseWarning(UserWarning):
 def compute_masks(model, method: str, sparsity: "float | None" = None, data=None, loss=None, scope: str = "global",
                   seed=None, *, exclude: Sequence[str] = (), min_density: float = 0.0, block=None,
                   rounds: "int | None" = None, within: "Mapping[str, np.ndarray] | None" = None,
+                  keep: "str | None" = None,
                   n_m: "tuple[int, int] | None" = None, **options) -> "dict[str, np.ndarray]":
     """Scores ``model`` with ``method`` and keeps the best ``1 - sparsity`` of its prunable weights.
 
@@ -41,6 +42,9 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         rounds: number of score → prune rounds, densities d^(r/rounds); defaults to the
             method's own (100 for SynFlow, 1 otherwise).
         within: masks of weights still alive (only those can be kept), e.g. a lottery level.
+        keep: ``"highest"`` or ``"lowest"`` scores survive; defaults to the method's own
+            (``"lowest"`` for GraSP). The opposite of the default gives the *inverted* sanity
+            check of Frankle et al. 2021 (every round of an iterative method keeps that end).
         n_m: ``(N, M)``, e.g. ``(2, 4)``: N:M sparsity along each kernel's input-channel axis
             (N best of every M consecutive inputs, per output; a trailing partial group of r
             keeps ``ceil(N·r/M)``; see :func:`tfprune.allocation.allocate` and
@@ -67,6 +71,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
                                   **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
     if rounds is None:
         rounds = 1 if n_m is not None else scorer.rounds
+    if keep is None:
+        keep = scorer.keep
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds: expected an integer >= 1, got {rounds!r}.")
     masks = check_masks(model, within, "within") if within is not None else None
@@ -74,12 +80,12 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         for r in range(1, rounds + 1):
             scores = check_finite(score(masks), method)
             kept = m - int(round((m - n) * r / rounds))
-            masks = allocate(scores, None, keep=scorer.keep, exclude=exclude, within=masks, n_m=(kept, m))
+            masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
         return masks
     density = 1.0 - sparsity
     for r in range(1, rounds + 1):
         scores = check_finite(score(masks), method)
-        masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=scorer.keep,
+        masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
                          exclude=exclude, min_density=min_density, block=block, within=masks)
     return masks
 

@@ -30,7 +30,7 @@ Example (a resumable lottery run; call it again after an interruption and it con
     print(lt.run())
 """
 from tfprune.lottery._engine import RunConfigError, RunInUseError, plan_segments
-from tfprune.lottery.early import inverted_method, prune_early
+from tfprune.lottery.early import prune_early
 from tfprune.lottery.masks import (check_layer_fractions, count_kept, density, invert_keep, level_densities,
                                    prune_level, shuffle_masks)
 from tfprune.lottery.results import LevelResult, RunResults
@@ -42,7 +42,7 @@ from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, l
 
 __all__ = [
     "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket", "TicketMismatchError",
-    "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density", "invert_keep", "inverted_method",
+    "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density", "invert_keep",
     "level_densities", "levels_for_sparsity", "load_results", "load_ticket", "lottery_ticket",
     "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level", "sanity_checks",
     "save_ticket", "shuffle_masks", "ticket_layers",

@@ -21,24 +21,9 @@ from tfprune.lottery._engine import Engine
 from tfprune.lottery.masks import invert_keep
 from tfprune.lottery.results import RunResults
 from tfprune.lottery.run import SCOPES, _check_int, _steps, load_results
-from tfprune.scoring import get_scorer, register_scorer
+from tfprune.scoring import get_scorer
 
-__all__ = ["inverted_method", "prune_early"]
-
-
-def inverted_method(method: str) -> str:
-    """Registers (once) and returns the name of ``method`` with its ranking inverted: the same
-    scores, the other end kept (``"inverted:<method>"``). Iterative scorers (SynFlow's 100
-    rounds) keep the inverted end at every round.
-
-    Example:
-        >>> tfprune.compute_masks(model, inverted_method("snip"), 0.9, data=batch)  # prunes the top SNIP scores
-    """
-    scorer = get_scorer(method)
-    name = f"inverted:{scorer.name}"
-    register_scorer(name, scorer.make, needs_data=scorer.needs_data, keep=invert_keep(scorer.keep),
-                    rounds=scorer.rounds, options=scorer.options, overwrite=True)
-    return name
+__all__ = ["prune_early"]
 
 
 class _EarlySetup:
@@ -88,13 +73,15 @@ class _EarlySetup:
     def rewind_point(self, engine: Engine):
         return engine.load_rewind_point("level_0")
 
-    def masks(self, engine: Engine, method: str, seed: int):
-        """Scores θk with ``method`` through the core and returns the masks."""
+    def masks(self, engine: Engine, method: str, seed: int, invert: bool = False):
+        """Scores θk with ``method`` through the core and returns the masks (``invert``: the
+        other end of the ranking is kept — for GraSP the highest scores)."""
         weights, _ = self.rewind_point(engine)
         engine.set_masks({})
         engine.set_weights(weights)
+        keep = invert_keep(get_scorer(method).keep) if invert else None
         return compute_masks(engine.model, method, self.sparsity, data=self.score_data, loss=self.score_loss,
-                             scope=self.scope, seed=seed, **self.method_options)
+                             scope=self.scope, seed=seed, keep=keep, **self.method_options)
 
 
 _SETUP_ARGS = ("method", "sparsity", "prune_step", "epochs", "steps", "batch_size", "steps_per_epoch",

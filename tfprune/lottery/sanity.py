@@ -9,7 +9,7 @@ initialization) and each variant is trained from step k to T side by side:
 * ``reinit``: the same masks, fresh weights drawn from the model's own initializers (and a
   new optimizer);
 * ``invert``: the highest-scoring weights pruned instead of the lowest (for GraSP, which keeps
-  its lowest scores, the reverse), through :func:`tfprune.lottery.inverted_method`.
+  its lowest scores, the reverse), through ``tfprune.compute_masks(..., keep=<the method's opposite>)``.
 
 If a method's accuracy survives ``shuffle``/``reinit`` it only picked per-layer densities, not
 individual weights; ``invert`` should be clearly worse for a meaningful score.
@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tfprune.lottery._engine import Engine
-from tfprune.lottery.early import _EarlySetup, build_setup_and_engine, inverted_method
+from tfprune.lottery.early import _EarlySetup, build_setup_and_engine
 from tfprune.lottery.masks import shuffle_masks
 from tfprune.lottery.results import RunResults
 from tfprune.lottery.run import load_results
@@ -106,7 +106,7 @@ def sanity_checks(model, train_data, validation_data=None, *, method: str, spars
             if os.path.exists(engine.path(variant, "mask.npz")):
                 masks = engine.load_masks(variant)
             elif variant == "invert":
-                masks = setup.masks(engine, inverted_method(method), seed=engine.seed)
+                masks = setup.masks(engine, method, seed=engine.seed, invert=True)
             elif variant == "shuffle":
                 masks = shuffle_masks(unmodified_masks(), seed=_derived_seed(engine.seed, "shuffle"))
             else:

@@ -12,7 +12,7 @@ from tfprune.scoring._common import as_batches, kernel_values, resolve_loss
 from tfprune.scoring.grasp import make_grasp
 from tfprune.scoring.magnitude import make_magnitude
 from tfprune.scoring.random import make_random
-from tfprune.scoring.registry import Scorer, get_scorer, register_scorer, scorer_names
+from tfprune.scoring.registry import Scorer, get_scorer, register_scorer, scorer_names, unregister_scorer
 from tfprune.scoring.snip import make_snip
 from tfprune.scoring.synflow import make_synflow, path_flow
 
@@ -83,4 +83,4 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
 
 
 __all__ = ["Scorer", "compute_scores", "get_scorer", "kernel_values", "make_score_fn", "path_flow",
-           "register_scorer", "scorer_names"]
+           "register_scorer", "scorer_names", "unregister_scorer"]
