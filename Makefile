@@ -9,7 +9,7 @@ export TF_USE_LEGACY_KERAS := 1
 # pytest workers: 2 on the 2-core CI machine
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup data test test-slow test-all demo bench sweep clean
+.PHONY: setup data test test-slow test-all demo bench sweep clean bazel-test
 
 $(VENV)/.stamp: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,11 @@ bench: setup data
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# Bazel build (Debian's bazel-bootstrap 4.2.3, fully offline; docs/bazel.md).
+# Tests run with this Makefile's virtualenv interpreter, $(PY).
+BAZEL ?= bazel
+bazel-test: setup
+	@command -v $(BAZEL) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap; }
+	$(BAZEL) test //... --test_tag_filters=-slow --repo_env=TFPRUNE_PYTHON=$(abspath $(PY))

@@ -231,14 +231,18 @@ def test_random_global_ranking_gives_about_equal_layer_density():
 
 
 def test_custom_scorer_can_be_registered():
-    from tfprune.scoring import kernel_values
+    from tfprune.scoring import kernel_values, unregister_scorer
 
     def make_square(model, data=None, loss=None):
         return lambda masks=None: {n: np.square(v) for n, v in kernel_values(model, masks).items()}
 
-    tfprune.register_scorer("square_test", make_square, needs_data=False, overwrite=True)
-    model = linear_net()
-    np.testing.assert_array_equal(tfprune.compute_masks(model, "square_test", 0.5)["l1"],
-                                  tfprune.compute_masks(model, "magnitude", 0.5)["l1"])
-    with pytest.raises(ValueError, match="already registered"):
-        tfprune.register_scorer("square_test", make_square, needs_data=False)
+    tfprune.register_scorer("square_test", make_square, needs_data=False)
+    try:
+        model = linear_net()
+        np.testing.assert_array_equal(tfprune.compute_masks(model, "square_test", 0.5)["l1"],
+                                      tfprune.compute_masks(model, "magnitude", 0.5)["l1"])
+        with pytest.raises(ValueError, match="already registered"):
+            tfprune.register_scorer("square_test", make_square, needs_data=False)
+    finally:
+        unregister_scorer("square_test")
+    assert "square_test" not in tfprune.scorer_names()

@@ -31,11 +31,13 @@ from tfprune.wrapper import (  # noqa: E402
     strip,
 )
 
+from tfprune import lottery, structured  # noqa: E402  (clients of the names above)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "OneShot", "SparsityReport",
     "allocate", "apply_masks", "callbacks", "compute_masks", "compute_scores", "custom_object_scope",
     "custom_objects", "get_masks", "get_scorer", "load_model", "prune_at_init", "register_scorer",
-    "scorer_names", "sparsity_report", "strip",
+    "lottery", "scorer_names", "sparsity_report", "strip", "structured",
 ]

@@ -18,11 +18,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
-from tensorflow_model_optimization.python.core.sparsity.keras import (  # noqa: E402
-    pruning_wrapper,
-)
-
-PruneLowMagnitude = pruning_wrapper.PruneLowMagnitude
 
 _PRUNABLE_CLASSES = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _NEVER_PRUNED = (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
@@ -69,9 +64,17 @@ def check_model(model, argument: str = "model") -> None:
             )
 
 
+def is_pruning_wrapper(layer) -> bool:
+    """Whether ``layer`` is TF-MOT's ``PruneLowMagnitude`` or a subclass (tfprune's wrapper).
+
+    Checked by class name so that scoring and allocation never import TF-MOT.
+    """
+    return any(cls.__name__ == "PruneLowMagnitude" for cls in type(layer).__mro__)
+
+
 def inner_layer(layer):
     """The user's layer behind a (TF-MOT or tfprune) pruning wrapper, or ``layer`` itself."""
-    return layer.layer if isinstance(layer, PruneLowMagnitude) else layer
+    return layer.layer if is_pruning_wrapper(layer) else layer
 
 
 def is_prunable(layer) -> bool:

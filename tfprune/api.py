@@ -11,8 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 
-from tfprune import _keras
-from tfprune.allocation import allocate, check_sparsity
+from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn
 from tfprune.wrapper import apply_masks, check_masks
@@ -23,16 +22,18 @@ class LayerCollapseWarning(UserWarning):
     no longer depends on its input through that layer."""
 
 
-def compute_masks(model, method: str, sparsity: float, data=None, loss=None, scope: str = "global",
+def compute_masks(model, method: str, sparsity: "float | None" = None, data=None, loss=None, scope: str = "global",
                   seed=None, *, exclude: Sequence[str] = (), min_density: float = 0.0, block=None,
                   rounds: "int | None" = None, within: "Mapping[str, np.ndarray] | None" = None,
-                  **options) -> "dict[str, np.ndarray]":
+                  keep: "str | None" = None,
+                  n_m: "tuple[int, int] | None" = None, **options) -> "dict[str, np.ndarray]":
     """Scores ``model`` with ``method`` and keeps the best ``1 - sparsity`` of its prunable weights.
 
     Args:
         model: built tf_keras Sequential/Functional model (its current weights are scored).
         method: registered scorer (``random``, ``magnitude``, ``snip``, ``grasp``, ``synflow``).
-        sparsity: fraction of the (non-excluded) prunable weights to prune, in [0, 1).
+        sparsity: fraction of the (non-excluded) prunable weights to prune, in [0, 1); with
+            ``n_m`` it is ``None`` (or ``1 - N/M``).
         data, loss: for data-dependent methods, see :func:`tfprune.compute_scores`.
         scope: ``"global"`` (default) or ``"layerwise"`` ranking.
         seed: seed of the ``random`` scorer (same seed → bit-identical masks).
@@ -41,6 +42,15 @@ def compute_masks(model, method: str, sparsity: float, data=None, loss=None, sco
         rounds: number of score → prune rounds, densities d^(r/rounds); defaults to the
             method's own (100 for SynFlow, 1 otherwise).
         within: masks of weights still alive (only those can be kept), e.g. a lottery level.
+        keep: ``"highest"`` or ``"lowest"`` scores survive; defaults to the method's own
+            (``"lowest"`` for GraSP). The opposite of the default gives the *inverted* sanity
+            check of Frankle et al. 2021 (every round of an iterative method keeps that end).
+        n_m: ``(N, M)``, e.g. ``(2, 4)``: N:M sparsity along each kernel's input-channel axis
+            (N best of every M consecutive inputs, per output; a trailing partial group of r
+            keeps ``ceil(N·r/M)``; see :func:`tfprune.allocation.allocate` and
+            :func:`tfprune.allocation.n_m_report`). The pattern fixes every layer's density,
+            so one scoring round is the default; with ``rounds=R`` the kept count per group goes
+            from M down to N over R rounds (round r keeps ``M - round((M - N)·r/R)``).
         **options: method options (``temperature`` for GraSP, ``input_shape`` for SynFlow).
 
     Returns:
@@ -49,19 +59,33 @@ def compute_masks(model, method: str, sparsity: float, data=None, loss=None, sco
     Example:
         >>> masks = tfprune.compute_masks(model, "synflow", sparsity=0.98)
         >>> masks = tfprune.compute_masks(model, "snip", 0.9, data=tfprune.data.balanced_batch(x, y))
+        >>> masks = tfprune.compute_masks(model, "magnitude", n_m=(2, 4))   # 2:4 sparsity
     """
-    sparsity = check_sparsity(sparsity)
+    if n_m is not None:
+        n, m = check_n_m_options(n_m, sparsity, block=block, min_density=min_density)
+    else:
+        if sparsity is None:
+            raise ValueError("sparsity: got None; pass a fraction in [0, 1) (or n_m=(N, M) for N:M sparsity).")
+        sparsity = check_sparsity(sparsity)
     scorer, score = make_score_fn(model, method, data, loss,
                                   **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
     if rounds is None:
-        rounds = scorer.rounds
+        rounds = 1 if n_m is not None else scorer.rounds
+    if keep is None:
+        keep = scorer.keep
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds: expected an integer >= 1, got {rounds!r}.")
     masks = check_masks(model, within, "within") if within is not None else None
+    if n_m is not None:
+        for r in range(1, rounds + 1):
+            scores = check_finite(score(masks), method)
+            kept = m - int(round((m - n) * r / rounds))
+            masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
+        return masks
     density = 1.0 - sparsity
     for r in range(1, rounds + 1):
         scores = check_finite(score(masks), method)
-        masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=scorer.keep,
+        masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
                          exclude=exclude, min_density=min_density, block=block, within=masks)
     return masks
 

@@ -25,7 +25,16 @@ class LayerRow:
 
     @property
     def collapsed(self) -> bool:
-        return self.kept == 0 or (self.paths is not None and self.paths == 0)
+        return bool(self.reason)
+
+    @property
+    def reason(self) -> str:
+        """'' if healthy; 'no weight left'; or 'all paths cut' (weights kept, none on a path)."""
+        if self.kept == 0:
+            return "no weight left"
+        if self.paths is not None and self.paths == 0:
+            return "all paths cut"
+        return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +62,8 @@ class SparsityReport:
 
     def to_dict(self) -> dict:
         return {
-            "layers": [dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed) for r in self.rows],
+            "layers": [dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
+                       for r in self.rows],
             "params": self.params, "kept": self.kept, "sparsity": self.sparsity, "collapsed": self.collapsed,
         }
 
@@ -61,7 +71,7 @@ class SparsityReport:
         header = f"{'layer':<24} {'shape':<20} {'params':>10} {'kept':>10} {'density':>9}  note"
         lines = [header, "-" * len(header)]
         for r in self.rows:
-            note = "COLLAPSED" if r.collapsed else ""
+            note = f"COLLAPSED: {r.reason}" if r.collapsed else ""
             lines.append(f"{r.name:<24} {str(r.shape):<20} {r.params:>10,} {r.kept:>10,} {r.density:>9.4f}  {note}")
         lines.append("-" * len(header))
         lines.append(f"{'total':<24} {'':<20} {self.params:>10,} {self.kept:>10,} {1 - self.sparsity:>9.4f}  "

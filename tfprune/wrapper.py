@@ -4,9 +4,10 @@
 ``UpdatePruningStep``, ``PruningSummaries`` and ``strip_pruning`` (isinstance checks) accept it,
 and it keeps the same variables (``mask``, ``threshold``, ``pruning_step``), so that the
 masks are saved with the model. Unlike TF-MOT's wrapper it never re-ranks weights by
-magnitude: its ``call`` only increments the step (in training) and applies
-``kernel ← kernel ⊙ mask`` before the wrapped layer runs. There is no ``top_k``, ``tf.cond``
-or step assertion in the training step, so ``UpdatePruningStep`` is accepted but not required.
+magnitude: its ``call`` only applies ``kernel ← kernel ⊙ mask`` before the wrapped layer runs.
+There is no ``top_k``, ``tf.cond``, step counter or step assertion in the training step, so
+``UpdatePruningStep`` is accepted (it initialises ``pruning_step`` to 0 and re-applies the masks
+at each epoch end) but not required; ``pruning_step`` is not advanced, since nothing reads it.
 
 Masks are set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
 original layer names.
@@ -17,12 +18,11 @@ import inspect
 from typing import Mapping
 
 import numpy as np
-import tensorflow as tf
-from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
 from tfprune import _keras
-from tfprune._keras import PruneLowMagnitude, keras
+from tfprune._keras import keras
 from tfprune.schedules import FixedMask, SCHEDULES
 
 
@@ -30,26 +30,20 @@ class FixedMaskWrapper(PruneLowMagnitude):
     """Wraps a Dense/Conv layer and multiplies its kernel by a fixed 0/1 mask.
 
     Build models with it through :func:`tfprune.prune_at_init` or :func:`apply_masks`;
-    load saved ones inside :func:`tfprune.custom_object_scope`.
+    load saved ones inside :func:`tfprune.custom_object_scope`. Like TF-MOT's wrapper it is
+    named ``fixed_mask_wrapper_<layer name>``; tfprune's APIs key everything by the layer name.
 
     Example:
         >>> wrapped = FixedMaskWrapper(keras.layers.Dense(10))
     """
 
     def __init__(self, layer, pruning_schedule=None, **kwargs):
-        kwargs.setdefault("name", f"tfprune_{layer.name}")
         super().__init__(layer, pruning_schedule=pruning_schedule or FixedMask(), **kwargs)
         self._call_accepts_training = "training" in inspect.signature(self.layer.call).parameters
 
     def call(self, inputs, training=None, **kwargs):
-        if training is None:
-            training = keras.backend.learning_phase()
-
-        def increment():
-            with tf.control_dependencies([self.pruning_step.assign_add(1)]):
-                return tf.no_op()
-
-        self.add_update(tfmot_utils.smart_cond(training, increment, tf.no_op))
+        # The only per-step work: kernel ← kernel ⊙ mask (after the previous optimizer update).
+        # No step counter, no schedule query, no top_k: a fixed mask needs none of them.
         for weight, mask, _ in self.pruning_vars:
             weight.assign(weight * mask)
         if self._call_accepts_training:

@@ -12,7 +12,7 @@ from tfprune.scoring._common import as_batches, kernel_values, resolve_loss
 from tfprune.scoring.grasp import make_grasp
 from tfprune.scoring.magnitude import make_magnitude
 from tfprune.scoring.random import make_random
-from tfprune.scoring.registry import Scorer, get_scorer, register_scorer, scorer_names
+from tfprune.scoring.registry import Scorer, get_scorer, register_scorer, scorer_names, unregister_scorer
 from tfprune.scoring.snip import make_snip
 from tfprune.scoring.synflow import make_synflow, path_flow
 
@@ -75,7 +75,7 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         >>> scores = tfprune.compute_scores(model, "snip", data=(x[:100], y[:100]))
         >>> {name: s.shape for name, s in scores.items()}
     """
-    if masks is None and any(isinstance(l, _keras.PruneLowMagnitude) for l in getattr(model, "layers", [])):
+    if masks is None and any(_keras.is_pruning_wrapper(l) for l in getattr(model, "layers", [])):
         from tfprune.wrapper import get_masks
         masks = get_masks(model)
     _, score = make_score_fn(model, method, data, loss, **options)
@@ -83,4 +83,4 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
 
 
 __all__ = ["Scorer", "compute_scores", "get_scorer", "kernel_values", "make_score_fn", "path_flow",
-           "register_scorer", "scorer_names"]
+           "register_scorer", "scorer_names", "unregister_scorer"]

@@ -82,11 +82,16 @@ def loss_from_logits(loss_fn) -> bool:
     return bool(getattr(loss_fn, "from_logits", fn_kwargs.get("from_logits", False)))
 
 
-def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False):
+_ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
+                      keras.layers.Softmax, keras.layers.ThresholdedReLU, keras.layers.PReLU)
+
+
+def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False, linear: bool = False):
     """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is).
 
     With ``strip_softmax`` the output layer's softmax (its activation, or a final ``Softmax``
-    layer) is replaced by the identity, so the clone returns logits.
+    layer) is replaced by the identity, so the clone returns logits. With ``linear`` every
+    activation (layer argument or activation layer) is the identity.
     Returns ``(clone, had_softmax)``. The clone's weights are a copy of the original's.
     """
     out_layer = _keras.inner_layer(output_layer(model))
@@ -97,6 +102,10 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
         config = dict(inner.get_config())
         if dtype is not None:
             config["dtype"] = dtype
+        if linear and isinstance(inner, _ACTIVATION_LAYERS):
+            return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
+        if linear and "activation" in config:
+            config["activation"] = "linear"
         if had_softmax and inner is out_layer:
             if isinstance(inner, keras.layers.Softmax):
                 return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)

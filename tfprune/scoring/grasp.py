@@ -11,7 +11,6 @@ Models whose output layer applies a softmax are scored on their pre-softmax logi
 ``z`` as is. The model is in inference mode; several batches give example-weighted means for
 both g and Hg. Registered with ``keep="lowest"``.
 """
-import numpy as np
 import tensorflow as tf
 
 from tfprune import _keras

@@ -64,6 +64,12 @@ def register_scorer(name: str, make: Callable, *, needs_data: bool, keep: str = 
     return scorer
 
 
+def unregister_scorer(name: str) -> None:
+    """Removes a scorer added with :func:`register_scorer` (built-in ones included)."""
+    if _REGISTRY.pop(name, None) is None:
+        raise ValueError(f"name: no scorer named {name!r} is registered; known: {', '.join(sorted(_REGISTRY))}.")
+
+
 def get_scorer(name: str) -> Scorer:
     """The registered scorer called ``name``; a clear error lists the known ones."""
     try:

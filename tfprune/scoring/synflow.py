@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import _keras
+from tfprune._keras import keras
 from tfprune.scoring._common import kernel_values, scoring_clone, set_kernels
 
 
@@ -31,18 +32,18 @@ def _ones_input(model, input_shape):
     return tf.ones((1,) + shape, dtype=tf.float64)
 
 
-def _flow_function(clone, names):
+def _flow_function(clone, names, compiled=True):
+    """``flow(ones)`` → ∂sum(clone(ones))/∂kernel for each named kernel (a tf.function if compiled)."""
     kernels = _keras.prunable_kernels(clone)
     variables = [kernels[n] for n in names]
 
-    @tf.function
     def flow(ones):
         with tf.GradientTape() as tape:
             r = tf.reduce_sum(clone(ones, training=False))
         grads = tape.gradient(r, variables)
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
-    return flow
+    return tf.function(flow) if compiled else flow
 
 
 def make_synflow(model, data=None, loss=None, *, input_shape=None):
@@ -65,14 +66,15 @@ def make_synflow(model, data=None, loss=None, *, input_shape=None):
 def path_flow(model, masks, *, input_shape=None):
     """Per layer, the number of input→output paths through its kept weights (float64).
 
-    Zero means every path through that layer is cut, even if it keeps weights.
-    Max-pooling routes the flow through one input of each window, so with max-pooling the
-    counts are lower bounds.
+    Zero means every path through that layer is cut, even if it keeps weights. The pass is
+    linear (activations replaced by the identity, biases zero, BatchNorm identity), so a
+    saturating activation cannot hide a path. Max-pooling routes the flow through one input
+    of each window, so with max-pooling the counts are lower bounds.
     """
     ones = _ones_input(model, input_shape)
-    clone, _ = scoring_clone(model, dtype="float64", strip_softmax=True)
+    clone, _ = scoring_clone(model, dtype="float64", linear=True)
     for layer in clone.layers:
-        if isinstance(layer, tf.keras.layers.BatchNormalization) or type(layer).__name__ == "BatchNormalization":
+        if isinstance(layer, keras.layers.BatchNormalization):
             values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
             for w in layer.weights:
                 key = w.name.split("/")[-1].split(":")[0]
@@ -86,5 +88,5 @@ def path_flow(model, masks, *, input_shape=None):
                 w.assign(tf.abs(w))
     names = list(_keras.prunable_kernels(clone))
     set_kernels(clone, {n: np.asarray(masks[n], np.float64) for n in names})
-    grads = _flow_function(clone, names)(ones)
+    grads = _flow_function(clone, names, compiled=False)(ones)  # one pass: no tracing
     return {n: float(np.sum(np.asarray(masks[n], np.float64) * g.numpy())) for n, g in zip(names, grads)}

@@ -1,0 +1,393 @@
+"""tflite_export.export: parity per quantization, the five known-wrong combinations, -0.0,
+atomic writes and argument errors.  Models are tiny and built with numpy masks."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tflite_export
+from tflite_export import _runtime, exporter
+from tflite_helpers import (float_buffers, inputs, mlp, op_names, rel_err, run_tflite,
+                                  sparsify)
+
+# In-dims 64, 48, 32 are multiples of 16, so (16, 1) blocks never leave a partial block.
+DIMS = (64, 48, 32, 16)
+SHAPES = {"fc0": (48, 64), "fc1": (32, 48), "fc2": (16, 32)}  # TFLite [out, in]
+RESOLVERS = ("default", "builtin")
+
+
+def encodings_by_shape(path):
+    return {t.shape: t.encoding for t in tflite_export.inspect(path, min_elements=64).tensors
+            if len(t.shape) == 2}
+
+
+def weight_bytes(path):
+    """Bytes of the 2-D (FC weight) tensors, values plus sparse indices."""
+    return sum(t.bytes for t in tflite_export.inspect(path).tensors if len(t.shape) == 2)
+
+
+def weight_bytes_dense(quantization):
+    n = sum(a * b for a, b in SHAPES.values())
+    return n * {"none": 4, "float16": 2, "dynamic": 1, "int8": 1}[quantization]
+
+
+def export_ok(model, path, **kw):
+    report = tflite_export.export(model, path, **kw)
+    assert report.written and os.path.isfile(path)
+    assert len(report.verification) >= 2
+    return report
+
+
+@pytest.fixture(scope="module")
+def block16_model():
+    return sparsify(mlp(DIMS), 0.9, block=(16, 1))
+
+
+# Expected encoding of each weight after export, per quantization, for (16, 1) masks.
+EXPECTED = {
+    "none": {"fc0": "block 1x4", "fc1": "block 1x4", "fc2": "block 1x4"},
+    # converter bug fixed by inserting DENSIFY in front of DEQUANTIZE
+    "float16": {"fc0": "block 1x4", "fc1": "block 1x4", "fc2": "block 1x4"},
+    # any block-sparse FC in a dynamic-range model is wrong under XNNPACK -> dense (fc2 has
+    # < 1024 weights, so the converter keeps it float32 1x4: NaN under XNNPACK as well)
+    "dynamic": {"fc0": "dense", "fc1": "dense", "fc2": "dense"},
+    "int8": {"fc0": "block 1x16", "fc1": "block 1x16", "fc2": "block 1x16"},
+}
+
+
+@pytest.mark.parametrize("quantization", ["none", "float16", "dynamic", "int8"])
+def test_every_quantization_round_trips_with_parity(block16_model, tmp_path, quantization):
+    x = inputs(block16_model, 16)
+    path = tmp_path / f"m_{quantization}.tflite"
+    report = export_ok(block16_model, path, quantization=quantization, representative_data=x,
+                       block="auto")
+    assert report.encoding == ("dense" if quantization == "dynamic" else "sparse")
+    ref = block16_model.predict(x, verbose=0)
+    tol = tflite_export.TOLERANCES[quantization][0]
+    for resolver in RESOLVERS:  # measured here, independently of the report
+        err = rel_err(run_tflite(path, x, resolver), ref)
+        assert err <= tol, (resolver, err)
+        if quantization == "none":
+            assert err < 1e-5
+    assert all(v.passed for v in report.verification)
+    got = encodings_by_shape(path)
+    assert {layer: got[shape] for layer, shape in SHAPES.items()} == EXPECTED[quantization]
+    assert report.size_bytes == os.path.getsize(path) <= report.dense_twin_bytes
+    if quantization != "dynamic":  # weights: ~10% kept (+ block indices) of 5120
+        assert weight_bytes(path) < 0.3 * weight_bytes_dense(quantization)
+    assert [l.block for l in report.layers] == ["(16,1)"] * 3
+
+
+def test_float16_block_gets_densify_instead_of_nan(block16_model, tmp_path):
+    path = tmp_path / "f16.tflite"
+    report = export_ok(block16_model, path, quantization="float16")
+    assert report.fired_rules() == {"fp16_block_dequantize"}
+    ops = op_names(path)
+    assert ops.count("DENSIFY") == 3 and ops.count("DEQUANTIZE") >= 3
+    # the converter wrote 1.15.0 (float16 DEQUANTIZE); DENSIFY needs a 2.2.0 runtime
+    assert tflite_export.inspect(path).min_runtime_version == "2.2.0"
+    for resolver in RESOLVERS:
+        assert np.isfinite(run_tflite(path, inputs(block16_model), resolver)).all()
+    assert weight_bytes(path) < 0.3 * weight_bytes_dense("float16")
+
+
+def test_case1_partial_block_float_is_stored_dense(tmp_path):
+    # Dense with input dim 6 and (4, 1) blocks: the converter drops rows 4..5 of every block row.
+    model = sparsify(mlp((6, 32, 16)), 0.5, block=(4, 1), seed=3)
+    path = tmp_path / "p.tflite"
+    report = export_ok(model, path, block=(4, 1))
+    rules = {t.layer: t.rule for t in report.tensors}
+    assert rules == {"fc0": "partial_block", "fc1": None}
+    assert "dim 1 = 6 is not a multiple of 4" in next(t.reason for t in report.tensors if t.rule)
+    assert report.layers[0].partial_block_rows == 2
+    assert encodings_by_shape(path)[(32, 6)] == "dense"
+    assert encodings_by_shape(path)[(16, 32)] == "block 1x4"
+    x = inputs(model)
+    for resolver in RESOLVERS:
+        assert rel_err(run_tflite(path, x, resolver), model.predict(x, verbose=0)) < 1e-5
+
+
+def test_case1_partial_block_int8(tmp_path):
+    model = sparsify(mlp((40, 32, 16)), 0.6, block=(16, 1), seed=1)
+    x = inputs(model, 32)
+    path = tmp_path / "p8.tflite"
+    report = export_ok(model, path, quantization="int8", representative_data=x)
+    assert {t.layer: t.rule for t in report.tensors} == {"fc0": "partial_block", "fc1": None}
+    enc = encodings_by_shape(path)
+    assert enc[(32, 40)] == "dense" and enc[(16, 32)] == "block 1x16"
+    for resolver in RESOLVERS:
+        assert rel_err(run_tflite(path, x, resolver), model.predict(x, verbose=0)) < 0.1
+
+
+def test_case3_dynamic_range_block_is_stored_dense(block16_model, tmp_path):
+    path = tmp_path / "drq.tflite"
+    report = export_ok(block16_model, path, quantization="dynamic")
+    assert {t.layer: t.rule for t in report.tensors} == {
+        "fc0": "drq_block_xnnpack", "fc1": "drq_block_xnnpack", "fc2": "drq_block_xnnpack"}
+    assert {t.layer: t.dtype for t in report.tensors} == {
+        "fc0": "int8", "fc1": "int8", "fc2": "float32"}
+    x = inputs(block16_model)
+    assert rel_err(run_tflite(path, x, "default"), block16_model.predict(x, verbose=0)) < 0.05
+
+
+def test_case4_int8_element_sparse_never_written_behind_densify(tmp_path):
+    model = sparsify(mlp(DIMS), 0.9)  # element-wise: CSR + DENSIFY from the converter
+    x = inputs(model, 32)
+    path = tmp_path / "csr8.tflite"
+    report = export_ok(model, path, quantization="int8", representative_data=x)
+    assert {t.rule for t in report.tensors} == {"int8_densify_xnnpack"}
+    assert report.encoding == "dense"
+    assert "DENSIFY" not in op_names(path)
+    run_tflite(path, x, "default")  # prepares under XNNPACK
+
+
+def test_case5_sparse_int8_larger_than_dense_is_not_written(tmp_path):
+    model = sparsify(mlp(DIMS), 0.5)  # 50% element-wise: int8 CSR costs value + index per weight
+    x = inputs(model, 32)
+    path = tmp_path / "big8.tflite"
+    report = export_ok(model, path, quantization="int8", representative_data=x)
+    assert {t.rule for t in report.tensors if t.shape != (16, 32)} == {"larger_than_dense"}
+    assert report.size_bytes <= report.dense_twin_bytes
+    assert all(e == "dense" for e in encodings_by_shape(path).values())
+
+
+def test_float_csr_is_kept(tmp_path):
+    model = sparsify(mlp(DIMS), 0.9)
+    path = tmp_path / "csr.tflite"
+    report = export_ok(model, path)
+    assert report.encoding == "sparse" and not report.fired_rules()
+    assert set(encodings_by_shape(path).values()) == {"CSR"}
+    assert op_names(path).count("DENSIFY") == 3
+
+
+# --- the same cases with the rules switched off: verification alone must refuse them ---------
+
+def _case(name, tmp_path):
+    if name == "partial_block":
+        model = sparsify(mlp((6, 32, 16)), 0.5, block=(4, 1), seed=3)
+        return model, {}
+    if name == "fp16_block":
+        return sparsify(mlp(DIMS), 0.9, block=(16, 1)), {"quantization": "float16"}
+    if name == "drq_block":
+        return sparsify(mlp(DIMS), 0.9, block=(16, 1)), {"quantization": "dynamic"}
+    model = sparsify(mlp(DIMS), 0.9)
+    return model, {"quantization": "int8", "representative_data": inputs(model, 32)}
+
+
+@pytest.mark.parametrize("case", ["partial_block", "fp16_block", "drq_block", "int8_densify"])
+def test_verification_alone_catches_known_bad_cases(case, tmp_path, monkeypatch):
+    monkeypatch.setattr(exporter, "known_issue_rules_enabled", lambda: False)
+    model, kw = _case(case, tmp_path)
+    path = tmp_path / "m.tflite"
+    report = tflite_export.export(model, path, **kw)
+    assert report.encoding == "dense", str(report)
+    assert any("failed verification" in f for f in report.fallbacks)
+    sparse = {v.resolver: v for v in report.verification if v.model == "sparse"}
+    if case == "partial_block":
+        assert not sparse["default"].passed and not sparse["builtin"].passed
+        assert sparse["builtin"].rel_err_twin > 1e-2
+    elif case == "fp16_block":
+        assert all(v.error == "NaN/Inf in the outputs" for v in sparse.values())
+    elif case == "drq_block":
+        assert not sparse["default"].passed and sparse["builtin"].passed
+    else:
+        assert "prepare" in sparse["default"].error and sparse["builtin"].passed
+    # what was written is the verified dense twin
+    assert report.size_bytes == report.dense_twin_bytes == os.path.getsize(path)
+
+
+def test_size_guard_catches_larger_sparse_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(exporter, "known_issue_rules_enabled", lambda: False)
+    monkeypatch.setattr(_runtime, "RESOLVERS", ("builtin",))  # so the int8 CSR model verifies
+    model = sparsify(mlp(DIMS), 0.5)
+    x = inputs(model, 32)
+    report = tflite_export.export(model, tmp_path / "m.tflite", quantization="int8",
+                                  representative_data=x)
+    assert any("larger than its dense twin" in f for f in report.fallbacks)
+    assert report.encoding == "dense" and report.size_bytes == report.dense_twin_bytes
+
+
+# --- -0.0 ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("quantization,sparse", [("none", True), ("none", False), ("float16", True)])
+def test_no_negative_zero_in_exported_weights(tmp_path, quantization, sparse):
+    model = sparsify(mlp(DIMS), 0.9, block=(4, 1), negative_zeros=True)
+    w = model.layers[1].get_weights()
+    w[1][:5] = -0.0
+    model.layers[1].set_weights(w)
+    before = [v.copy() for v in model.get_weights()]
+    n_neg = sum(int(((v == 0) & np.signbit(v)).sum()) for v in before)
+    assert n_neg > 200
+    path = tmp_path / "z.tflite"
+    report = export_ok(model, path, quantization=quantization, sparse=sparse)
+    assert report.negative_zeros_fixed == n_neg
+    buffers = float_buffers(path)
+    assert sum(v.size for _, v in buffers) > 300
+    for name, values in buffers:
+        assert not ((values == 0) & np.signbit(values)).any(), name
+    assert tflite_export.inspect(path).negative_zeros == 0
+    # the caller's model is untouched, -0.0 included
+    for a, b in zip(before, model.get_weights()):
+        assert np.array_equal(np.signbit(a), np.signbit(b)) and np.array_equal(a, b)
+
+
+# --- pruning wrappers ---------------------------------------------------------------------
+
+def test_tfmot_wrappers_are_stripped_and_masks_applied(tmp_path):
+    import tensorflow_model_optimization as tfmot
+
+    plain = mlp(DIMS, seed=4)
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(
+        plain, pruning_schedule=tfmot.sparsity.keras.ConstantSparsity(0.9, 0))
+    rng = np.random.default_rng(0)
+    expected = mlp(DIMS, seed=4)
+    for layer in pruned.layers:
+        for weight, mask_var, _ in getattr(layer, "pruning_vars", []):
+            m = (rng.random(mask_var.shape) >= 0.9).astype(np.float32)
+            mask_var.assign(m)
+            target = expected.get_layer(layer.layer.name)
+            target.set_weights([weight.numpy() * m, target.get_weights()[1]])
+    path = tmp_path / "w.tflite"
+    report = export_ok(pruned, path)
+    assert report.stripped and report.encoding == "sparse"
+    x = inputs(expected)
+    for resolver in RESOLVERS:
+        assert rel_err(run_tflite(path, x, resolver), expected.predict(x, verbose=0)) < 1e-5
+    for _, values in float_buffers(path):
+        assert not ((values == 0) & np.signbit(values)).any()
+
+
+# --- atomic write ------------------------------------------------------------------------
+
+def _leftovers(directory):
+    return sorted(p for p in os.listdir(directory) if p.endswith(".tmp") or p.startswith("."))
+
+
+def test_failed_verification_writes_nothing(block16_model, tmp_path, monkeypatch):
+    def failing(label, model_bytes, inputs_, keras_out, twin_outs, tols):
+        rows = [exporter.VerifyResult(label, r, 1.0, 1.0, tols[0], None, tols[1], False,
+                                      "outside tolerance") for r in RESOLVERS]
+        return rows, {r: None for r in RESOLVERS}
+
+    monkeypatch.setattr(exporter, "_verify", failing)
+    path = tmp_path / "never.tflite"
+    with pytest.raises(tflite_export.ExportError, match="nothing written") as info:
+        tflite_export.export(block16_model, path)
+    assert not path.exists()
+    assert _leftovers(tmp_path) == []
+    assert info.value.report is not None and not info.value.report.written
+    assert any("failed verification" in f for f in info.value.report.fallbacks)
+
+
+def test_refused_export_keeps_existing_file(block16_model, tmp_path, monkeypatch):
+    path = tmp_path / "old.tflite"
+    path.write_bytes(b"previous")
+    monkeypatch.setattr(exporter, "_verify", lambda label, *a: (
+        [exporter.VerifyResult(label, "default", None, None, 0, None, 0, False, "boom")], {}))
+    with pytest.raises(tflite_export.ExportError):
+        tflite_export.export(block16_model, path)
+    assert path.read_bytes() == b"previous"
+    assert _leftovers(tmp_path) == []
+
+
+def test_crash_during_write_leaves_no_partial_file(block16_model, tmp_path, monkeypatch):
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(exporter.os, "replace", broken_replace)
+    path = tmp_path / "m.tflite"
+    with pytest.raises(OSError, match="disk full"):
+        tflite_export.export(block16_model, path)
+    assert not path.exists()
+    assert os.listdir(tmp_path) == []
+
+
+# --- arguments ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"quantization": "int4"}, ["quantization", "'int4'", "'none'", "'float16'", "'dynamic'", "'int8'"]),
+    ({"quantization": "int8"}, ["quantization='int8'", "representative_data"]),
+    ({"block": (8, 1)}, ["block", "(8, 1)", "'auto'", "(4, 1)", "(16, 1)"]),
+    ({"block": "4x1"}, ["block", "'4x1'", "'auto'"]),
+    ({"sparse": "yes"}, ["sparse", "'yes'", "True, False"]),
+    ({"tolerance": -1.0}, ["tolerance", "-1.0", "positive float"]),
+    ({"verify_with": np.zeros((4, 3), np.float32)}, ["verify_with", "(4, 3)", "(n_samples,)"]),
+    ({"representative_data": np.zeros((4, 64, 1), np.float32), "quantization": "int8"},
+     ["representative_data", "(4, 64, 1)"]),
+])
+def test_bad_arguments_raise_clear_errors(block16_model, tmp_path, kwargs, words):
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ValueError) as info:
+        tflite_export.export(block16_model, path, **kwargs)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+    assert not path.exists()
+
+
+def test_bad_paths_and_models(block16_model, tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        tflite_export.export(block16_model, tmp_path / "missing" / "m.tflite")
+    with pytest.raises(ValueError, match="is a directory"):
+        tflite_export.export(block16_model, tmp_path)
+    with pytest.raises(ValueError, match="tf_keras Model"):
+        tflite_export.export(object(), tmp_path / "m.tflite")
+
+
+# --- block argument ----------------------------------------------------------------------
+
+def test_block_argument_checks_the_masks(tmp_path):
+    four = sparsify(mlp(DIMS), 0.9, block=(4, 1))
+    element = sparsify(mlp(DIMS), 0.9)
+    with pytest.raises(ValueError, match=r"block=\(16, 1\).*fc0.*structure \(4,1\)"):
+        tflite_export.export(four, tmp_path / "a.tflite", block=(16, 1))
+    with pytest.raises(ValueError, match=r"block=\(4, 1\).*fc0.*structure none"):
+        tflite_export.export(element, tmp_path / "b.tflite", block=(4, 1))
+    assert not any(p.endswith(".tflite") for p in os.listdir(tmp_path))
+    report = export_ok(four, tmp_path / "c.tflite", block=(4, 1))
+    assert [l.block for l in report.layers] == ["(4,1)"] * 3
+    report = export_ok(element, tmp_path / "d.tflite", block="auto")
+    assert [l.block for l in report.layers] == ["none"] * 3
+
+
+def test_block_4_with_int8_notes_the_missing_fast_path(tmp_path):
+    model = sparsify(mlp(DIMS), 0.9, block=(4, 1))
+    x = inputs(model, 32)
+    report = export_ok(model, tmp_path / "m.tflite", quantization="int8", representative_data=x,
+                       block=(4, 1))
+    assert any("needs (16, 1) blocks" in n for n in report.notes)
+
+
+# --- inputs, outputs, report -------------------------------------------------------------
+
+def test_verification_inputs_default_and_multi_io(tmp_path):
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((16,), name="a"), keras.Input((8,), name="b")
+    h = keras.layers.Dense(32, activation="relu", name="h")(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a, b], [keras.layers.Dense(3, name="z")(h), keras.layers.Dense(5, name="y")(h)])
+    sparsify(model, 0.8, block=(4, 1))
+    report = export_ok(model, tmp_path / "multi.tflite")
+    assert report.verify_samples == 16 and "random" in report.verify_source
+    assert all(v.passed and v.rel_err_keras < 1e-5 for v in report.verification)
+    with pytest.raises(ValueError, match="missing inputs"):
+        tflite_export.export(model, tmp_path / "x.tflite", verify_with={"a": np.zeros((2, 16))})
+    data = {"a": np.ones((5, 16), np.float32), "b": np.ones((5, 8), np.float32)}
+    report = export_ok(model, tmp_path / "multi2.tflite", verify_with=data)
+    assert report.verify_samples == 5 and report.verify_source == "verify_with"
+
+
+def test_report_prints_and_serialises(block16_model, tmp_path):
+    x = inputs(block16_model, 40)
+    report = export_ok(block16_model, tmp_path / "m.tflite", quantization="int8",
+                       representative_data=x, block="auto")
+    assert report.verify_samples == 16 and "representative_data" in report.verify_source
+    d = json.loads(json.dumps(report.to_dict()))
+    assert d["written"] and d["encoding"] == "sparse" and d["quantization"] == "int8"
+    assert 0 < d["size_ratio_vs_dense_twin"] < 1
+    assert {v["resolver"] for v in d["verification"]} == set(RESOLVERS)
+    text = str(report)
+    for part in ("WRITTEN", "Verification", "block 1x16", "dense twin", "fc0"):
+        assert part in text

@@ -1,0 +1,445 @@
+"""TFLite flatbuffer helpers: read/write, sparse-tensor decoding, encoding names, and the one
+piece of graph surgery the exporter needs (turning a sparse constant back into a dense one).
+
+Everything goes through ``tensorflow.lite.tools.flatbuffer_utils`` (the object API generated from
+the TFLite schema); there is no hand-written flatbuffer parser here.
+
+Sparse tensors follow the TFLite ``SparsityParameters`` format: the tensor's dimensions, plus one
+extra dimension per blocked dimension (``block_map``), are stored in ``traversal_order``; each
+stored level is either DENSE (``dense_size`` entries) or SPARSE_CSR (``array_segments`` indexed by
+the parent position, ``array_indices`` giving the coordinate).  The buffer holds only the stored
+values, in traversal order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+# TensorType enum values of the TFLite schema -> numpy dtypes (the ones weights can have).
+_NP_DTYPES = {
+    0: np.float32,
+    1: np.float16,
+    2: np.int32,
+    3: np.uint8,
+    4: np.int64,
+    6: np.bool_,
+    7: np.int16,
+    9: np.int8,
+    10: np.float64,
+    12: np.uint64,
+    15: np.uint32,
+    16: np.uint16,
+}
+_TYPE_NAMES = {
+    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
+    7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
+    13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
+}
+FLOAT32, FLOAT16, INT8 = 0, 1, 9
+DENSIFY_MIN_RUNTIME = "2.2.0"  # tensorflow/lite/tools/versioning/runtime_version.cc: DENSIFY v1
+DIM_DENSE, DIM_SPARSE_CSR = 0, 1
+
+
+def ints(seq) -> list:
+    """A flatbuffer index vector (None, list or numpy array) as a list of ints."""
+    return [] if seq is None else [int(t) for t in seq]
+
+
+def _fbu():
+    from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
+
+    return flatbuffer_utils
+
+
+def load(model_bytes) -> object:
+    """Parses TFLite bytes into the mutable object API (``ModelT``)."""
+    return _fbu().read_model_from_bytearray(bytearray(model_bytes))
+
+
+def load_path(path: str) -> object:
+    return _fbu().read_model(path)
+
+
+def dump(model) -> bytes:
+    return bytes(_fbu().convert_object_to_bytearray(model))
+
+
+def op_name(model, op) -> str:
+    return _fbu().opcode_to_name(model, op.opcodeIndex)
+
+
+def type_name(tensor_type: int) -> str:
+    return _TYPE_NAMES.get(int(tensor_type), f"type{int(tensor_type)}")
+
+
+def np_dtype(tensor_type: int):
+    return _NP_DTYPES.get(int(tensor_type))
+
+
+def tensor_name(tensor) -> str:
+    name = tensor.name
+    return name.decode("utf-8", "replace") if isinstance(name, (bytes, bytearray)) else str(name)
+
+
+def buffer_bytes(model, tensor) -> bytes:
+    data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
+    if data is None:
+        return b""
+    return np.asarray(data, dtype=np.uint8).tobytes()
+
+
+def stored_values(model, tensor) -> np.ndarray | None:
+    """The values in the tensor's buffer (all of them for dense, only the stored ones for sparse)."""
+    dtype = np_dtype(tensor.type)
+    raw = buffer_bytes(model, tensor)
+    if dtype is None or not raw:
+        return None
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _index_array(vec) -> np.ndarray:
+    if vec is None or getattr(vec, "values", None) is None:
+        return np.zeros((0,), np.int64)
+    return np.asarray(vec.values, dtype=np.int64)
+
+
+def _index_nbytes(vec) -> int:
+    if vec is None or getattr(vec, "values", None) is None:
+        return 0
+    return int(np.asarray(vec.values).nbytes)
+
+
+def sparsity_index_bytes(tensor) -> int:
+    """Bytes taken by the CSR segment/index arrays of a sparse tensor (0 for dense tensors)."""
+    sp = tensor.sparsity
+    if sp is None or not sp.dimMetadata:
+        return 0
+    return sum(_index_nbytes(d.arraySegments) + _index_nbytes(d.arrayIndices) for d in sp.dimMetadata)
+
+
+def is_sparse(tensor) -> bool:
+    return tensor.sparsity is not None and bool(tensor.sparsity.dimMetadata)
+
+
+def block_shape(tensor) -> tuple[int, ...] | None:
+    """Block shape in the tensor's own dimension order (e.g. (1, 4) for a 1x4 FC weight), or None."""
+    sp = tensor.sparsity
+    if sp is None or sp.blockMap is None or len(sp.blockMap) == 0:
+        return None
+    rank = len(tensor.shape)
+    shape = [1] * rank
+    for i, dim in enumerate(sp.blockMap):
+        shape[int(dim)] = int(sp.dimMetadata[rank + i].denseSize)
+    return tuple(shape)
+
+
+def encoding_name(tensor) -> str:
+    """'dense', 'CSR' (element-wise) or 'block 1x4' / 'block 1x16' / 'block AxB...'."""
+    if not is_sparse(tensor):
+        return "dense"
+    blocks = block_shape(tensor)
+    if blocks is None:
+        return "CSR"
+    return "block " + "x".join(str(b) for b in blocks)
+
+
+def decode_sparse(model, tensor) -> tuple[np.ndarray, bool]:
+    """Rebuilds the dense array of a sparse constant tensor.
+
+    Returns ``(dense, in_range)``; ``in_range`` is False when a stored value's coordinate falls
+    outside the tensor's shape (those values are dropped from ``dense``).
+    """
+    sp = tensor.sparsity
+    shape = [int(s) for s in tensor.shape]
+    rank = len(shape)
+    values = stored_values(model, tensor)
+    if values is None:
+        raise ValueError(f"tensor {tensor_name(tensor)!r} has no constant data")
+    order = [int(t) for t in sp.traversalOrder]
+    block_map = [] if sp.blockMap is None else [int(b) for b in sp.blockMap]
+    levels = sp.dimMetadata
+    n_levels = len(order)
+    # Walk the levels in traversal order, expanding every stored position into its children.
+    pos = np.zeros((1,), np.int64)
+    coords = np.zeros((1, n_levels), np.int64)
+    for level, dm in enumerate(levels):
+        dim = order[level]
+        if dm.format == DIM_DENSE:
+            size = int(dm.denseSize)
+            pos = (pos[:, None] * size + np.arange(size)[None, :]).reshape(-1)
+            coords = np.repeat(coords, size, axis=0)
+            coords[:, dim] = np.tile(np.arange(size), coords.shape[0] // max(size, 1))
+        else:
+            seg = _index_array(dm.arraySegments)
+            idx = _index_array(dm.arrayIndices)
+            starts, ends = seg[pos], seg[pos + 1]
+            counts = ends - starts
+            coords = np.repeat(coords, counts, axis=0)
+            # positions of the children: concatenated ranges [start, end)
+            offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+            pos = np.arange(int(counts.sum())) + offsets
+            coords[:, dim] = idx[pos]
+    if len(values) != len(pos):
+        raise ValueError(
+            f"tensor {tensor_name(tensor)!r}: {len(values)} stored values but the sparsity "
+            f"metadata describes {len(pos)}")
+    vals = values[pos] if len(pos) else values[:0]
+    full = coords[:, :rank].copy()
+    for i, dim in enumerate(block_map):
+        bsize = int(levels[order.index(rank + i)].denseSize)
+        full[:, dim] = coords[:, dim] * bsize + coords[:, rank + i]
+    ok = np.all(full < np.asarray(shape)[None, :], axis=1) if rank else np.ones(len(vals), bool)
+    dense = np.zeros(shape, dtype=values.dtype)
+    if ok.any():
+        dense[tuple(full[ok].T)] = vals[ok]
+    return dense, bool(ok.all())
+
+
+def tensor_array(model, tensor) -> np.ndarray | None:
+    """Dense numpy view of a constant tensor (decoding sparse ones), or None if not constant."""
+    if is_sparse(tensor):
+        return decode_sparse(model, tensor)[0]
+    values = stored_values(model, tensor)
+    if values is None:
+        return None
+    shape = [int(s) for s in tensor.shape]
+    if int(np.prod(shape)) != values.size:
+        return None
+    return values.reshape(shape)
+
+
+def zero_mask(model, tensor, array: np.ndarray) -> np.ndarray:
+    """Where ``array`` represents a real 0: the zero point for quantized tensors, 0.0 for floats."""
+    q = tensor.quantization
+    zps = None if q is None or q.zeroPoint is None else np.asarray(q.zeroPoint, np.int64)
+    if zps is None or zps.size == 0 or not np.issubdtype(array.dtype, np.integer):
+        return array == 0
+    if zps.size == 1:
+        return array == zps[0]
+    axis = int(q.quantizedDimension)
+    bshape = [1] * array.ndim
+    bshape[axis] = zps.size
+    return array == zps.reshape(bshape)
+
+
+@dataclasses.dataclass
+class Graph:
+    """Producer/consumer index of one subgraph."""
+
+    producers: dict
+    consumers: dict
+
+    @classmethod
+    def of(cls, subgraph) -> "Graph":
+        producers, consumers = {}, {}
+        for i, op in enumerate(subgraph.operators or []):
+            for t in ints(op.outputs):
+                producers[t] = i
+            for t in ints(op.inputs):
+                if t >= 0:
+                    consumers.setdefault(t, []).append(i)
+        return cls(producers, consumers)
+
+
+def densify_in_place(model, subgraph_index: int, tensor_index: int, dense: np.ndarray) -> None:
+    """Replaces sparse constant tensor ``tensor_index`` by the dense array ``dense``.
+
+    DENSIFY ops fed by that tensor are removed and their consumers read the constant directly.
+    Call :func:`compact` afterwards to drop what became unused.
+    """
+    sg = model.subgraphs[subgraph_index]
+    tensor = sg.tensors[tensor_index]
+    target_dtype = np_dtype(tensor.type)
+    data = np.ascontiguousarray(dense.astype(target_dtype, copy=False)).reshape(-1)
+    buf = type(model.buffers[0])()
+    buf.data = np.frombuffer(data.tobytes(), np.uint8).copy()
+    model.buffers.append(buf)
+    tensor.buffer = len(model.buffers) - 1
+    tensor.sparsity = None
+    keep = []
+    renames = {}
+    for op in sg.operators:
+        if op_name(model, op) == "DENSIFY" and ints(op.inputs)[:1] == [tensor_index]:
+            renames[int(op.outputs[0])] = tensor_index
+            continue
+        keep.append(op)
+    sg.operators = keep
+    if renames:
+        for op in sg.operators:
+            op.inputs = [renames.get(t, t) for t in ints(op.inputs)]
+        sg.outputs = [renames.get(t, t) for t in ints(sg.outputs)]
+        for sig in model.signatureDefs or []:
+            if sig.subgraphIndex == subgraph_index:
+                for tm in sig.outputs or []:
+                    tm.tensorIndex = renames.get(int(tm.tensorIndex), int(tm.tensorIndex))
+
+
+def _densify_opcode(model) -> int:
+    from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
+
+    for i, code in enumerate(model.operatorCodes):
+        if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) == schema.BuiltinOperator.DENSIFY:
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode = schema.BuiltinOperator.DENSIFY
+    code.deprecatedBuiltinCode = schema.BuiltinOperator.DENSIFY
+    code.version = 1
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def insert_densify(model, subgraph_index: int, tensor_index: int, keep_direct=("FULLY_CONNECTED",)) -> int:
+    """Puts a DENSIFY op between sparse constant ``tensor_index`` and the ops that cannot read it.
+
+    Consumers whose op name is in ``keep_direct`` (or that already are DENSIFY) keep reading the
+    sparse tensor; the others read the new DENSIFY output.  Returns how many ops were rewired.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
+
+    sg = model.subgraphs[subgraph_index]
+    src = sg.tensors[tensor_index]
+    users = [i for i, op in enumerate(sg.operators)
+             if tensor_index in ints(op.inputs)
+             and op_name(model, op) not in tuple(keep_direct) + ("DENSIFY",)]
+    if not users:
+        return 0
+    out = schema.TensorT()
+    out.shape = list(src.shape)
+    out.shapeSignature = None
+    out.type = src.type
+    out.buffer = 0
+    out.name = (tensor_name(src) + "/densified").encode()
+    out.quantization = src.quantization
+    sg.tensors.append(out)
+    out_index = len(sg.tensors) - 1
+    op = schema.OperatorT()
+    op.opcodeIndex = _densify_opcode(model)
+    op.inputs = [tensor_index]
+    op.outputs = [out_index]
+    op.builtinOptionsType = schema.BuiltinOptions.DensifyOptions
+    op.builtinOptions = schema.DensifyOptionsT()
+    for i in users:
+        consumer = sg.operators[i]
+        consumer.inputs = [out_index if t == tensor_index else t for t in ints(consumer.inputs)]
+    sg.operators.insert(users[0], op)
+    ensure_min_runtime_version(model, DENSIFY_MIN_RUNTIME)
+    return len(users)
+
+
+def _version_tuple(text: str) -> tuple:
+    parts = []
+    for p in text.split("."):
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def min_runtime_version(model) -> str | None:
+    """The ``min_runtime_version`` metadata string written by the converter (None if absent)."""
+    for md in model.metadata or []:
+        name = md.name.decode() if isinstance(md.name, bytes) else str(md.name)
+        if name == "min_runtime_version":
+            buf = model.buffers[md.buffer]
+            raw = b"" if buf.data is None else np.asarray(buf.data, np.uint8).tobytes()
+            return raw.split(b"\0", 1)[0].decode("ascii", "replace") or None
+    return None
+
+
+def ensure_min_runtime_version(model, version: str) -> bool:
+    """Raises the model's ``min_runtime_version`` metadata to at least ``version``.
+
+    The converter records the oldest TFLite runtime that has every op version the model uses;
+    ops inserted afterwards (DENSIFY needs 2.2.0) must be reflected there.  Returns whether the
+    metadata was changed.
+    """
+    current = min_runtime_version(model)
+    for md in model.metadata or []:
+        name = md.name.decode() if isinstance(md.name, bytes) else str(md.name)
+        if name != "min_runtime_version":
+            continue
+        if current and _version_tuple(current) >= _version_tuple(version):
+            return False
+        buf = model.buffers[md.buffer]
+        raw = b"" if buf.data is None else np.asarray(buf.data, np.uint8).tobytes()
+        encoded = version.encode("ascii")
+        padded = encoded + b"\0" * max(16 - len(encoded), len(raw) - len(encoded), 0)
+        buf.data = np.frombuffer(padded, np.uint8).copy()
+        return True
+    return False
+
+
+def compact(model) -> None:
+    """Drops unreferenced tensors, empties unreferenced buffers and drops unused op codes."""
+    for sg_index, sg in enumerate(model.subgraphs):
+        sigs = [sig for sig in (model.signatureDefs or []) if sig.subgraphIndex == sg_index]
+        used = set(ints(sg.inputs)) | set(ints(sg.outputs))
+        for op in sg.operators or []:
+            for field in (op.inputs, op.outputs, op.intermediates):
+                used.update(t for t in ints(field) if t >= 0)
+        for sig in sigs:
+            used.update(int(tm.tensorIndex) for tm in (sig.inputs or []) + (sig.outputs or []))
+        keep = [i for i in range(len(sg.tensors)) if i in used]
+        if len(keep) == len(sg.tensors):
+            continue
+        old_to_new = {old: new for new, old in enumerate(keep)}
+        remap = lambda seq: [old_to_new[t] if t >= 0 else t for t in ints(seq)]  # noqa: E731
+        sg.tensors = [sg.tensors[i] for i in keep]
+        sg.inputs = remap(sg.inputs)
+        sg.outputs = remap(sg.outputs)
+        for op in sg.operators or []:
+            op.inputs = remap(op.inputs)
+            op.outputs = remap(op.outputs)
+            if op.intermediates is not None:
+                op.intermediates = remap(op.intermediates)
+        for sig in sigs:
+            for tm in (sig.inputs or []) + (sig.outputs or []):
+                tm.tensorIndex = old_to_new[int(tm.tensorIndex)]
+    referenced = {0}
+    for sg in model.subgraphs:
+        referenced.update(int(t.buffer) for t in sg.tensors)
+    referenced.update(int(m.buffer) for m in (model.metadata or []))
+    for i, buf in enumerate(model.buffers):
+        if i not in referenced:
+            buf.data = None
+    used_codes = sorted({int(op.opcodeIndex) for sg in model.subgraphs for op in sg.operators or []})
+    if len(used_codes) != len(model.operatorCodes):
+        code_map = {old: new for new, old in enumerate(used_codes)}
+        model.operatorCodes = [model.operatorCodes[i] for i in used_codes]
+        for sg in model.subgraphs:
+            for op in sg.operators or []:
+                op.opcodeIndex = code_map[int(op.opcodeIndex)]
+
+
+def canonicalize_negative_zeros(model) -> int:
+    """Rewrites every -0.0 stored in a float32/float16 constant buffer as +0.0; returns the count."""
+    count = 0
+    seen = set()
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            if t.type not in (FLOAT32, FLOAT16) or t.buffer in seen:
+                continue
+            seen.add(t.buffer)
+            values = stored_values(model, t)
+            if values is None:
+                continue
+            neg = (values == 0) & np.signbit(values)
+            n = int(neg.sum())
+            if n:
+                fixed = values.copy()
+                fixed[neg] = 0
+                model.buffers[t.buffer].data = np.frombuffer(fixed.tobytes(), np.uint8).copy()
+                count += n
+    return count
+
+
+def count_negative_zeros(model) -> int:
+    count = 0
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            if t.type in (FLOAT32, FLOAT16):
+                values = stored_values(model, t)
+                if values is not None:
+                    count += int(((values == 0) & np.signbit(values)).sum())
+    return count

@@ -1,0 +1,85 @@
+"""Interpreter construction for the two op resolvers we verify and benchmark under.
+
+* ``"default"``: the stock resolver, which applies the default XNNPACK delegate to every op it
+  supports; this is what an Android ``Interpreter`` does unless told otherwise.
+* ``"builtin"``: ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``: TFLite's own kernels only
+  (the only ones that run block-sparse FULLY_CONNECTED weights natively).
+
+The runtime is ``ai_edge_litert`` (LiteRT, what ships on Android); ``tf.lite.Interpreter`` is used
+only when ``ai_edge_litert`` is not installed.  This module never imports TensorFlow unless it has
+to, so benchmark subprocesses measure the runtime alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RESOLVERS = ("default", "builtin")
+
+
+def runtime():
+    """Returns ``(Interpreter class, OpResolverType enum, backend name)``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType  # pylint: disable=import-outside-toplevel
+
+        return Interpreter, OpResolverType, "ai_edge_litert"
+    except ImportError:  # pragma: no cover - ai_edge_litert is a declared dependency
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        return tf.lite.Interpreter, tf.lite.experimental.OpResolverType, "tf.lite"
+
+
+def check_resolver(resolver: str) -> str:
+    if resolver not in RESOLVERS:
+        raise ValueError(f"resolver={resolver!r} is not supported; allowed values: {RESOLVERS}")
+    return resolver
+
+
+def make_interpreter(model_content=None, model_path=None, resolver="default", num_threads=None):
+    """Builds (and allocates) an interpreter for ``resolver`` (see module docstring)."""
+    interpreter_cls, resolver_enum, _ = runtime()
+    kwargs = {}
+    if check_resolver(resolver) == "builtin":
+        kwargs["experimental_op_resolver_type"] = resolver_enum.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if num_threads is not None:
+        kwargs["num_threads"] = int(num_threads)
+    if model_content is not None:
+        kwargs["model_content"] = bytes(model_content)
+    else:
+        kwargs["model_path"] = str(model_path)
+    interpreter = interpreter_cls(**kwargs)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_samples(model_content, inputs: dict, resolver: str) -> dict:
+    """Runs a model one sample at a time (batch 1, as on a phone).
+
+    ``inputs`` maps the signature's input names to arrays whose first axis indexes samples.
+    Returns the signature's outputs stacked the same way.  Models without a signature are run
+    positionally (input/output detail order) and their outputs are keyed ``"output_<i>"``.
+    """
+    interpreter = make_interpreter(model_content=model_content, resolver=resolver)
+    n = len(next(iter(inputs.values())))
+    results: dict = {}
+    signatures = interpreter.get_signature_list()
+    if signatures:
+        runner = interpreter.get_signature_runner(next(iter(signatures)))
+        in_details = runner.get_input_details()
+        for i in range(n):
+            feed = {name: np.asarray(x[i:i + 1], dtype=in_details[name]["dtype"])
+                    for name, x in inputs.items()}
+            out = runner(**feed)
+            for name, value in out.items():
+                results.setdefault(name, []).append(np.array(value))
+    else:
+        in_details = interpreter.get_input_details()
+        out_details = interpreter.get_output_details()
+        arrays = list(inputs.values())
+        for i in range(n):
+            for det, x in zip(in_details, arrays):
+                interpreter.set_tensor(det["index"], np.asarray(x[i:i + 1], dtype=det["dtype"]))
+            interpreter.invoke()
+            for j, det in enumerate(out_details):
+                results.setdefault(f"output_{j}", []).append(interpreter.get_tensor(det["index"]).copy())
+    return {name: np.concatenate(v, axis=0) for name, v in results.items()}

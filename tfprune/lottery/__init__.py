@@ -1,0 +1,49 @@
+"""Lottery tickets, magnitude-after-training baselines, pruning early in training, the sanity
+checks of Frankle et al. 2021 and ticket transfer — every run resumable from its directory.
+
+Main entry points:
+
+* :class:`LotteryTicket` / :func:`lottery_ticket`: iterative magnitude pruning with rewinding
+  (``rewind_step=0``: the original LTH reset to θ0).
+* :func:`prune_finetune` (Train–(Prune–Finetune)ⁿ) and :func:`magnitude_after_training`
+  (one-shot): the baselines, same run-directory format.
+* :func:`prune_early`: any scorer (SNIP, GraSP, SynFlow, magnitude, random) applied after k
+  training steps, training continuing from θk.
+* :func:`sanity_checks`: ``unmodified``, ``shuffle``, ``reinit``, ``invert`` side by side.
+* :func:`save_ticket` / :func:`load_ticket` / :func:`apply_ticket`: masks with their architecture,
+  applied to a freshly built model (e.g. trained on another dataset).
+* Pure mask transforms: :func:`shuffle_masks`, :func:`invert_keep`, :func:`prune_level`.
+
+Example (a resumable lottery run; call it again after an interruption and it continues)::
+
+    import tf_keras as keras
+    from tfprune import lottery
+
+    def build():
+        return keras.Sequential([keras.Input((784,)), keras.layers.Dense(300, activation="relu"),
+                                 keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10)])
+
+    lt = lottery.LotteryTicket(build, (x, y), (x_val, y_val), run_dir="runs/lenet",
+                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                               optimizer={"class_name": "Adam", "config": {"learning_rate": 1.2e-3}},
+                               epochs_per_level=2, prune_fraction=0.2, target_sparsity=0.98, seed=0)
+    print(lt.run())
+"""
+from tfprune.lottery._engine import RunConfigError, RunInUseError, plan_segments
+from tfprune.lottery.early import prune_early
+from tfprune.lottery.masks import (check_layer_fractions, count_kept, density, invert_keep, level_densities,
+                                   prune_level, shuffle_masks)
+from tfprune.lottery.results import LevelResult, RunResults
+from tfprune.lottery.run import (LotteryTicket, levels_for_sparsity, load_results, lottery_ticket,
+                                 magnitude_after_training, prune_finetune)
+from tfprune.lottery.sanity import VARIANTS, sanity_checks
+from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, load_ticket, save_ticket,
+                                    ticket_layers)
+
+__all__ = [
+    "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket", "TicketMismatchError",
+    "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density", "invert_keep",
+    "level_densities", "levels_for_sparsity", "load_results", "load_ticket", "lottery_ticket",
+    "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level", "sanity_checks",
+    "save_ticket", "shuffle_masks", "ticket_layers",
+]

@@ -1,0 +1,124 @@
+"""Results of a run: one row per level (or per sanity-check variant), read from ``metrics.json``."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+__all__ = ["LevelResult", "RunResults"]
+
+
+def _num(value):
+    if value is None:
+        return None
+    if isinstance(value, str):  # "nan", "inf" as written by tfprune.io.to_jsonable
+        return float(value)
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelResult:
+    """One trained level (or variant) of a run.
+
+    Attributes:
+        name: the phase name (``"level_3"``, ``"shuffle"``, ...); also its directory in run_dir.
+        level: pruning level (0 = dense) or None for sanity-check variants.
+        sparsity, density: over all prunable weights. kept, params: counts.
+        start_step, end_step, steps: the training steps of this level (global step numbers).
+        train_loss, train_accuracy: of the last training epoch (running mean over its batches).
+        val_loss, val_accuracy: on the validation data after the last epoch (None without).
+        best_val_accuracy: best validation accuracy at any epoch end of the level.
+        wall_time_s: training + evaluation time, summed over resumes.
+        collapsed: layers with no weight or no input→output path left.
+        metrics: the full ``metrics.json`` dict (per-epoch history, sparsity report, ...).
+    """
+
+    name: str
+    level: "int | None"
+    sparsity: float
+    density: float
+    kept: int
+    params: int
+    start_step: int
+    end_step: int
+    steps: int
+    train_loss: "float | None"
+    train_accuracy: "float | None"
+    val_loss: "float | None"
+    val_accuracy: "float | None"
+    best_val_accuracy: "float | None"
+    wall_time_s: float
+    collapsed: "tuple[str, ...]"
+    metrics: dict = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> "LevelResult":
+        return cls(
+            name=metrics["name"], level=metrics.get("level"), sparsity=float(metrics["sparsity"]),
+            density=float(metrics["density"]), kept=int(metrics["kept"]), params=int(metrics["params"]),
+            start_step=int(metrics["start_step"]), end_step=int(metrics["end_step"]), steps=int(metrics["steps"]),
+            train_loss=_num(metrics.get("train_loss")), train_accuracy=_num(metrics.get("train_accuracy")),
+            val_loss=_num(metrics.get("val_loss")), val_accuracy=_num(metrics.get("val_accuracy")),
+            best_val_accuracy=_num(metrics.get("best_val_accuracy")), wall_time_s=float(metrics.get("wall_time_s", 0.0)),
+            collapsed=tuple(metrics.get("collapsed", ())), metrics=metrics)
+
+
+def _fmt(value, width, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{'-':>{width}}"
+    return f"{value:>{width}.{digits}f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResults(Sequence):
+    """The completed levels of a run, in order. ``print(results)`` shows the table.
+
+    Example:
+        >>> results = lottery.run()
+        >>> print(results)                       # level, sparsity, accuracies; * = best
+        >>> results.best.level, results[-1].sparsity
+    """
+
+    rows: "tuple[LevelResult, ...]"
+    title: str = ""
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+    def __len__(self):
+        return len(self.rows)
+
+    @property
+    def best(self) -> "LevelResult | None":
+        """The row with the highest final validation accuracy (the first one on ties; None
+        when there is no validation data)."""
+        rows = [r for r in self.rows if r.val_accuracy is not None and not math.isnan(r.val_accuracy)]
+        return max(rows, key=lambda r: r.val_accuracy) if rows else None
+
+    def by_name(self, name: str) -> LevelResult:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"name: no row {name!r}; rows: {[r.name for r in self.rows]}.")
+
+    def table(self) -> str:
+        """A text table: name/level, sparsity, density, steps, accuracies; ``*`` marks the best."""
+        best = self.best
+        header = (f"{'level':<12} {'sparsity':>9} {'density':>9} {'steps':>7} {'train_acc':>9} {'val_loss':>9} "
+                  f"{'val_acc':>9} {'best_val':>9} {'time_s':>8}  best")
+        lines = ([self.title] if self.title else []) + [header, "-" * len(header)]
+        for r in self.rows:
+            label = str(r.level) if r.level is not None and r.name == f"level_{r.level}" else r.name
+            mark = "*" if best is not None and r is best else ""
+            note = f"  collapsed: {', '.join(r.collapsed)}" if r.collapsed else ""
+            lines.append(f"{label:<12} {r.sparsity:>9.4f} {r.density:>9.4f} {r.steps:>7d} {_fmt(r.train_accuracy, 9)} "
+                         f"{_fmt(r.val_loss, 9)} {_fmt(r.val_accuracy, 9)} {_fmt(r.best_val_accuracy, 9)} "
+                         f"{r.wall_time_s:>8.1f}  {mark:<4}{note}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "rows": [r.metrics for r in self.rows],
+                "best": self.best.name if self.best is not None else None}
+
+    def __str__(self):
+        return self.table()

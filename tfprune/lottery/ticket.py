@@ -1,0 +1,188 @@
+"""Tickets on disk: a mask set plus the architecture it belongs to, transferable to a freshly
+built model of the same architecture (e.g. to train a ticket found on one dataset on another).
+
+File format (``.npz``, written atomically): one float32 0/1 array per prunable layer, keyed by
+the layer's name, plus ``__tfprune_ticket__``, a JSON string (uint8 array) with the format
+version and, for every layer in model order, its name, class and kernel shape. Every
+``level_<n>/mask.npz`` of a lottery run is such a file.
+
+Example:
+    >>> save_ticket("ticket.npz", lottery.masks(level=5), model)
+    >>> fresh = build_model()                     # same architecture, new initialization
+    >>> pruned = apply_ticket(fresh, "ticket.npz")  # wrapped, masked, ready to compile and fit
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Mapping
+
+import numpy as np
+
+from tfprune import _keras
+from tfprune.io import load_npz, save_npz_atomic
+from tfprune.wrapper import apply_masks, check_masks
+
+__all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_ticket", "save_ticket", "ticket_layers"]
+
+META_KEY = "__tfprune_ticket__"
+FORMAT = "tfprune-ticket"
+VERSION = 1
+
+
+class TicketMismatchError(ValueError):
+    """The ticket was made for another architecture (layer names or kernel shapes differ)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Ticket:
+    """A mask set with the architecture it was made for.
+
+    Attributes:
+        masks: ``{layer name: float32 0/1 array}`` in model order.
+        layers: ``[{"name", "class", "shape"}]`` of the prunable layers, in model order.
+        info: free-form metadata saved with the ticket (run, level, sparsity, ...).
+    """
+
+    masks: "dict[str, np.ndarray]"
+    layers: "tuple[dict, ...]"
+    info: dict
+
+    @property
+    def sparsity(self) -> float:
+        total = sum(m.size for m in self.masks.values())
+        return 1.0 - sum(int(np.count_nonzero(m)) for m in self.masks.values()) / total if total else 0.0
+
+
+def ticket_layers(model) -> "list[dict]":
+    """``[{"name", "class", "shape"}]`` of ``model``'s prunable kernels, in model order."""
+    _keras.check_model(model)
+    rows = []
+    for name, layer in _keras.require_prunable(model).items():
+        inner = _keras.inner_layer(layer)
+        rows.append({"name": name, "class": type(inner).__name__, "shape": [int(d) for d in inner.kernel.shape]})
+    return rows
+
+
+def save_ticket(path, masks: Mapping[str, np.ndarray], model=None, info: "Mapping | None" = None,
+                layers: "list[dict] | None" = None) -> str:
+    """Saves ``masks`` with the architecture they belong to; returns the path.
+
+    Args:
+        path: target ``.npz`` file (written atomically; parent directories are created).
+        masks: ``{layer name: 0/1 array}`` (e.g. :func:`tfprune.get_masks`, a lottery level).
+        model: the model the masks are for; its prunable layers are recorded and the masks
+            checked against them. Masks may cover a subset of the layers (the others are saved
+            as all-ones masks).
+        info: JSON-serialisable metadata stored with the ticket.
+        layers: instead of ``model``, the layer table from :func:`ticket_layers`.
+    """
+    if model is not None:
+        masks = check_masks(model, masks)
+        layers = ticket_layers(model)
+    elif layers is None:
+        raise ValueError("model: pass the model the masks belong to (or layers=ticket_layers(model)), so that the "
+                         "ticket records the architecture it fits.")
+    names = [row["name"] for row in layers]
+    unknown = [name for name in masks if name not in names]
+    if unknown:
+        raise ValueError(f"masks: layers {unknown} are not among the prunable layers {names}.")
+    arrays = {}
+    for row in layers:
+        name = row["name"]
+        mask = np.asarray(masks[name], np.float32) if name in masks else np.ones(row["shape"], np.float32)
+        if list(mask.shape) != list(row["shape"]):
+            raise ValueError(f"masks: layer {name!r} has a mask of shape {mask.shape}, its kernel is {tuple(row['shape'])}.")
+        arrays[name] = mask
+    meta = {"format": FORMAT, "version": VERSION, "layers": layers, "info": dict(info or {})}
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    save_npz_atomic(path, arrays, compressed=True)
+    return os.fspath(path)
+
+
+def load_ticket(path) -> Ticket:
+    """Reads a ticket saved by :func:`save_ticket` (or a lottery level's ``mask.npz``)."""
+    if isinstance(path, Ticket):
+        return path
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"ticket: no file {os.fspath(path)!r}.")
+    arrays = load_npz(path)
+    if META_KEY not in arrays:
+        raise ValueError(f"ticket: {os.fspath(path)!r} is not a tfprune ticket (no {META_KEY!r} entry); "
+                         "save masks with tfprune.lottery.save_ticket(path, masks, model).")
+    meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
+    if meta.get("format") != FORMAT or int(meta.get("version", 0)) > VERSION:
+        raise ValueError(f"ticket: {os.fspath(path)!r} has format {meta.get('format')!r} version {meta.get('version')!r}; "
+                         f"this tfprune reads {FORMAT!r} up to version {VERSION}.")
+    layers = tuple(meta["layers"])
+    masks = {row["name"]: arrays[row["name"]].astype(np.float32) for row in layers}
+    return Ticket(masks, layers, meta.get("info", {}))
+
+
+def _differences(saved: "list[dict]", current: "list[dict]", match: str) -> "list[str]":
+    problems = []
+    if match == "order":
+        if len(saved) != len(current):
+            problems.append(f"the ticket has {len(saved)} prunable layers, the model {len(current)}")
+        for i, (a, b) in enumerate(zip(saved, current)):
+            if a["shape"] != b["shape"] or a["class"] != b["class"]:
+                problems.append(f"prunable layer #{i}: ticket {a['name']!r} {a['class']} {tuple(a['shape'])} vs model "
+                                f"{b['name']!r} {b['class']} {tuple(b['shape'])}")
+        return problems
+    by_name = {row["name"]: row for row in current}
+    saved_names = {row["name"] for row in saved}
+    missing = [row["name"] for row in saved if row["name"] not in by_name]
+    extra = [row["name"] for row in current if row["name"] not in saved_names]
+    if missing:
+        problems.append(f"layers in the ticket but not in the model: {missing}")
+    if extra:
+        problems.append(f"prunable layers in the model but not in the ticket: {extra}")
+    for row in saved:
+        other = by_name.get(row["name"])
+        if other is not None and (other["shape"] != row["shape"] or other["class"] != row["class"]):
+            problems.append(f"layer {row['name']!r}: ticket {row['class']} {tuple(row['shape'])} vs model "
+                            f"{other['class']} {tuple(other['shape'])}")
+    return problems
+
+
+def ticket_masks_for(model, ticket, match: str = "name") -> "dict[str, np.ndarray]":
+    """The ticket's masks keyed by ``model``'s layer names, after checking the architecture.
+
+    Raises :class:`TicketMismatchError` listing every difference.
+    """
+    if match not in ("name", "order"):
+        raise ValueError(f"match: got {match!r}; allowed: 'name' (same layer names) or 'order' (same prunable "
+                         "layers in the same order, names may differ).")
+    ticket = load_ticket(ticket)
+    current = ticket_layers(model)
+    problems = _differences(list(ticket.layers), current, match)
+    if problems:
+        raise TicketMismatchError(f"ticket: made for another architecture than model {model.name!r}: " + "; ".join(problems)
+                                  + ". A ticket applies to a freshly built model of the same architecture"
+                                  + (" (match='order' pairs layers by position when only the names differ)."
+                                     if match == "name" else "."))
+    if match == "order":
+        return {b["name"]: ticket.masks[a["name"]] for a, b in zip(ticket.layers, current)}
+    return {row["name"]: ticket.masks[row["name"]] for row in ticket.layers}
+
+
+def apply_ticket(model, ticket, match: str = "name"):
+    """Applies a saved ticket to ``model``; returns the masked (wrapped) model.
+
+    Args:
+        model: a built tf_keras model of the ticket's architecture, e.g. freshly initialized,
+            to be trained on another dataset.
+        ticket: path of a ticket file, or a :class:`Ticket`.
+        match: ``"name"`` (default) pairs layers by name; ``"order"`` by position among the
+            prunable layers (for models whose auto-generated names differ).
+
+    Raises:
+        TicketMismatchError: the names or kernel shapes differ; the message lists them all.
+
+    Example:
+        >>> pruned = apply_ticket(build_lenet(), "run/level_5/mask.npz")
+        >>> pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> pruned.fit(x_other, y_other, epochs=5, callbacks=tfprune.callbacks())
+    """
+    return apply_masks(model, ticket_masks_for(model, ticket, match))
