@@ -21,6 +21,7 @@ cells without training.
 2,000 training and 1,000 test examples (flags given explicitly still win).
 """
 import csv
+import functools
 import io
 import math
 import os
@@ -36,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from tfprune import cli, training  # noqa: E402
+from tfprune.io import save_json_atomic  # noqa: E402
 
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998)
 DEFAULT_METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "tfmot_gradual", "lottery")
@@ -109,6 +111,7 @@ def cell_dir(out_dir, method, sparsity, seed):
 
 #: Config fields that differ between the cells of one sweep (all others must match).
 PER_CELL = ("method", "sparsity", "seed", "out_dir", "rewind_step", "verbose")
+# (rewind_step is passed to lottery cells only.)
 
 
 def finished(base: training.Config, out_dir, method, sparsity, seed) -> "dict | None":
@@ -140,12 +143,40 @@ def run_cell(base: training.Config, out_dir, method, sparsity, seed, log=print) 
     try:
         result = training.run(config, log=log if config.verbose else (lambda *_: None))
     except Exception as e:  # keep going; the cell is retried on the next run
-        training.write_json_atomic(error_path, {"config": config.to_dict(), "error": repr(e),
+        save_json_atomic(error_path, {"config": config.to_dict(), "error": repr(e),
                                                 "traceback": traceback.format_exc()})
         raise
     if os.path.exists(error_path):
         os.remove(error_path)
     return result
+
+
+def lottery_trajectory_config(base: training.Config, out_dir, sparsities, seed) -> training.Config:
+    """The one lottery run of ``seed`` that provides every lottery cell: it prunes to the grid's
+    highest sparsity (levels of about ``prune_fraction``, the last one landing exactly on it)."""
+    return base.replace(method="lottery", sparsity=max(s for s in sparsities if s > 0), seed=seed,
+                        out_dir=os.path.join(out_dir, "cells", "lottery", "trajectory", f"seed{seed}"))
+
+
+def nearest_level(level_densities: "dict[int, float]", density: float) -> int:
+    """The level whose density is nearest ``density`` on a log scale."""
+    return min(level_densities, key=lambda lv: (abs(math.log(max(level_densities[lv], 1e-12)) - math.log(density)), lv))
+
+
+def run_lottery_cells(base: training.Config, out_dir, sparsities, seed, log=print) -> None:
+    """Runs (or resumes) the lottery trajectory of ``seed`` and writes a cell per nonzero sparsity:
+    the level nearest to it (its measured sparsity is in the cell's ``sparsity``)."""
+    config = lottery_trajectory_config(base, out_dir, sparsities, seed)
+    log(f"lottery trajectory, seed {seed}: {training.lottery_levels(config)[0]} levels to sparsity "
+        f"{config.sparsity:g} in {config.out_dir}")
+    lt = training.lottery_ticket(config)
+    densities = {row.level: row.density for row in lt.results()}
+    for sparsity in sorted(s for s in sparsities if s > 0):
+        level = nearest_level(densities, 1.0 - sparsity)
+        result = training.lottery_level_result(config.replace(sparsity=sparsity), lt, level)
+        result["method_info"]["cell"] = (f"nearest level (log density) of one lottery trajectory to sparsity "
+                                         f"{config.sparsity:g}")
+        save_json_atomic(os.path.join(cell_dir(out_dir, "lottery", sparsity, seed), training.RESULT_FILE), result)
 
 
 def run_grid(base: training.Config, out_dir, methods, sparsities, seeds, log=print) -> "list[dict]":
@@ -162,7 +193,19 @@ def run_grid(base: training.Config, out_dir, methods, sparsities, seeds, log=pri
             continue
         t0 = time.perf_counter()
         try:
-            result = run_cell(base, out_dir, method, sparsity, seed, log=log)
+            if method == "lottery":
+                try:
+                    run_lottery_cells(base, out_dir, sparsities, seed, log=log)
+                except Exception as e:
+                    save_json_atomic(os.path.join(cell_dir(out_dir, method, sparsity, seed), "error.json"),
+                                     {"error": repr(e), "traceback": traceback.format_exc()})
+                    raise
+                result = finished(base, out_dir, method, sparsity, seed)
+                error = os.path.join(cell_dir(out_dir, method, sparsity, seed), "error.json")
+                if os.path.exists(error):
+                    os.remove(error)
+            else:
+                result = run_cell(base, out_dir, method, sparsity, seed, log=log)
         except Exception as e:  # noqa: BLE001 - reported, written to error.json, retried next time
             log(f"{label}: FAILED {e!r} (see {cell_dir(out_dir, method, sparsity, seed)}/error.json)")
             failed.append((method, sparsity, seed))
@@ -209,13 +252,8 @@ def rows(results):
 
 
 def _write_text_atomic(path, text):
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from tfprune.io import atomic_write
+    atomic_write(path, text)
     return path
 
 
@@ -303,7 +341,8 @@ def plot_accuracy(results, path, title=None, chance=None):
     if chance:
         ax.axhline(100 * chance, color="0.6", ls=":", lw=1, label=f"chance ({100 * chance:.0f}%)")
     for m in training.METHODS:
-        points = sorted((1 - s, a) for (mm, s), a in agg.items() if mm == m and s > 0)
+        # x: the measured density (lottery cells are the nearest level of one trajectory)
+        points = sorted((a[3], a) for (mm, s), a in agg.items() if mm == m and s > 0)
         if not points:
             continue
         color, marker = STYLE.get(m, (None, "o"))
@@ -421,7 +460,9 @@ def settings_from_flags():
 
 def main(argv):
     import tensorflow as tf
+    from absl import logging
     tf.get_logger().setLevel("ERROR")  # retracing notices: one model per cell is expected
+    logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
     if not FLAGS.out_dir:
@@ -434,7 +475,7 @@ def main(argv):
         print(f"sweep: {base.model} on {base.dataset}, {n} cells ({len(methods)} methods x {len(sparsities)} "
               f"sparsities x {len(seeds)} seeds), {base.epochs} epochs, batch {base.batch_size}, "
               f"{base.optimizer} lr {base.lr:g} -> {out_dir}", flush=True)
-        run_grid(base, out_dir, methods, sparsities, seeds)
+        run_grid(base, out_dir, methods, sparsities, seeds, log=functools.partial(print, flush=True))
     results = collect(base, out_dir, methods, sparsities, seeds)
     for path in write_outputs(results, out_dir, FLAGS.plot_sparsity):
         print(f"wrote {path}")

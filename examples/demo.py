@@ -30,7 +30,8 @@ cli.define_run_flags()
 FLAGS = flags.FLAGS
 
 #: Defaults of ``make demo`` (set only when this file is the program, so tests see the usual ones).
-DEMO_DEFAULTS = {"epochs": 4, "method": "synflow", "sparsity": 0.98, "out_dir": "demo_out", "verbose": 2}
+DEMO_DEFAULTS = {"epochs": 4, "method": "synflow", "sparsity": 0.98, "out_dir": "demo_out", "verbose": 2,
+                 "export_tflite": True}
 
 
 def demo_configs(base: training.Config):
@@ -65,7 +66,9 @@ def table(results) -> str:
 
 def main(argv):
     import tensorflow as tf
+    from absl import logging
     tf.get_logger().setLevel("ERROR")
+    logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
         raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
     base = cli.config_from_flags(FLAGS)

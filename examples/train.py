@@ -41,7 +41,9 @@ def config_from_flags() -> training.Config:
 
 def main(argv):
     import tensorflow as tf
+    from absl import logging
     tf.get_logger().setLevel("ERROR")
+    logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
         raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
     result = training.run(config_from_flags())

@@ -92,3 +92,13 @@ def test_failed_cell_leaves_error_json_and_the_sweep_goes_on(tmp_path, monkeypat
     results = sweep.run_grid(base, str(tmp_path), ["dense", "random"], [0.0, 0.5], [0], log=lambda *_: None)
     assert len(results) == 2
     assert not os.path.exists(tmp_path / "cells" / "random" / "s0.5" / "seed0" / "error.json")
+
+
+def test_lottery_cells_come_from_one_trajectory_per_seed(tmp_path):
+    assert sweep.nearest_level({0: 1.0, 1: 0.5, 2: 0.25, 3: 0.125}, 0.2) == 2
+    assert sweep.nearest_level({0: 1.0, 1: 0.5, 2: 0.25}, 0.002) == 2
+    base = training.Config(dataset="synthetic", epochs=1, max_train=128, max_test=32, verbose=0, prune_fraction=0.5)
+    results = sweep.run_grid(base, str(tmp_path), ["lottery"], [0.0, 0.5, 0.75], [0], log=lambda *_: None)
+    assert [r["method_info"]["level"] for r in results] == [1, 2]
+    assert [round(r["sparsity"], 3) for r in results] == [0.5, 0.75]
+    assert os.path.isdir(tmp_path / "cells" / "lottery" / "trajectory" / "seed0" / "run" / "level_2")

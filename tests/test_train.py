@@ -75,6 +75,10 @@ def test_default_out_dir_names_the_run():
     (["--method=tfmot_gradual", "--sparsity=0.9", "--early_step=10"], "early_step=10 applies to"),
     (["--method=dense", "--sanity=shuffle"], "sanity=shuffle applies to"),
     (["--quantization=int8"], "needs export_tflite"),
+    (["--quantization=int4", "--export_tflite"], "value should be one of"),
+    (["--method=lottery"], "method=lottery needs sparsity > 0"),
+    (["--method=lottery", "--sparsity=0.9", "--sanity=reinit"], "sanity=reinit applies to the scoring methods"),
+    (["--method=lottery", "--sparsity=0.9", "--prune_fraction=1"], "--prune_fraction must be in"),
 ])
 def test_bad_flags_are_rejected_with_a_message_naming_the_flag(argv, message):
     with flagsaver.flagsaver():
@@ -148,16 +152,6 @@ def test_tfmot_gradual_reaches_the_target_with_a_schedule_ending_on_a_pruning_st
         assert row["density"] == pytest.approx(0.25, abs=0.01)
 
 
-def test_write_json_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "result.json"
-    training.write_json_atomic(str(path), {"a": np.float32(1.5), "b": np.arange(2), "c": float("nan")})
-    assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1], "c": None}
-    with pytest.raises(TypeError):
-        training.write_json_atomic(str(path), {"a": object()})
-    assert json.loads(path.read_text())["a"] == 1.5
-    assert os.listdir(tmp_path) == ["result.json"]
-
-
 def test_demo_prints_one_table_with_three_methods(tmp_path, capsys):
     assert run_main(demo, TINY + ["--method=synflow", "--sparsity=0.9", f"--out_dir={tmp_path}"]) == 0
     printed = capsys.readouterr().out
@@ -172,3 +166,41 @@ def test_cli_lists_are_in_sync_with_the_registries():
     import tfprune
     assert set(training.PAI_METHODS) <= set(tfprune.scorer_names())
     assert set(cli.COMMON_FLAGS) | set(cli.RUN_FLAGS) <= {f for f in FLAGS}
+
+
+# ------------------------------------------------------------------------------- tfprune.lottery, tflite_export
+def test_lottery_levels_land_exactly_on_the_target():
+    levels, fraction = training.lottery_levels(training.Config(method="lottery", sparsity=0.98))
+    assert levels == 18 and fraction == pytest.approx(1 - 0.02 ** (1 / 18)) and 0.19 < fraction <= 0.2
+    assert training.lottery_levels(training.Config(method="lottery", sparsity=0.75, prune_fraction=0.5)) == (2, 0.5)
+
+
+def test_lottery_run_with_rewinding_and_sparse_tflite_export(tmp_path, capsys):
+    out = tmp_path / "lt"
+    argv = TINY + ["--method=lottery", "--sparsity=0.75", "--prune_fraction=0.5", "--rewind_step=1",
+                   "--export_tflite", f"--out_dir={out}"]
+    assert run_main(train, argv) == 0
+    printed = capsys.readouterr().out
+    assert "Lottery ticket" in printed and "WRITTEN" in printed  # level table and export report
+    result = json.loads((out / "result.json").read_text())
+    assert result["sparsity"] == pytest.approx(0.75, abs=1e-3)
+    assert result["method_info"]["level"] == 2 and result["method_info"]["rewind_step"] == 1
+    assert sorted(result["method_info"]["level_sparsities"]) == ["0", "1", "2"]
+    assert result["tflite"]["written"] and result["tflite"]["size_bytes"] == (out / "model.tflite").stat().st_size
+    assert (out / "run" / "level_2" / "mask.npz").exists()
+    # Rerun: the engine finds every level complete and trains nothing.
+    before = (out / "run" / "level_2" / "metrics.json").stat().st_mtime_ns
+    again = training.run(training.Config(**{**result["config"], "export_tflite": False}), log=lambda *_: None)
+    assert again["test_accuracy"] == result["test_accuracy"]
+    assert (out / "run" / "level_2" / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_early_step_and_sanity_run_on_the_lottery_engine(tmp_path):
+    early = training.run(tiny_config(method="snip", sparsity=0.9, early_step=2, out_dir=str(tmp_path / "e")),
+                         log=lambda *_: None)
+    assert early["method_info"]["api"] == "tfprune.lottery.prune_early" and early["method_info"]["prune_step"] == 2
+    assert early["sparsity"] == pytest.approx(0.9, abs=1e-3) and early["steps"] == 4 - 2
+    shuffled = training.run(tiny_config(method="synflow", sparsity=0.9, sanity="shuffle",
+                                        out_dir=str(tmp_path / "s")), log=lambda *_: None)
+    assert shuffled["method_info"]["phase"] == "shuffle"
+    assert shuffled["sparsity"] == pytest.approx(0.9, abs=1e-3)

@@ -8,7 +8,8 @@ bad combination stops the binary before anything is built, with a message naming
 * :func:`define_common_flags`: the model/data/optimizer flags every binary takes
   (``--dataset --model --epochs --batch_size --lr --optimizer --out_dir`` ...).
 * :func:`define_run_flags`: the flags of a single run (``--method --sparsity --seed
-  --rewind_step --early_step --sanity --export_tflite --quantization --tensorboard``).
+  --early_step --sanity --export_tflite --quantization --tensorboard``); ``--rewind_step`` and
+  ``--prune_fraction`` (lottery) are common flags, the sweep uses them too.
 
 Both are idempotent, so binaries imported into the same process (tests) share the definitions.
 """
@@ -25,12 +26,10 @@ from tfprune import training
 DEFAULTS = training.Config()
 
 COMMON_FLAGS = ("dataset", "model", "epochs", "batch_size", "lr", "optimizer", "out_dir", "max_train",
-                "max_test", "scope", "tfmot_frequency", "tfmot_end_fraction", "per_class", "rewind_step", "verbose")
+                "max_test", "scope", "tfmot_frequency", "tfmot_end_fraction", "per_class", "rewind_step", "prune_fraction", "verbose")
 RUN_FLAGS = ("method", "sparsity", "seed", "early_step", "sanity", "export_tflite",
              "quantization", "tensorboard")
 
-#: ``--quantization`` values (mirrors the TFLite exporter's modes).
-QUANTIZATIONS = ("none", "dynamic", "int8", "float16")
 
 
 def _defined(names, flag_values) -> bool:
@@ -69,9 +68,14 @@ def define_common_flags(flag_values=flags.FLAGS, *, out_dir_help: str = "output 
     flags.DEFINE_integer("rewind_step", d.rewind_step,
                          "lottery: rewind surviving weights to their value after this many steps (0: LTH reset).",
                          lower_bound=0, **fv)
+    flags.DEFINE_float("prune_fraction", d.prune_fraction,
+                       "lottery: fraction of the remaining weights pruned per level (adjusted so that the "
+                       "last level lands exactly on --sparsity).", **fv)
     flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity: 1 progress bar, 2 one line/epoch, 0 quiet.",
                          lower_bound=0, upper_bound=2, **fv)
     flags.register_validator("lr", lambda v: v > 0, message="--lr must be > 0.", **fv)
+    flags.register_validator("prune_fraction", lambda v: 0 < v < 1, message="--prune_fraction must be in (0, 1).",
+                             **fv)
     flags.register_validator("tfmot_end_fraction", lambda v: 0 < v <= 1,
                              message="--tfmot_end_fraction must be in (0, 1].", **fv)
 
@@ -98,7 +102,7 @@ def define_run_flags(flag_values=flags.FLAGS) -> None:
                       "(keep the lowest scores).", **fv)
     flags.DEFINE_bool("export_tflite", d.export_tflite, "export the stripped model to a verified sparse .tflite.",
                       **fv)
-    flags.DEFINE_enum("quantization", d.quantization, list(QUANTIZATIONS),
+    flags.DEFINE_enum("quantization", d.quantization, list(training.QUANTIZATIONS),
                       "TFLite quantization (with --export_tflite).", **fv)
     flags.DEFINE_bool("tensorboard", d.tensorboard, "write TensorBoard logs to out_dir/tensorboard.", **fv)
     flags.register_validator("sparsity", lambda v: v < 1.0,

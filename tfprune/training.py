@@ -46,10 +46,9 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 import warnings
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +56,7 @@ import tensorflow as tf
 from tfprune import data as tfp_data
 from tfprune import models as tfp_models
 from tfprune._keras import keras
+from tfprune.io import save_json_atomic
 from tfprune.api import LayerCollapseWarning, callbacks as pruning_callbacks, prune_at_init
 from tfprune.report import sparsity_report
 from tfprune.wrapper import strip
@@ -70,8 +70,8 @@ DATA_METHODS = ("snip", "grasp")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SANITY_CHECKS = ("none", "shuffle", "reinit", "invert")
 SCOPES = ("global", "layerwise")
-#: Methods not wired into :func:`run` yet (their APIs live on other branches).
-PENDING_METHODS = ("lottery",)
+#: ``quantization`` values: the TFLite exporter's modes.
+from tflite_export import QUANTIZATIONS  # noqa: E402  (cheap: tflite_export imports TF lazily)
 
 RESULT_FILE = "result.json"
 
@@ -100,6 +100,8 @@ class Config:
         scope: ``global`` (default) or ``layerwise`` ranking for the PaI methods.
         tfmot_frequency, tfmot_end_fraction: TF-MOT ``PolynomialDecay`` frequency and the fraction
             of training over which the sparsity ramps from 0 to the target.
+        prune_fraction: lottery: fraction of the remaining weights pruned per level (lowered a
+            little so that the last level lands exactly on ``sparsity``, see :func:`lottery_levels`).
         per_class: examples per class in the SNIP/GraSP scoring batch.
         verbose: Keras ``fit`` verbosity (1: progress bar, 2: one line per epoch, 0: silent).
         dataset_options: extra options of :func:`tfprune.data.load` (``synthetic``'s shapes).
@@ -126,6 +128,7 @@ class Config:
     scope: str = "global"
     tfmot_frequency: int = 100
     tfmot_end_fraction: float = 2.0 / 3.0
+    prune_fraction: float = 0.2
     per_class: int = 10
     verbose: int = 1
     dataset_options: "dict[str, Any]" = dataclasses.field(default_factory=dict)
@@ -169,6 +172,7 @@ def config_problems(config: Config) -> "list[str]":
         _enum_problem("optimizer", c.optimizer, OPTIMIZERS),
         _enum_problem("sanity", c.sanity, SANITY_CHECKS),
         _enum_problem("scope", c.scope, SCOPES),
+        _enum_problem("quantization", c.quantization, QUANTIZATIONS),
     ) if p]
     if not (isinstance(c.sparsity, (int, float)) and 0.0 <= c.sparsity < 1.0):
         problems.append(f"sparsity={c.sparsity!r} must be in [0, 1) (0.98 keeps 2% of the weights).")
@@ -186,6 +190,8 @@ def config_problems(config: Config) -> "list[str]":
             problems.append(f"{name}={value!r} must be None or an integer >= 1.")
     if not (isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and c.lr > 0):
         problems.append(f"lr={c.lr!r} must be a positive number.")
+    if not (isinstance(c.prune_fraction, (int, float)) and 0.0 < c.prune_fraction < 1.0):
+        problems.append(f"prune_fraction={c.prune_fraction!r} must be in (0, 1).")
     if not (isinstance(c.tfmot_end_fraction, (int, float)) and 0.0 < c.tfmot_end_fraction <= 1.0):
         problems.append(f"tfmot_end_fraction={c.tfmot_end_fraction!r} must be in (0, 1].")
     if c.verbose not in (0, 1, 2):
@@ -198,9 +204,11 @@ def config_problems(config: Config) -> "list[str]":
     if c.early_step and c.method not in PAI_METHODS:
         problems.append(f"early_step={c.early_step} applies to the pruning-at-init methods "
                         f"{', '.join(PAI_METHODS)} only (method={c.method}).")
-    if c.sanity != "none" and c.method not in PAI_METHODS + ("lottery",):
-        problems.append(f"sanity={c.sanity} applies to the methods {', '.join(PAI_METHODS + ('lottery',))} "
-                        f"only (method={c.method}).")
+    if c.sanity != "none" and c.method not in PAI_METHODS:
+        problems.append(f"sanity={c.sanity} applies to the scoring methods {', '.join(PAI_METHODS)} only "
+                        f"(method={c.method}); it checks the masks a score picks at step early_step.")
+    if c.method == "lottery" and isinstance(c.sparsity, (int, float)) and c.sparsity == 0:
+        problems.append("method=lottery needs sparsity > 0 (the sparsity of its last level).")
     if c.quantization != "none" and not c.export_tflite:
         problems.append(f"quantization={c.quantization} needs export_tflite.")
     if (c.tensorboard or c.export_tflite) and not c.out_dir:
@@ -211,45 +219,6 @@ def config_problems(config: Config) -> "list[str]":
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-def to_jsonable(value):
-    """NumPy scalars/arrays, tuples and non-finite floats → plain JSON values (NaN → null)."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json_atomic(path: str, payload) -> str:
-    """Writes ``payload`` as JSON to ``path`` so that ``path`` is either absent or complete.
-
-    The text goes to a temporary file in the same directory, is flushed and fsync'ed, and the
-    file is renamed over ``path`` (``os.replace``, atomic on POSIX).
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(to_jsonable(payload), f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def read_result(out_dir: str) -> "dict | None":
     """The ``result.json`` of a finished run in ``out_dir``, or None if there is none."""
     path = os.path.join(out_dir, RESULT_FILE)
@@ -362,8 +331,171 @@ def _history(history) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# Runs on the tfprune.lottery engine: lottery tickets, pruning early in training, sanity checks
+# --------------------------------------------------------------------------------------------
+ENGINE_DIR = "run"  # the tfprune.lottery run directory inside out_dir (resumable)
+
+
+def uses_engine(config: Config) -> bool:
+    """Whether the run goes through :mod:`tfprune.lottery` (lottery, ``early_step``, ``sanity``)."""
+    return config.method == "lottery" or config.early_step > 0 or config.sanity != "none"
+
+
+def _engine_kwargs(config: Config, datasets, run_dir) -> dict:
+    return dict(run_dir=run_dir, batch_size=config.batch_size, optimizer=lambda: make_optimizer(config),
+                loss=make_loss(), metrics=("accuracy",), seed=config.seed,
+                verbose={0: 0, 1: 1, 2: 2}[config.verbose], deterministic=True)
+
+
+def lottery_levels(config: Config) -> "tuple[int, float]":
+    """``(levels, prune_fraction)`` of ``method=lottery``: the fewest levels of ``prune_fraction``
+    (default 0.2) that reach ``sparsity``, with the fraction then lowered a little so that the
+    last level lands exactly on ``sparsity``: ``1 - (1 - sparsity)^(1/levels)``.
+
+    Example: sparsity 0.98, prune_fraction 0.2 → 18 levels of 19.6%.
+    """
+    from tfprune import lottery
+    levels = lottery.levels_for_sparsity(config.sparsity, config.prune_fraction)
+    return levels, 1.0 - (1.0 - config.sparsity) ** (1.0 / levels)
+
+
+def lottery_ticket(config: Config, datasets=None, run_dir=None):
+    """The :class:`tfprune.lottery.LotteryTicket` of ``config`` after ``run()`` (resumes a partial run).
+
+    Level 0 trains the dense model for ``epochs``; each level prunes by global magnitude
+    (:func:`lottery_levels`), rewinds the survivors to step ``rewind_step`` and retrains
+    ``epochs`` (minus the rewind steps). The test split is the validation data.
+    """
+    from tfprune import lottery
+    datasets = datasets or load_data(config)
+    levels, fraction = lottery_levels(config)
+    lt = lottery.LotteryTicket(
+        lambda: build_model(config, datasets), (datasets.x_train, datasets.y_train),
+        (datasets.x_test, datasets.y_test), prune_fraction=fraction, levels=levels,
+        rewind_step=config.rewind_step, scope=config.scope, epochs_per_level=config.epochs,
+        **_engine_kwargs(config, datasets, run_dir or os.path.join(config.out_dir, ENGINE_DIR)))
+    lt.run()
+    return lt
+
+
+def lottery_level_result(config: Config, lt, level: int) -> dict:
+    """The result dict (as :func:`train` writes it) of one level of a finished lottery run."""
+    rows = {row.level: row for row in lt.results()}
+    row = rows[level]
+    m = row.metrics
+    report = m["sparsity_report"]
+    history = {}
+    for epoch in m["history"]:
+        for key, value in epoch.items():
+            if key not in ("epoch", "start_step", "end_step"):
+                history.setdefault(key, []).append(value)
+    return _result(config, test_accuracy=row.val_accuracy, test_loss=row.val_loss,
+                   train_accuracy=row.train_accuracy, train_loss=row.train_loss, report=report,
+                   initial_sparsity=report["sparsity"], prune_time=0.0, train_time=row.wall_time_s,
+                   steps=row.steps, steps_per_epoch=lt.train.steps_per_epoch, history=history,
+                   method_info={"level": level, "levels": max(rows), "prune_fraction": lt.prune_fraction,
+                                "rewind_step": lt.rewind_step, "scope": lt.scope, "run_dir": lt.run_dir,
+                                "cumulative_train_time_s": sum(r.wall_time_s for r in rows.values() if r.level <= level),
+                                "ranking": "global magnitude of trained weights, rewind to step rewind_step",
+                                "level_sparsities": {r.level: r.sparsity for r in rows.values()}})
+
+
+def _early_or_sanity(config: Config, datasets, log):
+    """``early_step`` and/or ``sanity``: :func:`tfprune.lottery.prune_early` / ``sanity_checks``."""
+    from tfprune import lottery
+    from tfprune.io import load_npz
+    from tfprune.lottery import _state
+
+    run_dir = os.path.join(config.out_dir, ENGINE_DIR)
+    common = dict(method=config.method, sparsity=config.sparsity, prune_step=config.early_step,
+                  epochs=config.epochs, scope=config.scope, score_data=scoring_batch(config, datasets),
+                  train_dense=False, **_engine_kwargs(config, datasets, run_dir))
+    args = (lambda: build_model(config, datasets), (datasets.x_train, datasets.y_train),
+            (datasets.x_test, datasets.y_test))
+    if config.sanity != "none":
+        results = lottery.sanity_checks(*args, variants=[config.sanity], **common)
+        phase = config.sanity
+    else:
+        results = lottery.prune_early(*args, **common)
+        phase = "level_1"
+    row = [r for r in results if r.name == phase][0]
+    # The trained model of that phase: its masks and trained weights on a fresh build.
+    model = lottery.apply_ticket(build_model(config, datasets), os.path.join(run_dir, phase, "mask.npz"))
+    _state.set_layer_weights(model, load_npz(os.path.join(run_dir, phase, "trained_weights.npz")))
+    m = row.metrics
+    history = {}
+    for epoch in m["history"]:
+        for key, value in epoch.items():
+            if key not in ("epoch", "start_step", "end_step"):
+                history.setdefault(key, []).append(value)
+    result = _result(config, test_accuracy=row.val_accuracy, test_loss=row.val_loss,
+                     train_accuracy=row.train_accuracy, train_loss=row.train_loss, report=m["sparsity_report"],
+                     initial_sparsity=m["sparsity_report"]["sparsity"], prune_time=0.0, train_time=row.wall_time_s,
+                     steps=row.steps, steps_per_epoch=datasets.steps_per_epoch, history=history,
+                     method_info={"phase": phase, "prune_step": config.early_step, "sanity": config.sanity,
+                                  "scope": config.scope, "run_dir": run_dir,
+                                  "api": "tfprune.lottery.sanity_checks" if config.sanity != "none"
+                                  else "tfprune.lottery.prune_early"})
+    return model, result
+
+
+# --------------------------------------------------------------------------------------------
+# TFLite export
+# --------------------------------------------------------------------------------------------
+TFLITE_FILE = "model.tflite"
+
+
+def export_tflite(model, config: Config, datasets, log=print) -> dict:
+    """Exports ``model`` (wrappers stripped by the exporter) to ``out_dir/model.tflite`` with
+    :func:`tflite_export.export` (sparse encoding, verified against Keras on 16 test inputs;
+    int8 calibrates on 200 training inputs); returns its report as a dict, with ``error`` set
+    (and nothing written) when no variant passed verification."""
+    import tflite_export
+
+    path = os.path.join(config.out_dir, TFLITE_FILE)
+    representative = datasets.x_train[:200] if config.quantization == "int8" else None
+    try:
+        report = tflite_export.export(model, path, quantization=config.quantization,
+                                      representative_data=representative, sparse=True, block="auto",
+                                      verify_with=datasets.x_test[:16])
+    except tflite_export.ExportError as e:
+        log(f"TFLite export failed verification, nothing written: {e}")
+        out = e.report.to_dict() if getattr(e, "report", None) is not None else {}
+        out["error"] = str(e)
+        return out
+    log("")
+    log(str(report))
+    return report.to_dict()
+
+
+# --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
+def _result(config: Config, *, test_accuracy, test_loss, train_accuracy, train_loss, report: dict,
+            initial_sparsity, prune_time, train_time, steps, steps_per_epoch, history, method_info) -> dict:
+    return {
+        "config": config.to_dict(),
+        "test_accuracy": None if test_accuracy is None else float(test_accuracy),
+        "test_loss": None if test_loss is None else float(test_loss),
+        "train_accuracy": train_accuracy,
+        "train_loss": train_loss,
+        "target_sparsity": float(config.sparsity),
+        "sparsity": report["sparsity"],
+        "initial_sparsity": initial_sparsity,
+        "collapsed": list(report["collapsed"]),
+        "report": report,
+        "prune_time_s": prune_time,
+        "train_time_s": train_time,
+        "steps": steps,
+        "steps_per_epoch": steps_per_epoch,
+        "history": history,
+        "method_info": method_info,
+        "tflite": None,
+        "versions": _versions(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def run(config: Config, *, log=print) -> dict:
     """Trains, evaluates and (optionally) exports one configuration; returns the result dict.
 
@@ -380,25 +512,52 @@ def train(config: Config, *, log=print):
     ``train_loss``, ``sparsity`` (measured), ``target_sparsity``, ``collapsed`` (layer names),
     ``report`` (per-layer rows), ``prune_time_s``, ``train_time_s``, ``steps``, ``history``,
     ``method_info``, ``tflite`` (export report or None), ``versions``.
+
+    ``method=lottery``, ``early_step`` and ``sanity`` run on :mod:`tfprune.lottery`'s resumable
+    engine in ``out_dir/run`` (rerun the same config to continue an interrupted run); their
+    ``test_accuracy`` is the engine's evaluation of the test split after the last epoch.
     """
     check_config(config)
-    if config.method in PENDING_METHODS:
-        raise NotImplementedError(f"method={config.method} is not wired into tfprune.training yet.")
-    if config.sanity != "none" or config.early_step:
-        raise NotImplementedError("sanity and early_step are not wired into tfprune.training yet.")
-    if config.export_tflite:
-        raise NotImplementedError("export_tflite is not wired into tfprune.training yet.")
-    verbose = config.verbose
+    if uses_engine(config) and not config.out_dir:
+        raise ValueError("out_dir: method=lottery, early_step and sanity keep a resumable run directory; set out_dir.")
     if config.out_dir:
         os.makedirs(config.out_dir, exist_ok=True)
     keras.backend.clear_session()
     seed_everything(config.seed)
     datasets = load_data(config)
+    log(f"training {config.model} on {config.dataset}: method={config.method} sparsity={config.sparsity} "
+        f"epochs={config.epochs} ({config.epochs * datasets.steps_per_epoch} steps) seed={config.seed}"
+        + (f" early_step={config.early_step}" if config.early_step else "")
+        + (f" sanity={config.sanity}" if config.sanity != "none" else "")
+        + (f" rewind_step={config.rewind_step}" if config.method == "lottery" else ""))
+    if config.method == "lottery":
+        lt = lottery_ticket(config, datasets)
+        levels = max(row.level for row in lt.results())
+        model, result = lt.model(levels), lottery_level_result(config, lt, levels)
+        log(str(lt.results()))
+    elif uses_engine(config):
+        model, result = _early_or_sanity(config, datasets, log)
+    else:
+        model, result = _train_with_fit(config, datasets, log)
+
+    log("")
+    log(str(sparsity_report(model)))
+    log(f"test accuracy: {result['test_accuracy']:.4f}  (loss {result['test_loss']:.4f}, "
+        f"train time {result['train_time_s']:.1f} s, prune time {result['prune_time_s']:.1f} s)")
+    if config.export_tflite:
+        result["tflite"] = export_tflite(model, config, datasets, log)
+    if config.out_dir:
+        path = os.path.join(config.out_dir, RESULT_FILE)
+        save_json_atomic(path, result)
+        log(f"wrote {path}")
+    return model, result
+
+
+def _train_with_fit(config: Config, datasets, log):
+    """dense, pruning at init and tfmot_gradual: prune (or not), then one ``fit``."""
     model = build_model(config, datasets)
     steps_per_epoch = datasets.steps_per_epoch
     total_steps = config.epochs * steps_per_epoch
-
-    # Prune.
     method_info: dict = {}
     caught: list = []
     t0 = time.perf_counter()
@@ -414,22 +573,18 @@ def train(config: Config, *, log=print):
     for w in caught:
         if issubclass(w.category, LayerCollapseWarning):
             log(f"WARNING: {w.message}")
-    initial = sparsity_report(model)
+    initial = sparsity_report(model, check_paths=False)
 
-    # Train.
     compile_model(model, config)
     callbacks = pruning_callbacks() if config.method != "dense" else []
     log_dir = os.path.join(config.out_dir, "tensorboard") if config.tensorboard else None
     if log_dir:
         callbacks += [keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False, profile_batch=0),
                       DensitySummaries(log_dir)]
-    log(f"training {config.model} on {config.dataset}: method={config.method} "
-            f"sparsity={config.sparsity} epochs={config.epochs} ({total_steps} steps) seed={config.seed}")
     t0 = time.perf_counter()
-    history = model.fit(datasets.train, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    history = model.fit(datasets.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
     train_time = time.perf_counter() - t0
 
-    # Evaluate and report.
     test_loss, test_acc = model.evaluate(datasets.test, verbose=0)
     report = sparsity_report(model)
     if log_dir:
@@ -437,32 +592,9 @@ def train(config: Config, *, log=print):
             tf.summary.scalar("test/accuracy", test_acc, step=config.epochs)
             tf.summary.scalar("test/loss", test_loss, step=config.epochs)
     hist = _history(history)
-    result = {
-        "config": config.to_dict(),
-        "test_accuracy": float(test_acc),
-        "test_loss": float(test_loss),
-        "train_accuracy": hist.get("accuracy", [None])[-1],
-        "train_loss": hist.get("loss", [None])[-1],
-        "target_sparsity": float(config.sparsity),
-        "sparsity": report.sparsity,
-        "initial_sparsity": initial.sparsity,
-        "collapsed": report.collapsed,
-        "report": report.to_dict(),
-        "prune_time_s": prune_time,
-        "train_time_s": train_time,
-        "steps": total_steps,
-        "steps_per_epoch": steps_per_epoch,
-        "history": hist,
-        "method_info": method_info,
-        "tflite": None,
-        "versions": _versions(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    log("")
-    log(str(report))
-    log(f"test accuracy: {test_acc:.4f}  (loss {test_loss:.4f}, train time {train_time:.1f} s, "
-        f"prune time {prune_time:.1f} s)")
-    if config.out_dir:
-        path = write_json_atomic(os.path.join(config.out_dir, RESULT_FILE), result)
-        log(f"wrote {path}")
+    result = _result(config, test_accuracy=test_acc, test_loss=test_loss,
+                     train_accuracy=hist.get("accuracy", [None])[-1], train_loss=hist.get("loss", [None])[-1],
+                     report=report.to_dict(), initial_sparsity=initial.sparsity, prune_time=prune_time,
+                     train_time=train_time, steps=total_steps, steps_per_epoch=steps_per_epoch, history=hist,
+                     method_info=method_info)
     return model, result
