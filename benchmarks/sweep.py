@@ -50,6 +50,7 @@ flags.DEFINE_list("seeds", ["0", "1"], "seeds (each one a full grid).")
 flags.DEFINE_bool("quick", False, "smoke-test grid: 3 sparsities, 1 seed, 1 epoch, subsets of the data.")
 flags.DEFINE_float("plot_sparsity", 0.99, "sparsity of the layer_density.png picture (must be in the grid).")
 flags.DEFINE_bool("plot_only", False, "do not train: rebuild the CSV, summary and plots from finished cells.")
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 

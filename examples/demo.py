@@ -10,7 +10,7 @@ then prints one table: method, sparsity, test accuracy, train time, ``.tflite`` 
 ``--export_tflite``, the default here). Each run is :func:`tfprune.training.run`, as in
 ``examples/train.py``; results go to ``--out_dir`` (default ``demo_out``).
 
-    python examples/demo.py                        # 4 epochs each
+    python examples/demo.py                        # 8 epochs each (as the sweep)
     python examples/demo.py --epochs=2 --method=snip --sparsity=0.9
 """
 import os
@@ -27,10 +27,11 @@ from absl import app, flags  # noqa: E402
 from tfprune import cli, training  # noqa: E402
 
 cli.define_run_flags()
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 #: Defaults of ``make demo`` (set only when this file is the program, so tests see the usual ones).
-DEMO_DEFAULTS = {"epochs": 4, "method": "synflow", "sparsity": 0.98, "out_dir": "demo_out", "verbose": 2,
+DEMO_DEFAULTS = {"epochs": 8, "method": "synflow", "sparsity": 0.98, "out_dir": "demo_out", "verbose": 2,
                  "export_tflite": True}
 
 

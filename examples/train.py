@@ -25,6 +25,7 @@ from absl import app, flags  # noqa: E402
 from tfprune import cli, training  # noqa: E402
 
 cli.define_run_flags()
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 

@@ -82,7 +82,8 @@ def define_common_flags(flag_values=flags.FLAGS, *, out_dir_help: str = "output 
 
 def define_run_flags(flag_values=flags.FLAGS) -> None:
     """Defines the flags of one training run (``examples/train.py``) and their combination checks."""
-    define_common_flags(flag_values, out_dir_help="writes result.json (and TensorBoard logs, .tflite) here.")
+    define_common_flags(flag_values, out_dir_help="writes result.json (and TensorBoard logs, .tflite) here; default "
+                        "runs/<dataset>-<model>-<method>-s<sparsity>-seed<seed>.")
     if _defined(RUN_FLAGS, flag_values):
         return
     fv = {"flag_values": flag_values}
