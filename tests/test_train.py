@@ -178,7 +178,7 @@ def test_lottery_levels_land_exactly_on_the_target():
 def test_lottery_run_with_rewinding_and_sparse_tflite_export(tmp_path, capsys):
     out = tmp_path / "lt"
     argv = TINY + ["--method=lottery", "--sparsity=0.75", "--prune_fraction=0.5", "--rewind_step=1",
-                   "--export_tflite", f"--out_dir={out}"]
+                   "--export_tflite", "--tensorboard", f"--out_dir={out}"]
     assert run_main(train, argv) == 0
     printed = capsys.readouterr().out
     assert "Lottery ticket" in printed and "WRITTEN" in printed  # level table and export report
@@ -188,9 +188,11 @@ def test_lottery_run_with_rewinding_and_sparse_tflite_export(tmp_path, capsys):
     assert sorted(result["method_info"]["level_sparsities"]) == ["0", "1", "2"]
     assert result["tflite"]["written"] and result["tflite"]["size_bytes"] == (out / "model.tflite").stat().st_size
     assert (out / "run" / "level_2" / "mask.npz").exists()
+    assert glob.glob(str(out / "tensorboard" / "sparsity" / "events.*"))  # one step per level
     # Rerun: the engine finds every level complete and trains nothing.
     before = (out / "run" / "level_2" / "metrics.json").stat().st_mtime_ns
-    again = training.run(training.Config(**{**result["config"], "export_tflite": False}), log=lambda *_: None)
+    again = training.run(training.Config(**{**result["config"], "export_tflite": False, "tensorboard": False}),
+                         log=lambda *_: None)
     assert again["test_accuracy"] == result["test_accuracy"]
     assert (out / "run" / "level_2" / "metrics.json").stat().st_mtime_ns == before
 

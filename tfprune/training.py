@@ -24,9 +24,17 @@ A run:
 
 4. trains with ``optimizer`` / ``lr`` for ``epochs`` epochs of ``batch_size`` (Keras progress
    bar when ``verbose=1``), evaluates on the test split, prints the sparsity report;
-5. writes ``out_dir/result.json`` atomically (temporary file + rename) and, with ``tensorboard``,
+5. with ``export_tflite``, exports the trained model with :func:`tflite_export.export`
+   (sparse, verified against Keras) to ``out_dir/model.tflite``;
+6. writes ``out_dir/result.json`` atomically (temporary file + rename) and, with ``tensorboard``,
    TensorBoard logs in ``out_dir/tensorboard`` (loss/accuracy per epoch, ``density/<layer>`` and
-   ``sparsity/global`` scalars per epoch, final ``test/accuracy``).
+   ``sparsity/global`` scalars per epoch, final ``test/accuracy``; for lottery runs one step per
+   level).
+
+``method=lottery`` (iterative magnitude pruning with rewinding), ``early_step`` (pruning after k
+training steps) and ``sanity`` (shuffle / reinit / invert the masks) run on
+:mod:`tfprune.lottery`'s resumable engine instead of a single ``fit``: see :func:`lottery_ticket`
+and :func:`train`.
 
 Determinism: two runs with the same config on the same machine and TensorFlow build give
 bit-identical masks and metrics (tested). Across machines or CPU instruction sets (oneDNN
@@ -319,6 +327,26 @@ class DensitySummaries(keras.callbacks.Callback):
         self._write(epoch + 1)
 
 
+class ResultSummaries:
+    """``density/<layer>``, ``sparsity/global`` and ``test/accuracy``/``test/loss`` scalars of
+    result dicts, one step each (runs on the lottery engine: one step per lottery level)."""
+
+    def __init__(self, log_dir: str):
+        self.sparsity = tf.summary.create_file_writer(os.path.join(log_dir, "sparsity"))
+        self.test = tf.summary.create_file_writer(os.path.join(log_dir, "test"))
+
+    def write(self, result: dict, step: int) -> None:
+        with self.sparsity.as_default():
+            tf.summary.scalar("sparsity/global", result["sparsity"], step=step)
+            for row in result["report"]["layers"]:
+                tf.summary.scalar(f"density/{row['name']}", row["density"], step=step)
+        with self.test.as_default():
+            tf.summary.scalar("test/accuracy", result["test_accuracy"], step=step)
+            tf.summary.scalar("test/loss", result["test_loss"], step=step)
+        self.sparsity.flush()
+        self.test.flush()
+
+
 def _versions() -> dict:
     import tensorflow_model_optimization as tfmot
     import tfprune
@@ -530,13 +558,20 @@ def train(config: Config, *, log=print):
         + (f" early_step={config.early_step}" if config.early_step else "")
         + (f" sanity={config.sanity}" if config.sanity != "none" else "")
         + (f" rewind_step={config.rewind_step}" if config.method == "lottery" else ""))
+    log_dir = os.path.join(config.out_dir, "tensorboard") if config.tensorboard else None
     if config.method == "lottery":
         lt = lottery_ticket(config, datasets)
         levels = max(row.level for row in lt.results())
         model, result = lt.model(levels), lottery_level_result(config, lt, levels)
         log(str(lt.results()))
+        if log_dir:  # the trajectory: one step per level
+            summaries = ResultSummaries(log_dir)
+            for level in range(levels + 1):
+                summaries.write(lottery_level_result(config, lt, level), step=level)
     elif uses_engine(config):
         model, result = _early_or_sanity(config, datasets, log)
+        if log_dir:
+            ResultSummaries(log_dir).write(result, step=config.epochs)
     else:
         model, result = _train_with_fit(config, datasets, log)
 
