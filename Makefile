@@ -9,7 +9,7 @@ export TF_USE_LEGACY_KERAS := 1
 # pytest workers: 2 on the 2-core CI machine
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup data test test-slow test-all demo bench clean bazel-test
+.PHONY: setup data test test-slow test-all demo bench sweep clean bazel-test
 
 $(VENV)/.stamp: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,20 @@ test-slow: setup data
 	$(PY) -m pytest -q -m "slow" -p no:cacheprovider
 
 test-all: test test-slow
+
+# LeNet-300-100 on Fashion-MNIST: dense vs SynFlow 98% vs TF-MOT gradual 98%, one table (docs/training.md).
+demo: setup data
+	$(PY) examples/demo.py
+
+# Accuracy-vs-sparsity sweep (benchmarks/results/sweep.md). Resumes if interrupted.
+SWEEP_DIR ?= benchmarks/out/fashion_mnist
+SWEEP_FLAGS ?= --epochs=8 --batch_size=128 --seeds=0,1
+sweep: setup data
+	nice $(PY) benchmarks/sweep.py --out_dir=$(SWEEP_DIR) $(SWEEP_FLAGS)
+
+# Smoke version of the sweep (a few minutes): 3 sparsities, 1 seed, 1 epoch, data subsets.
+bench: setup data
+	$(PY) benchmarks/sweep.py --quick --out_dir=benchmarks/out/quick
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,488 @@
+r"""Accuracy vs sparsity: every method × sparsity × seed, against TF-MOT and lottery tickets.
+
+Default grid: LeNet-300-100 on Fashion-MNIST, methods dense, random, magnitude, snip, grasp,
+synflow, tfmot_gradual, lottery; sparsities 0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998; seeds 0, 1.
+Sparsity 0 is trained once per seed, as ``dense`` (every method is the dense model there).
+
+    python benchmarks/sweep.py --out_dir=benchmarks/results --epochs=8 --seeds=0,1
+    python benchmarks/sweep.py --quick --dataset=synthetic --out_dir=/tmp/sweep   # CI smoke, < 2 min
+
+Each cell is one :func:`tfprune.training.run` (the same code and flags as ``examples/train.py``)
+and writes ``<out_dir>/cells/<method>/s<sparsity>/seed<seed>/result.json`` atomically; a rerun
+skips every cell whose ``result.json`` exists, so an interrupted sweep resumes where it stopped
+(a failed cell leaves ``error.json`` and is retried). At the end the sweep writes, in
+``out_dir``: ``results.csv`` (one row per cell), ``layer_density.csv`` (one row per cell and
+layer), ``summary.md`` (mean ± std table), ``accuracy_vs_sparsity.png`` (mean ± std over seeds
+vs density, log scale) and ``layer_density.png`` (per-layer density of each method at
+``--plot_sparsity``: the picture of layer collapse). ``--plot_only`` redraws from the finished
+cells without training.
+
+``--quick`` shrinks the grid for smoke tests: sparsities 0, 0.9, 0.99, seed 0, 1 epoch, at most
+2,000 training and 1,000 test examples (flags given explicitly still win).
+"""
+import csv
+import functools
+import io
+import math
+import os
+import sys
+import time
+import traceback
+
+if __package__ in (None, ""):  # `python benchmarks/sweep.py`: use this checkout's tfprune
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from tfprune import cli, training  # noqa: E402
+from tfprune.io import save_json_atomic  # noqa: E402
+
+DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998)
+DEFAULT_METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "tfmot_gradual", "lottery")
+QUICK = {"sparsities": ["0", "0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_train": 2000, "max_test": 1000}
+
+cli.define_common_flags(out_dir_help="sweep directory: cells/, results.csv, summary.md and the plots.")
+flags.DEFINE_list("methods", list(DEFAULT_METHODS), "methods to run (dense is the sparsity-0 reference).")
+flags.DEFINE_list("sparsities", [f"{s:g}" for s in DEFAULT_SPARSITIES], "target sparsities in [0, 1).")
+flags.DEFINE_list("seeds", ["0", "1"], "seeds (each one a full grid).")
+flags.DEFINE_bool("quick", False, "smoke-test grid: 3 sparsities, 1 seed, 1 epoch, subsets of the data.")
+flags.DEFINE_float("plot_sparsity", 0.99, "sparsity of the layer_density.png picture (must be in the grid).")
+flags.DEFINE_bool("plot_only", False, "do not train: rebuild the CSV, summary and plots from finished cells.")
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
+FLAGS = flags.FLAGS
+
+
+def _parse_sparsities(values):
+    out = []
+    for v in values:
+        s = float(v)
+        if not 0.0 <= s < 1.0:
+            raise ValueError(v)
+        out.append(s)
+    return out
+
+
+def _parse_seeds(values):
+    out = [int(v) for v in values]
+    if any(s < 0 for s in out):
+        raise ValueError(values)
+    return out
+
+
+def _check_list(values, parse):
+    try:
+        return bool(parse(values))
+    except ValueError:
+        return False
+
+
+flags.register_validator("methods", lambda v: bool(v) and all(m in training.METHODS for m in v),
+                         message=f"--methods: every method must be one of {', '.join(training.METHODS)}.")
+flags.register_validator("sparsities", lambda v: _check_list(v, _parse_sparsities),
+                         message="--sparsities: a comma-separated list of numbers in [0, 1), e.g. 0,0.9,0.99.")
+flags.register_validator("seeds", lambda v: _check_list(v, _parse_seeds),
+                         message="--seeds: a comma-separated list of integers >= 0, e.g. 0,1.")
+flags.register_validator("plot_sparsity", lambda v: 0.0 <= v < 1.0, message="--plot_sparsity must be in [0, 1).")
+
+
+# --------------------------------------------------------------------------------------------
+# The grid
+# --------------------------------------------------------------------------------------------
+def cells(methods, sparsities, seeds):
+    """``[(method, sparsity, seed)]`` in run order: seed by seed, densest first.
+
+    Sparsity 0 gives one ``dense`` cell per seed (when ``dense`` is among the methods);
+    ``dense`` is never run at a nonzero sparsity.
+    """
+    out = []
+    for seed in seeds:
+        for sparsity in sorted(set(sparsities)):
+            for method in methods:
+                if (method == "dense") != (sparsity == 0.0):
+                    continue
+                out.append((method, sparsity, seed))
+    return out
+
+
+def cell_dir(out_dir, method, sparsity, seed):
+    return os.path.join(out_dir, "cells", method, f"s{sparsity:g}", f"seed{seed}")
+
+
+#: Config fields that differ between the cells of one sweep (all others must match).
+PER_CELL = ("method", "sparsity", "seed", "out_dir", "rewind_step", "verbose")
+# (rewind_step is passed to lottery cells only.)
+
+
+def finished(base: training.Config, out_dir, method, sparsity, seed) -> "dict | None":
+    """The cell's stored result, or None; raises if it was trained with other settings."""
+    directory = cell_dir(out_dir, method, sparsity, seed)
+    done = training.read_result(directory)
+    if done is None:
+        return None
+    expected = base.to_dict()
+    stored = done["config"]
+    defaults = training.Config().to_dict()  # fields added after the cell was run hold their default
+    diff = sorted(k for k in expected if k not in PER_CELL and stored.get(k, defaults[k]) != expected[k])
+    if diff:
+        raise ValueError(f"{directory} holds a result trained with other settings "
+                         f"({', '.join(f'{k}={stored.get(k)!r} vs {expected[k]!r}' for k in diff)}); "
+                         "use another --out_dir for a different sweep.")
+    return done
+
+
+def run_cell(base: training.Config, out_dir, method, sparsity, seed, log=print) -> dict:
+    """Runs one cell unless its ``result.json`` exists; returns its result dict."""
+    directory = cell_dir(out_dir, method, sparsity, seed)
+    done = finished(base, out_dir, method, sparsity, seed)
+    if done is not None:
+        return done
+    config = base.replace(method=method, sparsity=sparsity, seed=seed, out_dir=directory,
+                          rewind_step=base.rewind_step if method == "lottery" else 0)
+    error_path = os.path.join(directory, "error.json")
+    try:
+        result = training.run(config, log=log if config.verbose else (lambda *_: None))
+    except Exception as e:  # keep going; the cell is retried on the next run
+        save_json_atomic(error_path, {"config": config.to_dict(), "error": repr(e),
+                                                "traceback": traceback.format_exc()})
+        raise
+    if os.path.exists(error_path):
+        os.remove(error_path)
+    return result
+
+
+def lottery_trajectory_config(base: training.Config, out_dir, sparsities, seed) -> training.Config:
+    """The one lottery run of ``seed`` that provides every lottery cell: it prunes to the grid's
+    highest sparsity (levels of about ``prune_fraction``, the last one landing exactly on it)."""
+    return base.replace(method="lottery", sparsity=max(s for s in sparsities if s > 0), seed=seed,
+                        out_dir=os.path.join(out_dir, "cells", "lottery", "trajectory", f"seed{seed}"))
+
+
+def nearest_level(level_densities: "dict[int, float]", density: float) -> int:
+    """The level whose density is nearest ``density`` on a log scale."""
+    return min(level_densities, key=lambda lv: (abs(math.log(max(level_densities[lv], 1e-12)) - math.log(density)), lv))
+
+
+def run_lottery_cells(base: training.Config, out_dir, sparsities, seed, log=print) -> None:
+    """Runs (or resumes) the lottery trajectory of ``seed`` and writes a cell per nonzero sparsity:
+    the level nearest to it (its measured sparsity is in the cell's ``sparsity``)."""
+    config = lottery_trajectory_config(base, out_dir, sparsities, seed)
+    log(f"lottery trajectory, seed {seed}: {training.lottery_levels(config)[0]} levels to sparsity "
+        f"{config.sparsity:g} in {config.out_dir}")
+    lt = training.lottery_ticket(config)
+    densities = {row.level: row.density for row in lt.results()}
+    for sparsity in sorted(s for s in sparsities if s > 0):
+        level = nearest_level(densities, 1.0 - sparsity)
+        result = training.lottery_level_result(config.replace(sparsity=sparsity), lt, level)
+        result["method_info"]["cell"] = (f"nearest level (log density) of one lottery trajectory to sparsity "
+                                         f"{config.sparsity:g}")
+        save_json_atomic(os.path.join(cell_dir(out_dir, "lottery", sparsity, seed), training.RESULT_FILE), result)
+
+
+def run_grid(base: training.Config, out_dir, methods, sparsities, seeds, log=print) -> "list[dict]":
+    """Runs (or resumes) the grid; returns the results of the finished cells."""
+    grid = cells(methods, sparsities, seeds)
+    results, failed = [], []
+    start = time.perf_counter()
+    for i, (method, sparsity, seed) in enumerate(grid, 1):
+        label = f"[{i}/{len(grid)}] {method:<14} sparsity {sparsity:<6g} seed {seed}"
+        done = finished(base, out_dir, method, sparsity, seed)
+        if done is not None:
+            log(f"{label}: done before, test accuracy {done['test_accuracy']:.4f}")
+            results.append(done)
+            continue
+        t0 = time.perf_counter()
+        try:
+            if method == "lottery":
+                try:
+                    run_lottery_cells(base, out_dir, sparsities, seed, log=log)
+                except Exception as e:
+                    save_json_atomic(os.path.join(cell_dir(out_dir, method, sparsity, seed), "error.json"),
+                                     {"error": repr(e), "traceback": traceback.format_exc()})
+                    raise
+                result = finished(base, out_dir, method, sparsity, seed)
+                error = os.path.join(cell_dir(out_dir, method, sparsity, seed), "error.json")
+                if os.path.exists(error):
+                    os.remove(error)
+            else:
+                result = run_cell(base, out_dir, method, sparsity, seed, log=log)
+        except Exception as e:  # noqa: BLE001 - reported, written to error.json, retried next time
+            log(f"{label}: FAILED {e!r} (see {cell_dir(out_dir, method, sparsity, seed)}/error.json)")
+            failed.append((method, sparsity, seed))
+            continue
+        results.append(result)
+        collapsed = f", collapsed: {','.join(result['collapsed'])}" if result["collapsed"] else ""
+        log(f"{label}: test accuracy {result['test_accuracy']:.4f}, sparsity {result['sparsity']:.4f} "
+            f"({time.perf_counter() - t0:.0f} s, total {(time.perf_counter() - start) / 60:.1f} min){collapsed}")
+    if failed:
+        log(f"{len(failed)} cell(s) failed: {failed}; rerun the same command to retry them.")
+    return results
+
+
+def collect(base: training.Config, out_dir, methods, sparsities, seeds) -> "list[dict]":
+    """The results of the grid's finished cells."""
+    results = []
+    for method, sparsity, seed in cells(methods, sparsities, seeds):
+        done = finished(base, out_dir, method, sparsity, seed)
+        if done is not None:
+            results.append(done)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+CSV_COLUMNS = ("method", "target_sparsity", "seed", "sparsity", "density", "test_accuracy", "test_loss",
+               "train_accuracy", "train_time_s", "prune_time_s", "epochs", "steps", "collapsed", "dataset", "model")
+
+
+def rows(results):
+    out = []
+    for r in results:
+        c = r["config"]
+        out.append({"method": c["method"], "target_sparsity": r["target_sparsity"], "seed": c["seed"],
+                    "sparsity": r["sparsity"], "density": 1.0 - r["sparsity"], "test_accuracy": r["test_accuracy"],
+                    "test_loss": r["test_loss"], "train_accuracy": r["train_accuracy"],
+                    "train_time_s": r["train_time_s"], "prune_time_s": r["prune_time_s"], "epochs": c["epochs"],
+                    "steps": r["steps"], "collapsed": ";".join(r["collapsed"]), "dataset": c["dataset"],
+                    "model": c["model"]})
+    method_order = {m: i for i, m in enumerate(training.METHODS)}
+    out.sort(key=lambda row: (method_order.get(row["method"], 99), row["target_sparsity"], row["seed"]))
+    return out
+
+
+def _write_text_atomic(path, text):
+    from tfprune.io import atomic_write
+    atomic_write(path, text)
+    return path
+
+
+def _csv_text(columns, table):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in table:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def write_csvs(results, out_dir):
+    table = rows(results)
+    paths = [_write_text_atomic(os.path.join(out_dir, "results.csv"), _csv_text(CSV_COLUMNS, table))]
+    layer_rows = []
+    for r in results:
+        for layer in r["report"]["layers"]:
+            layer_rows.append({"method": r["config"]["method"], "target_sparsity": r["target_sparsity"],
+                               "seed": r["config"]["seed"], "layer": layer["name"], "params": layer["params"],
+                               "kept": layer["kept"], "density": layer["density"], "collapsed": layer["collapsed"]})
+    layer_rows.sort(key=lambda x: (x["method"], x["target_sparsity"], x["seed"]))
+    paths.append(_write_text_atomic(os.path.join(out_dir, "layer_density.csv"), _csv_text(
+        ("method", "target_sparsity", "seed", "layer", "params", "kept", "density", "collapsed"), layer_rows)))
+    return paths
+
+
+def aggregate(table):
+    """``{(method, target_sparsity): (mean accuracy, std accuracy, n seeds, mean density, collapsed runs)}``."""
+    groups = {}
+    for row in table:
+        groups.setdefault((row["method"], row["target_sparsity"]), []).append(row)
+    out = {}
+    for key, group in groups.items():
+        acc = [g["test_accuracy"] for g in group]
+        mean = sum(acc) / len(acc)
+        std = math.sqrt(sum((a - mean) ** 2 for a in acc) / (len(acc) - 1)) if len(acc) > 1 else 0.0
+        out[key] = (mean, std, len(acc), sum(g["density"] for g in group) / len(group),
+                    sum(1 for g in group if g["collapsed"]))
+    return out
+
+
+def summary_markdown(results) -> str:
+    """A method × sparsity table of test accuracy, mean ± std over seeds (``*``: some seed collapsed)."""
+    table = rows(results)
+    agg = aggregate(table)
+    sparsities = sorted({s for (_, s) in agg if s > 0})
+    methods = [m for m in training.METHODS if any(k[0] == m for k in agg) and m != "dense"]
+    lines = []
+    dense = agg.get(("dense", 0.0))
+    if dense:
+        lines.append(f"Dense: {100 * dense[0]:.2f} ± {100 * dense[1]:.2f} % ({dense[2]} seeds)\n")
+    lines.append("| method | " + " | ".join(f"{100 * s:g}%" for s in sparsities) + " |")
+    lines.append("|---|" + "---|" * len(sparsities))
+    for m in methods:
+        cells_ = []
+        for s in sparsities:
+            a = agg.get((m, s))
+            cells_.append("" if a is None else f"{100 * a[0]:.2f} ± {100 * a[1]:.2f}{' *' if a[4] else ''}")
+        lines.append(f"| {m} | " + " | ".join(cells_) + " |")
+    lines.append("\nTest accuracy (%), mean ± std over seeds; `*`: layer collapse in at least one seed.")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+STYLE = {"random": ("tab:gray", "o"), "magnitude": ("tab:brown", "v"), "snip": ("tab:blue", "s"),
+         "grasp": ("tab:green", "D"), "synflow": ("tab:red", "^"), "tfmot_gradual": ("black", "*"),
+         "lottery": ("tab:purple", "P")}
+
+
+def plot_accuracy(results, path, title=None, chance=None):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = rows(results)
+    agg = aggregate(table)
+    fig, ax = plt.subplots(figsize=(8, 5.2))
+    dense = agg.get(("dense", 0.0))
+    if dense:
+        ax.axhline(100 * dense[0], color="k", ls="--", lw=1, label=f"dense ({100 * dense[0]:.1f}%)")
+        ax.axhspan(100 * (dense[0] - dense[1]), 100 * (dense[0] + dense[1]), color="k", alpha=0.08)
+    if chance:
+        ax.axhline(100 * chance, color="0.6", ls=":", lw=1, label=f"chance ({100 * chance:.0f}%)")
+    for m in training.METHODS:
+        # x: the measured density (lottery cells are the nearest level of one trajectory)
+        points = sorted((a[3], a) for (mm, s), a in agg.items() if mm == m and s > 0)
+        if not points:
+            continue
+        color, marker = STYLE.get(m, (None, "o"))
+        x = [p[0] for p in points]
+        mean = [100 * p[1][0] for p in points]
+        std = [100 * p[1][1] for p in points]
+        ax.plot(x, mean, marker=marker, color=color, label=m, lw=1.5, ms=5)
+        ax.fill_between(x, [a - b for a, b in zip(mean, std)], [a + b for a, b in zip(mean, std)],
+                        color=color, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    densities = sorted({1 - s for (_, s) in agg if s > 0}, reverse=True)
+    if densities:
+        ax.set_xticks(densities)
+        ax.set_xticklabels([f"{d:g}\n({100 * (1 - d):g}%)" for d in densities], fontsize=8)
+        ax.minorticks_off()
+    ax.set_xlabel("density (fraction of weights kept, log scale); sparsity in parentheses")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=120)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return path
+
+
+def plot_layer_density(results, path, sparsity, seed=None, title=None):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    picked = [r for r in results if abs(r["target_sparsity"] - sparsity) < 1e-9
+              and r["config"]["method"] != "dense" and (seed is None or r["config"]["seed"] == seed)]
+    if not picked:
+        return None
+    seed = min(r["config"]["seed"] for r in picked) if seed is None else seed
+    picked = [r for r in picked if r["config"]["seed"] == seed]
+    order = {m: i for i, m in enumerate(training.METHODS)}
+    picked.sort(key=lambda r: order.get(r["config"]["method"], 99))
+    layers = [row["name"] for row in picked[0]["report"]["layers"]]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(layers) + 2), 4.8))
+    width = 0.8 / len(picked)
+    floor = 1e-5  # a collapsed layer (density 0) is drawn at the floor, marked with "x"
+    for i, r in enumerate(picked):
+        m = r["config"]["method"]
+        dens = [row["density"] for row in r["report"]["layers"]]
+        xs = np.arange(len(layers)) + (i - (len(picked) - 1) / 2) * width
+        color = STYLE.get(m, (None, "o"))[0]
+        ax.bar(xs, [max(d, floor) for d in dens], width, color=color, label=m, alpha=0.85)
+        for x, row in zip(xs, r["report"]["layers"]):
+            if row["collapsed"]:
+                ax.text(x, floor * 1.3, "x", ha="center", va="bottom", color="red", fontsize=9, fontweight="bold")
+    ax.axhline(1 - sparsity, color="k", ls="--", lw=1, label=f"overall density {1 - sparsity:g}")
+    ax.set_yscale("log")
+    ax.set_ylim(floor, 1.5)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels([f"{n}\n{row['params']:,} w" for n, row in zip(layers, picked[0]["report"]["layers"])])
+    ax.set_ylabel("layer density (log scale)")
+    ax.set_title(title or f"per-layer density at {100 * sparsity:g}% sparsity (seed {seed}); x = layer collapsed",
+                 fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=120)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return path
+
+
+def write_outputs(results, out_dir, plot_sparsity, log=print):
+    """CSVs, ``summary.md`` and both plots from ``results``; returns the written paths."""
+    if not results:
+        log("no finished cells: nothing to tabulate.")
+        return []
+    paths = write_csvs(results, out_dir)
+    paths.append(_write_text_atomic(os.path.join(out_dir, "summary.md"), summary_markdown(results)))
+    c = results[0]["config"]
+    num_classes = results[0]["report"]["layers"][-1]["shape"][-1]
+    epochs = sorted({r["config"]["epochs"] for r in results})
+    seeds = sorted({r["config"]["seed"] for r in results})
+    title = (f"{c['model']} on {c['dataset']}: {', '.join(map(str, epochs))} epochs, "
+             f"{c['optimizer']} lr {c['lr']:g}, batch {c['batch_size']}, {len(seeds)} seed(s), mean ± std")
+    paths.append(plot_accuracy(results, os.path.join(out_dir, "accuracy_vs_sparsity.png"), title=title,
+                               chance=1.0 / num_classes))
+    layer_plot = plot_layer_density(results, os.path.join(out_dir, "layer_density.png"), plot_sparsity)
+    if layer_plot:
+        paths.append(layer_plot)
+    else:
+        log(f"no cell at sparsity {plot_sparsity:g}: layer_density.png not drawn (see --plot_sparsity).")
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------------
+def settings_from_flags():
+    """``(base Config, methods, sparsities, seeds)`` with ``--quick`` applied to unset flags."""
+    overrides = {}
+    values = {"sparsities": FLAGS.sparsities, "seeds": FLAGS.seeds}
+    if FLAGS.quick:
+        for name, value in QUICK.items():
+            if not FLAGS[name].present:
+                if name in values:
+                    values[name] = value
+                else:
+                    overrides[name] = value
+    overrides.setdefault("verbose", FLAGS.verbose if FLAGS["verbose"].present else 0)
+    base = cli.config_from_flags(FLAGS, **overrides)
+    return base, list(FLAGS.methods), _parse_sparsities(values["sparsities"]), _parse_seeds(values["seeds"])
+
+
+def main(argv):
+    import tensorflow as tf
+    from absl import logging
+    tf.get_logger().setLevel("ERROR")  # retracing notices: one model per cell is expected
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
+    if not FLAGS.out_dir:
+        raise app.UsageError("--out_dir is required (cells, CSV and plots go there; a rerun resumes).")
+    base, methods, sparsities, seeds = settings_from_flags()
+    out_dir = FLAGS.out_dir
+    training.check_config(base.replace(out_dir=out_dir))
+    if not FLAGS.plot_only:
+        n = len(cells(methods, sparsities, seeds))
+        print(f"sweep: {base.model} on {base.dataset}, {n} cells ({len(methods)} methods x {len(sparsities)} "
+              f"sparsities x {len(seeds)} seeds), {base.epochs} epochs, batch {base.batch_size}, "
+              f"{base.optimizer} lr {base.lr:g} -> {out_dir}", flush=True)
+        run_grid(base, out_dir, methods, sparsities, seeds, log=functools.partial(print, flush=True))
+    results = collect(base, out_dir, methods, sparsities, seeds)
+    for path in write_outputs(results, out_dir, FLAGS.plot_sparsity):
+        print(f"wrote {path}")
+    print(summary_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
