@@ -135,6 +135,46 @@ def _top_units(keys: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
     return chosen
 
 
+def _check_scope_keep_exclude(scores, scope, keep, exclude) -> list:
+    """Checks shared by every allocation pattern; returns ``exclude`` as a list."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope: got {scope!r}; allowed: {', '.join(SCOPES)}.")
+    if keep not in ("highest", "lowest"):
+        raise ValueError(f"keep: got {keep!r}; allowed: 'highest', 'lowest'.")
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    unknown = [name for name in exclude if name not in scores]
+    if unknown:
+        raise ValueError(f"exclude: unknown layer name(s) {unknown}; prunable layers: {list(scores)}.")
+    if not scores:
+        raise ValueError("scores: empty; there is no prunable layer to allocate.")
+    return list(exclude)
+
+
+def _layer_keys(scores, keep, exclude, within):
+    """Per layer, in order: ``(name, key, alive)`` for the layers to allocate, where ``key`` is
+    the score oriented so that higher survives (-inf where ``within`` says the weight is gone)
+    and ``alive`` the ``within`` mask (or None); excluded layers come back as all-ones masks."""
+    dense, keyed = {}, []
+    for name, score in scores.items():
+        score = np.asarray(score, dtype=np.float64)
+        bad = ~np.isfinite(score)
+        if bad.any():
+            raise FloatingPointError(f"scores: layer {name!r} has {int(bad.sum())} NaN/inf score(s); allowed: finite numbers.")
+        if name in exclude:
+            dense[name] = np.ones(score.shape, np.float32)
+            continue
+        key = score if keep == "highest" else -score
+        alive = None
+        if within is not None and name in within:
+            alive = np.asarray(within[name]) != 0
+            if alive.shape != score.shape:
+                raise ValueError(f"within: mask of layer {name!r} has shape {alive.shape}, scores have {score.shape}.")
+            key = np.where(alive, key, -np.inf)
+        keyed.append((name, key, alive))
+    return dense, keyed
+
+
 def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scope: str = "global",
              keep: str = "highest", exclude: Sequence[str] = (), min_density: float = 0.0,
              block=None, within: "Mapping[str, np.ndarray] | None" = None, min_kept: int = 0,
@@ -177,38 +217,14 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
         raise ValueError("sparsity: got None; pass a fraction of weights to prune in [0, 1), or n_m=(N, M) for N:M sparsity.")
     sparsity = check_sparsity(sparsity)
     min_kept = _check_min_kept(min_kept)
-    if scope not in SCOPES:
-        raise ValueError(f"scope: got {scope!r}; allowed: {', '.join(SCOPES)}.")
-    if keep not in ("highest", "lowest"):
-        raise ValueError(f"keep: got {keep!r}; allowed: 'highest', 'lowest'.")
+    exclude = _check_scope_keep_exclude(scores, scope, keep, exclude)
     if not 0.0 <= float(min_density) <= 1.0:
         raise ValueError(f"min_density: got {min_density!r}; allowed: a fraction in [0, 1].")
     block = _check_block(block)
-    if isinstance(exclude, str):
-        exclude = [exclude]
-    unknown = [name for name in exclude if name not in scores]
-    if unknown:
-        raise ValueError(f"exclude: unknown layer name(s) {unknown}; prunable layers: {list(scores)}.")
-    if not scores:
-        raise ValueError("scores: empty; there is no prunable layer to allocate.")
 
     density = 1.0 - sparsity
-    masks, units = {}, {}
-    for name, score in scores.items():
-        score = np.asarray(score, dtype=np.float64)
-        bad = ~np.isfinite(score)
-        if bad.any():
-            raise FloatingPointError(f"scores: layer {name!r} has {int(bad.sum())} NaN/inf score(s); allowed: finite numbers.")
-        if name in exclude:
-            masks[name] = np.ones(score.shape, np.float32)
-            continue
-        key = score if keep == "highest" else -score
-        if within is not None and name in within:
-            alive = np.asarray(within[name]) != 0
-            if alive.shape != score.shape:
-                raise ValueError(f"within: mask of layer {name!r} has shape {alive.shape}, scores have {score.shape}.")
-            key = np.where(alive, key, -np.inf)
-        units[name] = _Units(key, block)
+    masks, keyed = _layer_keys(scores, keep, exclude, within)
+    units = {name: _Units(key, block) for name, key, _ in keyed}
 
     if not units:
         return masks
@@ -328,38 +344,14 @@ def check_n_m_options(n_m, sparsity=None, *, block=None, min_density=0.0, min_ke
 
 def _allocate_n_m(scores, sparsity, *, scope, keep, exclude, min_density, block, within, min_kept, n_m):
     n, m = check_n_m_options(n_m, sparsity, block=block, min_density=min_density, min_kept=min_kept)
-    if scope not in SCOPES:
-        raise ValueError(f"scope: got {scope!r}; allowed: {', '.join(SCOPES)}.")
-    if keep not in ("highest", "lowest"):
-        raise ValueError(f"keep: got {keep!r}; allowed: 'highest', 'lowest'.")
-    if isinstance(exclude, str):
-        exclude = [exclude]
-    unknown = [name for name in exclude if name not in scores]
-    if unknown:
-        raise ValueError(f"exclude: unknown layer name(s) {unknown}; prunable layers: {list(scores)}.")
-    if not scores:
-        raise ValueError("scores: empty; there is no prunable layer to allocate.")
-    masks = {}
-    for name, score in scores.items():
-        score = np.asarray(score, dtype=np.float64)
-        bad = ~np.isfinite(score)
-        if bad.any():
-            raise FloatingPointError(f"scores: layer {name!r} has {int(bad.sum())} NaN/inf score(s); allowed: finite numbers.")
-        if name in exclude:
-            masks[name] = np.ones(score.shape, np.float32)
-            continue
-        key = score if keep == "highest" else -score
-        alive = None
-        if within is not None and name in within:
-            alive = np.asarray(within[name]) != 0
-            if alive.shape != score.shape:
-                raise ValueError(f"within: mask of layer {name!r} has shape {alive.shape}, scores have {score.shape}.")
-            key = np.where(alive, key, -np.inf)
+    exclude = _check_scope_keep_exclude(scores, scope, keep, exclude)
+    masks, keyed = _layer_keys(scores, keep, exclude, within)
+    for name, key, alive in keyed:
         chosen = _n_m_select(key, n, m)
         if alive is not None:
             chosen &= alive
         masks[name] = chosen.astype(np.float32)
-    return masks
+    return {name: masks[name] for name in scores}
 
 
 @dataclasses.dataclass(frozen=True)
