@@ -39,3 +39,12 @@ def test_atomic_write_replaces(tmp_path):
     assert (tmp_path / "f.txt").read_text() == "two"
     with pytest.raises(TypeError, match="data: expected bytes or str"):
         io.atomic_write(tmp_path / "f.txt", 3)
+
+
+def test_atomic_files_are_readable_like_ordinary_files(tmp_path):
+    import stat
+
+    from tfprune.io import save_json_atomic
+    path = tmp_path / "r.json"
+    save_json_atomic(path, {"a": 1})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -60,6 +60,7 @@ def atomic_path(path: "str | os.PathLike") -> Iterator[str]:
     suffix = "".join(s for s in (os.path.splitext(base)[1],) if s)
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", suffix=suffix, dir=directory)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results are meant to be readable like any file
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
