@@ -27,7 +27,7 @@ import subprocess
 import sys
 
 from . import _runtime
-from ._table import table
+from tfprune.table import table
 from .inspection import gzip_size
 
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bench_worker.py")

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _flatbuf as fb
 from . import _runtime
-from ._table import human_bytes, table
+from tfprune.table import human_bytes, table
 from .inspection import gzip_size
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from . import _flatbuf as fb
-from ._table import human_bytes, table
+from tfprune.table import human_bytes, table
 
 
 @dataclasses.dataclass

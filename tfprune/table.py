@@ -1,4 +1,11 @@
-"""Plain-text tables for the printable reports."""
+"""Plain-text tables: the one renderer behind every printable report (tfprune and tflite_export).
+
+    >>> print(table(["layer", "density"], [["dense", 0.1], ["out", 1.0]]))
+    layer  density
+    -----  -------
+    dense  0.1
+    out    1
+"""
 
 from __future__ import annotations
 
@@ -21,16 +28,29 @@ def fmt(value) -> str:
     return str(value)
 
 
-def table(headers, rows) -> str:
-    """Left-aligned text table with a header rule."""
+def table(headers, rows, align: str = "", footer=()) -> str:
+    """A text table with a rule under the header (and above ``footer`` rows, e.g. totals).
+
+    Cells go through :func:`fmt` (strings unchanged). ``align`` has one character per column,
+    ``<`` (left, the default for missing ones) or ``>`` (right: numbers).
+    """
     cells = [[fmt(c) for c in row] for row in rows]
+    foot = [[fmt(c) for c in row] for row in footer]
     widths = [len(h) for h in headers]
-    for row in cells:
+    for row in cells + foot:
         for i, c in enumerate(row):
             widths[i] = max(widths[i], len(c))
-    line = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    out = [line(headers), line(["-" * w for w in widths])]
+    align = align.ljust(len(widths), "<")
+
+    def line(row):
+        return "  ".join(c.rjust(w) if a == ">" else c.ljust(w) for c, w, a in zip(row, widths, align)).rstrip()
+
+    rule = line(["-" * w for w in widths])
+    out = [line(list(headers)), rule]
     out.extend(line(row) for row in cells)
+    if foot:
+        out.append(rule)
+        out.extend(line(row) for row in foot)
     return "\n".join(out)
 
 
