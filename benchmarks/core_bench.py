@@ -25,7 +25,7 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import tfprune  # noqa: E402
-from tfprune import models  # noqa: E402
+from tfprune.experiment import models  # noqa: E402
 from tfprune._keras import keras  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -1,13 +1,13 @@
 r"""Accuracy vs sparsity: every method × sparsity × seed, against TF-MOT and lottery tickets.
 
-Default grid: LeNet-300-100 on Fashion-MNIST, methods dense, random, magnitude, snip, grasp,
-synflow, tfmot_gradual, lottery; sparsities 0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998; seeds 0, 1.
+Default grid: LeNet-300-100 on Fashion-MNIST, methods dense, every registered scorer (random,
+magnitude, snip, grasp, synflow, and any ``--plugin`` adds), tfmot_gradual, lottery; sparsities 0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998; seeds 0, 1.
 Sparsity 0 is trained once per seed, as ``dense`` (every method is the dense model there).
 
     python benchmarks/sweep.py --out_dir=benchmarks/results --epochs=8 --seeds=0,1
     python benchmarks/sweep.py --quick --dataset=synthetic --out_dir=/tmp/sweep   # CI smoke, < 2 min
 
-Each cell is one :func:`tfprune.training.run` (the same code and flags as ``examples/train.py``)
+Each cell is one :func:`tfprune.experiment.run` (the same code and flags as ``examples/train.py``)
 and writes ``<out_dir>/cells/<method>/s<sparsity>/seed<seed>/result.json`` atomically; a rerun
 skips every cell whose ``result.json`` exists, so an interrupted sweep resumes where it stopped
 (a failed cell leaves ``error.json`` and is retried). At the end the sweep writes, in
@@ -31,26 +31,28 @@ import traceback
 
 if __package__ in (None, ""):  # `python benchmarks/sweep.py`: use this checkout's tfprune
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    sys.path.insert(1, os.getcwd())  # --plugin modules in the current directory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from tfprune import cli, training  # noqa: E402
-from tfprune.io import save_json_atomic  # noqa: E402
+from tfprune.experiment import check_config, grid, method_names  # noqa: E402
+from tfprune.experiment import flags as experiment_flags  # noqa: E402
+from tfprune.experiment.grid import cells, collect, nearest_level, run_grid  # noqa: E402,F401
+from tfprune.io import atomic_write  # noqa: E402
 
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998)
-DEFAULT_METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "tfmot_gradual", "lottery")
 QUICK = {"sparsities": ["0", "0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_train": 2000, "max_test": 1000}
 
-cli.define_common_flags(out_dir_help="sweep directory: cells/, results.csv, summary.md and the plots.")
-flags.DEFINE_list("methods", list(DEFAULT_METHODS), "methods to run (dense is the sparsity-0 reference).")
+experiment_flags.import_plugins()
+experiment_flags.define_common_flags(out_dir_help="sweep directory: cells/, results.csv, summary.md and the plots.")
+flags.DEFINE_list("methods", grid.default_methods(), "methods to run (dense is the sparsity-0 reference).")
 flags.DEFINE_list("sparsities", [f"{s:g}" for s in DEFAULT_SPARSITIES], "target sparsities in [0, 1).")
 flags.DEFINE_list("seeds", ["0", "1"], "seeds (each one a full grid).")
 flags.DEFINE_bool("quick", False, "smoke-test grid: 3 sparsities, 1 seed, 1 epoch, subsets of the data.")
 flags.DEFINE_float("plot_sparsity", 0.99, "sparsity of the layer_density.png picture (must be in the grid).")
 flags.DEFINE_bool("plot_only", False, "do not train: rebuild the CSV, summary and plots from finished cells.")
-flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
+flags.adopt_module_key_flags(experiment_flags)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 
@@ -78,156 +80,13 @@ def _check_list(values, parse):
         return False
 
 
-flags.register_validator("methods", lambda v: bool(v) and all(m in training.METHODS for m in v),
-                         message=f"--methods: every method must be one of {', '.join(training.METHODS)}.")
+flags.register_validator("methods", lambda v: bool(v) and all(m in method_names() for m in v),
+                         message=f"--methods: every method must be one of {', '.join(method_names())}.")
 flags.register_validator("sparsities", lambda v: _check_list(v, _parse_sparsities),
                          message="--sparsities: a comma-separated list of numbers in [0, 1), e.g. 0,0.9,0.99.")
 flags.register_validator("seeds", lambda v: _check_list(v, _parse_seeds),
                          message="--seeds: a comma-separated list of integers >= 0, e.g. 0,1.")
 flags.register_validator("plot_sparsity", lambda v: 0.0 <= v < 1.0, message="--plot_sparsity must be in [0, 1).")
-
-
-# --------------------------------------------------------------------------------------------
-# The grid
-# --------------------------------------------------------------------------------------------
-def cells(methods, sparsities, seeds):
-    """``[(method, sparsity, seed)]`` in run order: seed by seed, densest first.
-
-    Sparsity 0 gives one ``dense`` cell per seed (when ``dense`` is among the methods);
-    ``dense`` is never run at a nonzero sparsity.
-    """
-    out = []
-    for seed in seeds:
-        for sparsity in sorted(set(sparsities)):
-            for method in methods:
-                if (method == "dense") != (sparsity == 0.0):
-                    continue
-                out.append((method, sparsity, seed))
-    return out
-
-
-def cell_dir(out_dir, method, sparsity, seed):
-    return os.path.join(out_dir, "cells", method, f"s{sparsity:g}", f"seed{seed}")
-
-
-#: Config fields that differ between the cells of one sweep (all others must match).
-PER_CELL = ("method", "sparsity", "seed", "out_dir", "rewind_step", "verbose")
-# (rewind_step is passed to lottery cells only.)
-
-
-def finished(base: training.Config, out_dir, method, sparsity, seed) -> "dict | None":
-    """The cell's stored result, or None; raises if it was trained with other settings."""
-    directory = cell_dir(out_dir, method, sparsity, seed)
-    done = training.read_result(directory)
-    if done is None:
-        return None
-    expected = base.to_dict()
-    stored = done["config"]
-    defaults = training.Config().to_dict()  # fields added after the cell was run hold their default
-    diff = sorted(k for k in expected if k not in PER_CELL and stored.get(k, defaults[k]) != expected[k])
-    if diff:
-        raise ValueError(f"{directory} holds a result trained with other settings "
-                         f"({', '.join(f'{k}={stored.get(k)!r} vs {expected[k]!r}' for k in diff)}); "
-                         "use another --out_dir for a different sweep.")
-    return done
-
-
-def run_cell(base: training.Config, out_dir, method, sparsity, seed, log=print) -> dict:
-    """Runs one cell unless its ``result.json`` exists; returns its result dict."""
-    directory = cell_dir(out_dir, method, sparsity, seed)
-    done = finished(base, out_dir, method, sparsity, seed)
-    if done is not None:
-        return done
-    config = base.replace(method=method, sparsity=sparsity, seed=seed, out_dir=directory,
-                          rewind_step=base.rewind_step if method == "lottery" else 0)
-    error_path = os.path.join(directory, "error.json")
-    try:
-        result = training.run(config, log=log if config.verbose else (lambda *_: None))
-    except Exception as e:  # keep going; the cell is retried on the next run
-        save_json_atomic(error_path, {"config": config.to_dict(), "error": repr(e),
-                                                "traceback": traceback.format_exc()})
-        raise
-    if os.path.exists(error_path):
-        os.remove(error_path)
-    return result
-
-
-def lottery_trajectory_config(base: training.Config, out_dir, sparsities, seed) -> training.Config:
-    """The one lottery run of ``seed`` that provides every lottery cell: it prunes to the grid's
-    highest sparsity (levels of about ``prune_fraction``, the last one landing exactly on it)."""
-    return base.replace(method="lottery", sparsity=max(s for s in sparsities if s > 0), seed=seed,
-                        out_dir=os.path.join(out_dir, "cells", "lottery", "trajectory", f"seed{seed}"))
-
-
-def nearest_level(level_densities: "dict[int, float]", density: float) -> int:
-    """The level whose density is nearest ``density`` on a log scale."""
-    return min(level_densities, key=lambda lv: (abs(math.log(max(level_densities[lv], 1e-12)) - math.log(density)), lv))
-
-
-def run_lottery_cells(base: training.Config, out_dir, sparsities, seed, log=print) -> None:
-    """Runs (or resumes) the lottery trajectory of ``seed`` and writes a cell per nonzero sparsity:
-    the level nearest to it (its measured sparsity is in the cell's ``sparsity``)."""
-    config = lottery_trajectory_config(base, out_dir, sparsities, seed)
-    log(f"lottery trajectory, seed {seed}: {training.lottery_levels(config)[0]} levels to sparsity "
-        f"{config.sparsity:g} in {config.out_dir}")
-    lt = training.lottery_ticket(config)
-    densities = {row.level: row.density for row in lt.results()}
-    for sparsity in sorted(s for s in sparsities if s > 0):
-        level = nearest_level(densities, 1.0 - sparsity)
-        result = training.lottery_level_result(config.replace(sparsity=sparsity), lt, level)
-        result["method_info"]["cell"] = (f"nearest level (log density) of one lottery trajectory to sparsity "
-                                         f"{config.sparsity:g}")
-        save_json_atomic(os.path.join(cell_dir(out_dir, "lottery", sparsity, seed), training.RESULT_FILE), result)
-
-
-def run_grid(base: training.Config, out_dir, methods, sparsities, seeds, log=print) -> "list[dict]":
-    """Runs (or resumes) the grid; returns the results of the finished cells."""
-    grid = cells(methods, sparsities, seeds)
-    results, failed = [], []
-    start = time.perf_counter()
-    for i, (method, sparsity, seed) in enumerate(grid, 1):
-        label = f"[{i}/{len(grid)}] {method:<14} sparsity {sparsity:<6g} seed {seed}"
-        done = finished(base, out_dir, method, sparsity, seed)
-        if done is not None:
-            log(f"{label}: done before, test accuracy {done['test_accuracy']:.4f}")
-            results.append(done)
-            continue
-        t0 = time.perf_counter()
-        try:
-            if method == "lottery":
-                try:
-                    run_lottery_cells(base, out_dir, sparsities, seed, log=log)
-                except Exception as e:
-                    save_json_atomic(os.path.join(cell_dir(out_dir, method, sparsity, seed), "error.json"),
-                                     {"error": repr(e), "traceback": traceback.format_exc()})
-                    raise
-                result = finished(base, out_dir, method, sparsity, seed)
-                error = os.path.join(cell_dir(out_dir, method, sparsity, seed), "error.json")
-                if os.path.exists(error):
-                    os.remove(error)
-            else:
-                result = run_cell(base, out_dir, method, sparsity, seed, log=log)
-        except Exception as e:  # noqa: BLE001 - reported, written to error.json, retried next time
-            log(f"{label}: FAILED {e!r} (see {cell_dir(out_dir, method, sparsity, seed)}/error.json)")
-            failed.append((method, sparsity, seed))
-            continue
-        results.append(result)
-        collapsed = f", collapsed: {','.join(result['collapsed'])}" if result["collapsed"] else ""
-        log(f"{label}: test accuracy {result['test_accuracy']:.4f}, sparsity {result['sparsity']:.4f} "
-            f"({time.perf_counter() - t0:.0f} s, total {(time.perf_counter() - start) / 60:.1f} min){collapsed}")
-    if failed:
-        log(f"{len(failed)} cell(s) failed: {failed}; rerun the same command to retry them.")
-    return results
-
-
-def collect(base: training.Config, out_dir, methods, sparsities, seeds) -> "list[dict]":
-    """The results of the grid's finished cells."""
-    results = []
-    for method, sparsity, seed in cells(methods, sparsities, seeds):
-        done = finished(base, out_dir, method, sparsity, seed)
-        if done is not None:
-            results.append(done)
-    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,13 +106,12 @@ def rows(results):
                     "train_time_s": r["train_time_s"], "prune_time_s": r["prune_time_s"], "epochs": c["epochs"],
                     "steps": r["steps"], "collapsed": ";".join(r["collapsed"]), "dataset": c["dataset"],
                     "model": c["model"]})
-    method_order = {m: i for i, m in enumerate(training.METHODS)}
+    method_order = {m: i for i, m in enumerate(grid.default_methods())}
     out.sort(key=lambda row: (method_order.get(row["method"], 99), row["target_sparsity"], row["seed"]))
     return out
 
 
 def _write_text_atomic(path, text):
-    from tfprune.io import atomic_write
     atomic_write(path, text)
     return path
 
@@ -297,12 +155,19 @@ def aggregate(table):
     return out
 
 
+def _method_order(agg) -> "list[str]":
+    """The methods present in ``agg``, in the default grid's order (others after them)."""
+    present = {m for m, _ in agg}
+    known = [m for m in grid.default_methods() if m in present]
+    return known + sorted(present - set(known))
+
+
 def summary_markdown(results) -> str:
     """A method × sparsity table of test accuracy, mean ± std over seeds (``*``: some seed collapsed)."""
     table = rows(results)
     agg = aggregate(table)
     sparsities = sorted({s for (_, s) in agg if s > 0})
-    methods = [m for m in training.METHODS if any(k[0] == m for k in agg) and m != "dense"]
+    methods = [m for m in _method_order(agg) if m != "dense"]
     lines = []
     dense = agg.get(("dense", 0.0))
     if dense:
@@ -341,7 +206,7 @@ def plot_accuracy(results, path, title=None, chance=None):
         ax.axhspan(100 * (dense[0] - dense[1]), 100 * (dense[0] + dense[1]), color="k", alpha=0.08)
     if chance:
         ax.axhline(100 * chance, color="0.6", ls=":", lw=1, label=f"chance ({100 * chance:.0f}%)")
-    for m in training.METHODS:
+    for m in _method_order(agg):
         # x: the measured density (lottery cells are the nearest level of one trajectory)
         points = sorted((a[3], a) for (mm, s), a in agg.items() if mm == m and s > 0)
         if not points:
@@ -385,7 +250,7 @@ def plot_layer_density(results, path, sparsity, seed=None, title=None):
         return None
     seed = min(r["config"]["seed"] for r in picked) if seed is None else seed
     picked = [r for r in picked if r["config"]["seed"] == seed]
-    order = {m: i for i, m in enumerate(training.METHODS)}
+    order = {m: i for i, m in enumerate(grid.default_methods())}
     picked.sort(key=lambda r: order.get(r["config"]["method"], 99))
     layers = [row["name"] for row in picked[0]["report"]["layers"]]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(layers) + 2), 4.8))
@@ -455,7 +320,7 @@ def settings_from_flags():
                 else:
                     overrides[name] = value
     overrides.setdefault("verbose", FLAGS.verbose if FLAGS["verbose"].present else 0)
-    base = cli.config_from_flags(FLAGS, **overrides)
+    base = experiment_flags.config_from_flags(FLAGS, **overrides)
     return base, list(FLAGS.methods), _parse_sparsities(values["sparsities"]), _parse_seeds(values["seeds"])
 
 
@@ -470,7 +335,8 @@ def main(argv):
         raise app.UsageError("--out_dir is required (cells, CSV and plots go there; a rerun resumes).")
     base, methods, sparsities, seeds = settings_from_flags()
     out_dir = FLAGS.out_dir
-    training.check_config(base.replace(out_dir=out_dir))
+    for method, sparsity, seed in cells(methods, sparsities, seeds[:1]):  # every cell's settings, before training
+        check_config(grid.cell_config(base, out_dir, method, sparsity, seed))
     if not FLAGS.plot_only:
         n = len(cells(methods, sparsities, seeds))
         print(f"sweep: {base.model} on {base.dataset}, {n} cells ({len(methods)} methods x {len(sparsities)} "

@@ -7,7 +7,7 @@ Trains three models with the same data, initialization, optimizer and number of 
 3. ``tfmot_gradual``: TF-MOT's ``prune_low_magnitude`` + ``PolynomialDecay`` to the same sparsity;
 
 then prints one table: method, sparsity, test accuracy, train time, ``.tflite`` size (with
-``--export_tflite``, the default here). Each run is :func:`tfprune.training.run`, as in
+``--export_tflite``, the default here). Each run is :func:`tfprune.experiment.run`, as in
 ``examples/train.py``; results go to ``--out_dir`` (default ``demo_out``).
 
     python examples/demo.py                        # 8 epochs each (as the sweep)
@@ -19,15 +19,17 @@ import time
 
 if __package__ in (None, ""):  # `python examples/demo.py`: use this checkout's tfprune
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from tfprune import cli, training  # noqa: E402
+from tfprune import experiment  # noqa: E402
+from tfprune.experiment import flags as experiment_flags  # noqa: E402
+from tfprune.table import table as render_table  # noqa: E402
 
-cli.define_run_flags()
-flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
+experiment_flags.import_plugins()
+experiment_flags.define_run_flags()
+flags.adopt_module_key_flags(experiment_flags)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 #: Defaults of ``make demo`` (set only when this file is the program, so tests see the usual ones).
@@ -35,15 +37,12 @@ DEMO_DEFAULTS = {"epochs": 8, "method": "synflow", "sparsity": 0.98, "out_dir": 
                  "export_tflite": True}
 
 
-def demo_configs(base: training.Config):
+def demo_configs(base: experiment.Config):
     """The three runs: dense, ``base.method`` at ``base.sparsity``, TF-MOT at the same sparsity."""
-    sparse = {"sparsity": base.sparsity}
-    out = [base.replace(method="dense", sparsity=0.0, early_step=0, sanity="none",
-                        out_dir=os.path.join(base.out_dir, "dense"))]
+    out = [base.with_method("dense", sparsity=0.0, out_dir=os.path.join(base.out_dir, "dense"))]
     if base.method not in ("dense", "tfmot_gradual"):
-        out.append(base.replace(out_dir=os.path.join(base.out_dir, base.method), **sparse))
-    out.append(base.replace(method="tfmot_gradual", early_step=0, sanity="none",
-                            out_dir=os.path.join(base.out_dir, "tfmot_gradual"), **sparse))
+        out.append(base.replace(out_dir=os.path.join(base.out_dir, base.method)))
+    out.append(base.with_method("tfmot_gradual", out_dir=os.path.join(base.out_dir, "tfmot_gradual")))
     return out
 
 
@@ -55,14 +54,9 @@ def _size(result):
 
 def table(results) -> str:
     """The demo's table, one row per result."""
-    header = f"{'method':<15} {'sparsity':>9} {'test acc':>9} {'train time':>11} {'.tflite size':>13}"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        c = r["config"]
-        collapsed = "  (layer collapse)" if r["collapsed"] else ""
-        lines.append(f"{c['method']:<15} {r['sparsity']:>9.4f} {100 * r['test_accuracy']:>8.2f}% "
-                     f"{r['train_time_s']:>10.1f}s {_size(r):>13}{collapsed}")
-    return "\n".join(lines)
+    rows = [[r["config"]["method"], f"{r['sparsity']:.4f}", f"{100 * r['test_accuracy']:.2f}%",
+             f"{r['train_time_s']:.1f}s", _size(r), "layer collapse" if r["collapsed"] else ""] for r in results]
+    return render_table(["method", "sparsity", "test acc", "train time", ".tflite size", "note"], rows, align="<>>>>")
 
 
 def main(argv):
@@ -72,7 +66,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
         raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
-    base = cli.config_from_flags(FLAGS)
+    base = experiment_flags.config_from_flags(FLAGS)
     if not base.out_dir:
         base = base.replace(out_dir=DEMO_DEFAULTS["out_dir"])
     if base.sparsity == 0:
@@ -81,7 +75,7 @@ def main(argv):
     results = []
     for config in demo_configs(base):
         print(f"\n=== {config.method} (sparsity {config.sparsity:g}) ===", flush=True)
-        results.append(training.run(config))
+        results.append(experiment.run(config))
     print(f"\n{base.model} on {base.dataset}, {base.epochs} epochs, batch {base.batch_size}, "
           f"{base.optimizer} lr {base.lr:g}, seed {base.seed} (total {time.perf_counter() - start:.0f} s)")
     print(table(results))

@@ -5,36 +5,39 @@ Examples (from the repository root)::
     python examples/train.py --method=synflow --sparsity=0.98 --epochs=8
     python examples/train.py --method=tfmot_gradual --sparsity=0.98 --epochs=8 --tensorboard
     python examples/train.py --dataset=synthetic --model=lenet_300_100 --epochs=1 --out_dir=/tmp/run
+    python examples/train.py --plugin=my_scorers --method=my_scorer --sparsity=0.9
 
 Prints a Keras progress bar, the sparsity report and the test accuracy, and writes
 ``<out_dir>/result.json`` (atomically). ``--out_dir`` defaults to
 ``runs/<dataset>-<model>-<method>-s<sparsity>-seed<seed>``. Same flags → same numbers on the
-same machine (seeded, deterministic ops). ``--help`` lists every flag; the logic lives in
-:func:`tfprune.training.run`.
+same machine (seeded, deterministic ops). ``--help`` lists every flag (generated from the
+procedures' and scorers' registries); the logic lives in :func:`tfprune.experiment.run`.
 """
 import os
 import sys
 
 if __package__ in (None, ""):  # `python examples/train.py`: use this checkout's tfprune
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    sys.path.insert(1, os.getcwd())  # --plugin modules in the current directory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from tfprune import cli, training  # noqa: E402
+from tfprune import experiment  # noqa: E402
+from tfprune.experiment import flags as experiment_flags  # noqa: E402
 
-cli.define_run_flags()
-flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
+experiment_flags.import_plugins()  # before the flags: registered scorers/procedures become --method values
+experiment_flags.define_run_flags()
+flags.adopt_module_key_flags(experiment_flags)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 
-def default_out_dir(config: training.Config) -> str:
+def default_out_dir(config: experiment.Config) -> str:
     return os.path.join("runs", f"{config.dataset}-{config.model}-{config.method}-s{config.sparsity:g}-seed{config.seed}")
 
 
-def config_from_flags() -> training.Config:
-    config = cli.config_from_flags(FLAGS)
+def config_from_flags() -> experiment.Config:
+    config = experiment_flags.config_from_flags(FLAGS)
     if not config.out_dir:
         config = config.replace(out_dir=default_out_dir(config))
     return config
@@ -47,7 +50,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
         raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
-    result = training.run(config_from_flags())
+    result = experiment.run(config_from_flags())
     print(f"test accuracy {result['test_accuracy']:.4f} at sparsity {result['sparsity']:.4f}")
     return 0
 

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from tfprune import data  # noqa: E402
+from tfprune.experiment import data  # noqa: E402
 
 needs_fashion = pytest.mark.skipif(
     not data.fashion_mnist_available(),

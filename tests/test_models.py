@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from tfprune import models  # noqa: E402
+from tfprune.experiment import models  # noqa: E402
 
 SHAPES = [(28, 28, 1), (32, 32, 3)]
 

@@ -8,7 +8,8 @@ from absl import flags
 from absl.testing import flagsaver
 
 from benchmarks import sweep
-from tfprune import training
+from tfprune import experiment as training
+from tfprune.experiment import grid, runner
 
 FLAGS = flags.FLAGS
 QUICK = ["--quick", "--dataset=synthetic", "--max_train=256", "--max_test=64", "--batch_size=64",
@@ -64,7 +65,7 @@ def test_quick_sweep_writes_cells_csv_summary_and_plots_then_resumes(tmp_path, c
     def fail(*args, **kwargs):
         raise AssertionError("a finished cell was trained again")
 
-    monkeypatch.setattr(training, "run", fail)
+    monkeypatch.setattr(runner, "run", fail)
     capsys.readouterr()
     assert run_main(QUICK + [f"--out_dir={out}"]) == 0
     assert capsys.readouterr().out.count("done before") == 7
@@ -75,20 +76,20 @@ def test_quick_sweep_writes_cells_csv_summary_and_plots_then_resumes(tmp_path, c
 
 
 def test_failed_cell_leaves_error_json_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    real_run = training.run
+    real_run = runner.run
 
     def flaky(config, **kw):
         if config.method == "random":
             raise RuntimeError("boom")
         return real_run(config, **kw)
 
-    monkeypatch.setattr(training, "run", flaky)
+    monkeypatch.setattr(runner, "run", flaky)
     base = training.Config(dataset="synthetic", epochs=1, max_train=128, max_test=32, verbose=0)
     results = sweep.run_grid(base, str(tmp_path), ["dense", "random"], [0.0, 0.5], [0], log=lambda *_: None)
     assert [r["config"]["method"] for r in results] == ["dense"]
     error = json.loads((tmp_path / "cells" / "random" / "s0.5" / "seed0" / "error.json").read_text())
     assert "boom" in error["error"]
-    monkeypatch.setattr(training, "run", real_run)
+    monkeypatch.setattr(runner, "run", real_run)
     results = sweep.run_grid(base, str(tmp_path), ["dense", "random"], [0.0, 0.5], [0], log=lambda *_: None)
     assert len(results) == 2
     assert not os.path.exists(tmp_path / "cells" / "random" / "s0.5" / "seed0" / "error.json")
@@ -97,7 +98,8 @@ def test_failed_cell_leaves_error_json_and_the_sweep_goes_on(tmp_path, monkeypat
 def test_lottery_cells_come_from_one_trajectory_per_seed(tmp_path):
     assert sweep.nearest_level({0: 1.0, 1: 0.5, 2: 0.25, 3: 0.125}, 0.2) == 2
     assert sweep.nearest_level({0: 1.0, 1: 0.5, 2: 0.25}, 0.002) == 2
-    base = training.Config(dataset="synthetic", epochs=1, max_train=128, max_test=32, verbose=0, prune_fraction=0.5)
+    base = training.Config(dataset="synthetic", epochs=1, max_train=128, max_test=32, verbose=0,
+                           settings={"prune_fraction": 0.5})
     results = sweep.run_grid(base, str(tmp_path), ["lottery"], [0.0, 0.5, 0.75], [0], log=lambda *_: None)
     assert [r["method_info"]["level"] for r in results] == [1, 2]
     assert [round(r["sparsity"], 3) for r in results] == [0.5, 0.75]

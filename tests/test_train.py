@@ -11,17 +11,21 @@ from absl import flags
 from absl.testing import flagsaver
 
 from examples import demo, train
-from tfprune import cli, training
+from tfprune import experiment as training
+from tfprune.experiment import flags as cli
+from tfprune.experiment import registry
+from tfprune.experiment.procedures import lottery as lottery_procedure
+from tfprune.experiment.procedures.tfmot_gradual import TfmotSettings, tfmot_schedule
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--dataset=synthetic", "--epochs=1", "--batch_size=64", "--max_train=256", "--max_test=64", "--verbose=0"]
 
 
-def tiny_config(**kw):
+def tiny_config(settings=None, **kw):
     base = dict(dataset="synthetic", epochs=1, batch_size=64, max_train=256, max_test=64, verbose=0)
     base.update(kw)
-    return training.Config(**base)
+    return training.Config(settings=dict(settings or {}), **base)
 
 
 def parse(argv):
@@ -40,11 +44,13 @@ def test_every_config_field_has_a_flag_of_the_same_name_and_default():
     import dataclasses
     defaults = training.Config()
     for field in dataclasses.fields(training.Config):
-        if field.name == "dataset_options":
-            continue  # API only (synthetic shapes)
+        if field.name in ("dataset_options", "settings"):
+            continue  # API only (synthetic shapes); settings: below
         assert field.name in FLAGS, field.name
         if field.name != "out_dir":
             assert FLAGS[field.name].default == getattr(defaults, field.name), field.name
+    for name, (field, _) in registry.all_settings_fields().items():  # every procedure's settings
+        assert name in FLAGS and FLAGS[name].default == field.default, name
 
 
 def test_flags_map_onto_config():
@@ -52,7 +58,7 @@ def test_flags_map_onto_config():
         parse(["--method=snip", "--sparsity=0.9", "--seed=3", "--lr=0.01", "--optimizer=momentum",
                "--out_dir=/tmp/x", "--scope=layerwise"])
         config = train.config_from_flags()
-    assert (config.method, config.sparsity, config.seed, config.lr, config.optimizer, config.scope) == (
+    assert (config.method, config.sparsity, config.seed, config.lr, config.optimizer, config.settings["scope"]) == (
         "snip", 0.9, 3, 0.01, "momentum", "layerwise")
     assert config.out_dir == "/tmp/x"
 
@@ -142,9 +148,9 @@ def test_snip_scores_a_balanced_batch_and_sgd_optimizer_runs():
 
 def test_tfmot_gradual_reaches_the_target_with_a_schedule_ending_on_a_pruning_step():
     config = tiny_config(method="tfmot_gradual", sparsity=0.75, epochs=3)
-    schedule = training.tfmot_schedule(config, total_steps=12)
+    schedule = tfmot_schedule(config.sparsity, TfmotSettings(), total_steps=12)
     assert schedule.end_step % schedule.frequency == 0 and 0 < schedule.end_step <= 8
-    big = training.tfmot_schedule(training.Config(sparsity=0.9), total_steps=8 * 469)
+    big = tfmot_schedule(0.9, TfmotSettings(), total_steps=8 * 469)
     assert (big.frequency, big.end_step) == (100, 2500)
     result = training.run(config, log=lambda *_: None)
     assert result["method_info"]["schedule"] == "PolynomialDecay"
@@ -164,15 +170,18 @@ def test_demo_prints_one_table_with_three_methods(tmp_path, capsys):
 
 def test_cli_lists_are_in_sync_with_the_registries():
     import tfprune
-    assert set(training.PAI_METHODS) <= set(tfprune.scorer_names())
-    assert set(cli.COMMON_FLAGS) | set(cli.RUN_FLAGS) <= {f for f in FLAGS}
+    import tflite_export
+    assert set(tfprune.scorer_names()) <= set(FLAGS["method"].parser.enum_values)
+    assert set(training.procedure_names()) <= set(FLAGS["method"].parser.enum_values)
+    assert set(cli.RUN_FLAGS) <= {f for f in FLAGS}
+    assert cli.cfg.QUANTIZATIONS == tflite_export.QUANTIZATIONS
 
 
 # ------------------------------------------------------------------------------- tfprune.lottery, tflite_export
 def test_lottery_levels_land_exactly_on_the_target():
-    levels, fraction = training.lottery_levels(training.Config(method="lottery", sparsity=0.98))
+    levels, fraction = lottery_procedure.lottery_levels(0.98, 0.2)
     assert levels == 18 and fraction == pytest.approx(1 - 0.02 ** (1 / 18)) and 0.19 < fraction <= 0.2
-    assert training.lottery_levels(training.Config(method="lottery", sparsity=0.75, prune_fraction=0.5)) == (2, 0.5)
+    assert lottery_procedure.lottery_levels(0.75, 0.5) == (2, 0.5)
 
 
 def test_lottery_run_with_rewinding_and_sparse_tflite_export(tmp_path, capsys):
@@ -198,11 +207,12 @@ def test_lottery_run_with_rewinding_and_sparse_tflite_export(tmp_path, capsys):
 
 
 def test_early_step_and_sanity_run_on_the_lottery_engine(tmp_path):
-    early = training.run(tiny_config(method="snip", sparsity=0.9, early_step=2, out_dir=str(tmp_path / "e")),
+    early = training.run(tiny_config(method="snip", sparsity=0.9, settings={"early_step": 2},
+                                     out_dir=str(tmp_path / "e")),
                          log=lambda *_: None)
     assert early["method_info"]["api"] == "tfprune.lottery.prune_early" and early["method_info"]["prune_step"] == 2
     assert early["sparsity"] == pytest.approx(0.9, abs=1e-3) and early["steps"] == 4 - 2
-    shuffled = training.run(tiny_config(method="synflow", sparsity=0.9, sanity="shuffle",
+    shuffled = training.run(tiny_config(method="synflow", sparsity=0.9, settings={"sanity": "shuffle"},
                                         out_dir=str(tmp_path / "s")), log=lambda *_: None)
     assert shuffled["method_info"]["phase"] == "shuffle"
     assert shuffled["sparsity"] == pytest.approx(0.9, abs=1e-3)

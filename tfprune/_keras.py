@@ -128,3 +128,9 @@ def output_activation_is_softmax(model) -> bool:
         return True
     act = getattr(last, "activation", None)
     return act is keras.activations.softmax or getattr(act, "__name__", "") == "softmax"
+
+
+def tfmot_sparsity():
+    """TF-MOT's public ``sparsity.keras`` API (imported on first use)."""
+    import tensorflow_model_optimization as tfmot
+    return tfmot.sparsity.keras

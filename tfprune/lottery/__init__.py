@@ -37,13 +37,14 @@ from tfprune.lottery.results import LevelResult, RunResults
 from tfprune.lottery.run import (LotteryTicket, levels_for_sparsity, load_results, lottery_ticket,
                                  magnitude_after_training, prune_finetune)
 from tfprune.lottery.sanity import VARIANTS, sanity_checks
-from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, load_ticket, save_ticket,
+from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, load_phase_weights, load_ticket,
+                                    save_ticket,
                                     ticket_layers)
 
 __all__ = [
     "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket", "TicketMismatchError",
     "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density", "invert_keep",
-    "level_densities", "levels_for_sparsity", "load_results", "load_ticket", "lottery_ticket",
+    "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket", "lottery_ticket",
     "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level", "sanity_checks",
     "save_ticket", "shuffle_masks", "ticket_layers",
 ]

@@ -186,3 +186,11 @@ def apply_ticket(model, ticket, match: str = "name"):
         >>> pruned.fit(x_other, y_other, epochs=5, callbacks=tfprune.callbacks())
     """
     return apply_masks(model, ticket_masks_for(model, ticket, match))
+
+
+def load_phase_weights(model, path) -> None:
+    """Sets the weights file of a run phase (``trained_weights.npz``, ``rewind_weights.npz``) on
+    ``model`` (a fresh build of the run's architecture, wrapped or not; layers keyed by name)."""
+    from tfprune.lottery import _state
+
+    _state.set_layer_weights(model, load_npz(path))

@@ -32,7 +32,7 @@ Conventions:
   initializer instance** whose seed is derived from ``(seed, layer name)``.
   Builders never call ``tf.random.set_seed`` / ``tf_keras.utils.set_random_seed``,
   so building a model does not disturb the global random state (e.g. the
-  shuffle order of :mod:`tfprune.data`).  Same ``seed`` -> identical initial
+  shuffle order of :mod:`tfprune.experiment.data`).  Same ``seed`` -> identical initial
   weights, in any process; different ``seed`` -> different weights.  Biases,
   BatchNorm gammas/betas start at their usual constants (0 / 1).
 * Initializers: Glorot normal for ``lenet_300_100`` and ``conv2/4/6`` (the
@@ -57,22 +57,21 @@ written from memory of its architecture table:
 
 Example::
 
-    from tfprune import models
+    from tfprune.experiment import models
     model = models.build("conv4", (32, 32, 3), 10, seed=0)
     model.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from tf_keras import layers  # noqa: E402
+from tfprune._keras import keras
+
+layers = keras.layers
 
 __all__ = [
     "MODELS",
@@ -395,7 +394,7 @@ def build(name: str, input_shape, num_classes: int, seed: int = 0, **kw) -> kera
 
     Example::
 
-        ds = tfprune.data.load("mnist5k")
+        ds = tfprune.experiment.data.load("mnist5k")
         model = build("lenet_300_100", ds.input_shape, ds.num_classes, seed=0)
     """
     if not isinstance(name, str) or name not in MODELS:

@@ -1,0 +1,169 @@
+"""absl flags of the binaries, generated from :class:`Config` and the registries.
+
+Every ``Config`` field is a flag of the same name and default, and so is every field of every
+registered procedure's settings dataclass (with its help text, allowed values and bounds);
+``--method`` takes any procedure or registered scorer. :func:`config_from_flags` copies the
+values back by name. A bad value or combination stops the binary before anything is built,
+with one line naming the flag (the same sentences as :func:`check_config`).
+
+``--plugin=MODULE`` (repeatable) imports a module of yours before the flags are defined, so
+that the scorers and procedures it registers are ``--method`` values, e.g.::
+
+    python examples/train.py --plugin=my_scorers --method=my_scorer --sparsity=0.9
+
+Both definers are idempotent, so binaries imported into one process (tests) share the flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+
+from absl import flags
+
+from tfprune.experiment import config as cfg
+from tfprune.experiment import data as tfp_data
+from tfprune.experiment import models as tfp_models
+from tfprune.experiment import registry
+
+DEFAULTS = cfg.Config()
+#: Config fields that are not flags (API only).
+NOT_FLAGS = ("dataset_options", "settings")
+#: The flags of one run only (the sweep has lists instead).
+RUN_FLAGS = ("method", "sparsity", "seed", "export_tflite", "quantization", "tensorboard")
+_HELP = {
+    "dataset": "dataset (tfprune.experiment.data).", "model": "model (tfprune.experiment.models).",
+    "epochs": "training epochs (every method trains the same steps).",
+    "batch_size": "training and test batch size.", "lr": "learning rate (constant).",
+    "optimizer": "sgd, momentum (SGD with momentum 0.9) or adam.",
+    "max_train": "keep only the first N training examples (quick runs).",
+    "max_test": "keep only the first N test examples (quick runs).",
+    "verbose": "Keras fit verbosity: 1 progress bar, 2 one line/epoch, 0 quiet.",
+    "sparsity": "fraction of prunable weights removed, in [0, 1).",
+    "seed": "seed of the initialization, data order and scorers.",
+    "export_tflite": "export the trained model to a verified sparse .tflite.",
+    "quantization": "TFLite quantization (with --export_tflite).",
+    "tensorboard": "write TensorBoard logs to out_dir/tensorboard.",
+}
+
+
+def plugin_modules(argv) -> "list[str]":
+    """The ``--plugin`` values in ``argv`` (``--plugin=m`` or ``--plugin m``)."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--plugin="):
+            out.append(arg.split("=", 1)[1])
+        elif arg == "--plugin" and i + 1 < len(argv):
+            out.append(argv[i + 1])
+    return out
+
+
+def import_plugins(argv=None) -> "list[str]":
+    """Imports every ``--plugin`` module named in ``argv`` (default ``sys.argv``); a module that
+    cannot be imported stops the binary with one line naming it."""
+    names = plugin_modules(sys.argv if argv is None else argv)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - reported as a flag error, one line
+            raise SystemExit(f"FATAL Flags parsing error: --plugin={name}: cannot import it ({type(e).__name__}: "
+                             f"{e}); give an importable module name (on PYTHONPATH or in the current directory).")
+    return names
+
+
+def _define_setting(name, field, owners, fv):
+    meta = field.metadata
+    kind = registry._kind(field)
+    help_ = meta.get("help", "") + f" [{', '.join(owners)}]"
+    choices = meta.get("choices")
+    if choices is not None:
+        choices = list(choices() if callable(choices) else choices)
+        if field.default not in choices:  # e.g. scorer="" (set by --method=<scorer>)
+            flags.DEFINE_string(name, field.default, help_ + f" One of: {', '.join(choices)}.", **fv)
+        else:
+            flags.DEFINE_enum(name, field.default, choices, help_, **fv)
+    elif kind is int:
+        flags.DEFINE_integer(name, field.default, help_, lower_bound=meta.get("minimum"), **fv)
+    elif kind is float:
+        flags.DEFINE_float(name, field.default, help_, **fv)
+        if meta.get("minimum") is not None or meta.get("maximum") is not None:
+            bad = registry.bounds_problem(field, float("inf") if meta.get("maximum") is not None else float("-inf"))
+            flags.register_validator(name, lambda v, f=field: registry.bounds_problem(f, v) is None,
+                                     message=f"--{name} {bad}.", **fv)
+    elif kind is bool:
+        flags.DEFINE_bool(name, field.default, help_, **fv)
+    else:
+        flags.DEFINE_string(name, field.default, help_, **fv)
+
+
+def define_common_flags(flag_values=flags.FLAGS, *, out_dir_help: str = "output directory") -> None:
+    """The flags every binary takes: data, model, training, out_dir, and every procedure setting."""
+    if "dataset" in flag_values:
+        return
+    fv = {"flag_values": flag_values}
+    d = DEFAULTS
+    flags.DEFINE_enum("dataset", d.dataset, list(tfp_data.names()), _HELP["dataset"], **fv)
+    flags.DEFINE_enum("model", d.model, list(tfp_models.names()), _HELP["model"], **fv)
+    flags.DEFINE_integer("epochs", d.epochs, _HELP["epochs"], lower_bound=1, **fv)
+    flags.DEFINE_integer("batch_size", d.batch_size, _HELP["batch_size"], lower_bound=1, **fv)
+    flags.DEFINE_float("lr", d.lr, _HELP["lr"], **fv)
+    flags.DEFINE_enum("optimizer", d.optimizer, list(cfg.OPTIMIZERS), _HELP["optimizer"], **fv)
+    flags.DEFINE_string("out_dir", None, out_dir_help, **fv)
+    flags.DEFINE_integer("max_train", None, _HELP["max_train"], lower_bound=1, **fv)
+    flags.DEFINE_integer("max_test", None, _HELP["max_test"], lower_bound=1, **fv)
+    flags.DEFINE_integer("verbose", d.verbose, _HELP["verbose"], lower_bound=0, upper_bound=2, **fv)
+    flags.DEFINE_multi_string("plugin", [], "import this module first (repeatable): the scorers and procedures "
+                              "it registers become --method values.", **fv)
+    flags.register_validator("lr", lambda v: v > 0, message="--lr must be > 0.", **fv)
+    for name, (field, owners) in registry.all_settings_fields().items():
+        _define_setting(name, field, owners, fv)
+
+
+def define_run_flags(flag_values=flags.FLAGS) -> None:
+    """The flags of one training run (``examples/train.py``) and their combination check."""
+    define_common_flags(flag_values, out_dir_help="writes result.json (and TensorBoard logs, .tflite) here; default "
+                        "runs/<dataset>-<model>-<method>-s<sparsity>-seed<seed>.")
+    if "method" in flag_values:
+        return
+    fv = {"flag_values": flag_values}
+    d = DEFAULTS
+    methods = registry.method_names()
+    flags.DEFINE_enum("method", d.method, list(methods), "pruning method: " + "; ".join(
+        f"{p}: {registry.get_procedure(p).description}" for p in registry.procedure_names())
+        + "; or a registered scorer name (prune_at_init with it).", **fv)
+    flags.DEFINE_float("sparsity", d.sparsity, _HELP["sparsity"], lower_bound=0.0, **fv)
+    flags.DEFINE_integer("seed", d.seed, _HELP["seed"], lower_bound=0, **fv)
+    flags.DEFINE_bool("export_tflite", d.export_tflite, _HELP["export_tflite"], **fv)
+    flags.DEFINE_enum("quantization", d.quantization, list(cfg.QUANTIZATIONS), _HELP["quantization"], **fv)
+    flags.DEFINE_bool("tensorboard", d.tensorboard, _HELP["tensorboard"], **fv)
+    flags.register_validator("sparsity", lambda v: v < 1.0,
+                             message="--sparsity must be < 1 (0.98 keeps 2% of the weights).", **fv)
+
+    def check_combination(values):
+        config = _config(values, out_dir=values.get("out_dir") or "<default out_dir>")
+        problems = cfg.config_problems(config)
+        if problems:
+            raise flags.ValidationError(" ".join("--" + p for p in problems))
+        return True
+
+    names = [n for n in _config_flag_names() + list(registry.all_settings_fields()) if n in flag_values]
+    flags.register_multi_flags_validator(names, check_combination, **fv)
+
+
+def _config_flag_names() -> "list[str]":
+    return [f.name for f in dataclasses.fields(cfg.Config) if f.name not in NOT_FLAGS]
+
+
+def _config(values, **overrides) -> cfg.Config:
+    """A Config from flag values: Config fields by name, settings that differ from their default."""
+    fields = {n: values[n] for n in _config_flag_names() if n in values}
+    settings = {n: values[n] for n, (field, _) in registry.all_settings_fields().items()
+                if n in values and values[n] != field.default}
+    fields.update(overrides)
+    return cfg.Config(**fields, settings=settings)
+
+
+def config_from_flags(flag_values=flags.FLAGS, **overrides) -> cfg.Config:
+    """A :class:`Config` from every defined flag named like one of its fields or settings."""
+    names = _config_flag_names() + list(registry.all_settings_fields())
+    return _config({n: flag_values[n].value for n in names if n in flag_values}, **overrides)

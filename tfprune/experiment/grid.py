@@ -1,0 +1,151 @@
+"""The sweep's grid (methods × sparsities × seeds), generated from the registries, and its
+resumable execution: one ``result.json`` per cell, written atomically; a rerun skips finished
+cells; a failed cell leaves ``error.json`` and is retried next time.
+
+How a method fills the grid is its procedure's ``grid`` attribute: ``reference`` (``dense``:
+once per seed, at sparsity 0), ``cell`` (one run per sparsity: every scorer, ``tfmot_gradual``)
+or ``trajectory`` (``lottery``: one run per seed to the highest sparsity; each cell is the
+level nearest to its sparsity on a log scale).
+"""
+from __future__ import annotations
+
+import math
+import os
+import traceback
+
+from tfprune import scoring
+from tfprune.experiment import registry, runner
+from tfprune.experiment.config import RESULT_FILE, Config, read_result
+from tfprune.io import save_json_atomic
+
+
+def default_methods() -> "list[str]":
+    """The reference procedures, every registered scorer, then the other procedures in the grid."""
+    procs = [registry.get_procedure(n) for n in registry.procedure_names()]
+    return ([p.name for p in procs if p.grid == "reference"] + list(scoring.scorer_names())
+            + [p.name for p in procs if p.grid == "cell"] + [p.name for p in procs if p.grid == "trajectory"])
+
+
+def _grid_kind(method: str) -> "str | None":
+    return registry.resolve(method, {}).grid if method in registry.method_names() else None
+
+
+def cells(methods, sparsities, seeds):
+    """``[(method, sparsity, seed)]`` in run order: seed by seed, densest first. Reference
+    methods (``dense``) run at sparsity 0 only, every other method at the nonzero sparsities."""
+    out = []
+    for seed in seeds:
+        for sparsity in sorted(set(sparsities)):
+            for method in methods:
+                if (_grid_kind(method) == "reference") != (sparsity == 0.0):
+                    continue
+                out.append((method, sparsity, seed))
+    return out
+
+
+def cell_dir(out_dir, method, sparsity, seed):
+    return os.path.join(out_dir, "cells", method, f"s{sparsity:g}", f"seed{seed}")
+
+
+def cell_config(base: Config, out_dir, method, sparsity, seed) -> Config:
+    """The cell's config: ``base`` with the cell's method (and only its procedure's settings)."""
+    return base.with_method(method, sparsity=sparsity, seed=seed, out_dir=cell_dir(out_dir, method, sparsity, seed))
+
+
+def finished(base: Config, out_dir, method, sparsity, seed) -> "dict | None":
+    """The cell's stored result, or None; raises if it was trained with other settings."""
+    config = cell_config(base, out_dir, method, sparsity, seed)
+    done = read_result(config.out_dir)
+    if done is None:
+        return None
+    expected, stored = config.to_dict(), done["config"]
+    diff = sorted(k for k in expected if k not in ("out_dir", "verbose")
+                  and stored.get(k) != expected[k])
+    if diff:
+        raise ValueError(f"{config.out_dir} holds a result trained with other settings "
+                         f"({', '.join(f'{k}={stored.get(k)!r} vs {expected[k]!r}' for k in diff)}); "
+                         "use another --out_dir for a different sweep.")
+    return done
+
+
+def _guarded(directory, fn):
+    """Runs ``fn``; on failure leaves ``directory/error.json`` (and re-raises), else removes it."""
+    error_path = os.path.join(directory, "error.json")
+    try:
+        result = fn()
+    except Exception as e:
+        save_json_atomic(error_path, {"error": repr(e), "traceback": traceback.format_exc()})
+        raise
+    if os.path.exists(error_path):
+        os.remove(error_path)
+    return result
+
+
+def nearest_level(level_densities: "dict[int, float]", density: float) -> int:
+    """The level whose density is nearest ``density`` on a log scale."""
+    return min(level_densities, key=lambda lv: (abs(math.log(max(level_densities[lv], 1e-12)) - math.log(density)), lv))
+
+
+def run_trajectory_cells(base: Config, out_dir, method, sparsities, seed, log=print) -> None:
+    """Runs (or resumes) ``method``'s trajectory for ``seed`` to the grid's highest sparsity and
+    writes a cell per nonzero sparsity: the level nearest to it (its measured sparsity is in the
+    cell's ``sparsity``)."""
+    top = max(s for s in sparsities if s > 0)
+    config = base.with_method(method, sparsity=top, seed=seed,
+                              out_dir=os.path.join(out_dir, "cells", method, "trajectory", f"seed{seed}"))
+    log(f"{method} trajectory, seed {seed}: to sparsity {top:g} in {config.out_dir}")
+    levels = runner.trajectory(config, log=log if config.verbose else (lambda *_: None))
+    densities = {r["method_info"]["level"]: 1.0 - r["sparsity"] for r in levels}
+    for sparsity in sorted(s for s in sparsities if s > 0):
+        result = dict(levels[nearest_level(densities, 1.0 - sparsity)])
+        cell = cell_config(base, out_dir, method, sparsity, seed)
+        result.update(config=cell.to_dict(), target_sparsity=float(sparsity))
+        result["method_info"] = dict(result["method_info"], cell=f"nearest level (log density) of one {method} "
+                                     f"trajectory to sparsity {top:g}")
+        save_json_atomic(os.path.join(cell.out_dir, RESULT_FILE), result)
+
+
+def run_grid(base: Config, out_dir, methods, sparsities, seeds, log=print) -> "list[dict]":
+    """Runs (or resumes) the grid; returns the results of the finished cells."""
+    import time
+
+    grid = cells(methods, sparsities, seeds)
+    results, failed = [], []
+    start = time.perf_counter()
+    for i, (method, sparsity, seed) in enumerate(grid, 1):
+        label = f"[{i}/{len(grid)}] {method:<14} sparsity {sparsity:<6g} seed {seed}"
+        done = finished(base, out_dir, method, sparsity, seed)
+        if done is not None:
+            log(f"{label}: done before, test accuracy {done['test_accuracy']:.4f}")
+            results.append(done)
+            continue
+        t0 = time.perf_counter()
+        directory = cell_dir(out_dir, method, sparsity, seed)
+        try:
+            if _grid_kind(method) == "trajectory":
+                _guarded(directory, lambda: run_trajectory_cells(base, out_dir, method, sparsities, seed, log=log))
+                result = finished(base, out_dir, method, sparsity, seed)
+            else:
+                config = cell_config(base, out_dir, method, sparsity, seed)
+                result = _guarded(directory, lambda: runner.run(config, log=log if config.verbose else (lambda *_: None)))
+        except Exception as e:  # noqa: BLE001 - reported, written to error.json, retried next time
+            log(f"{label}: FAILED {e!r} (see {directory}/error.json)")
+            failed.append((method, sparsity, seed))
+            continue
+        results.append(result)
+        collapsed = f", collapsed: {','.join(result['collapsed'])}" if result["collapsed"] else ""
+        log(f"{label}: test accuracy {result['test_accuracy']:.4f}, sparsity {result['sparsity']:.4f} "
+            f"({time.perf_counter() - t0:.0f} s, total {(time.perf_counter() - start) / 60:.1f} min){collapsed}")
+    if failed:
+        log(f"{len(failed)} cell(s) failed: {failed}; rerun the same command to retry them.")
+    return results
+
+
+def collect(base: Config, out_dir, methods, sparsities, seeds) -> "list[dict]":
+    """The results of the grid's finished cells."""
+    results = []
+    for method, sparsity, seed in cells(methods, sparsities, seeds):
+        done = finished(base, out_dir, method, sparsity, seed)
+        if done is not None:
+            results.append(done)
+    return results

@@ -1,0 +1,58 @@
+"""The one training loop of the procedures that prune before ``fit`` (or not at all):
+``dense``, ``prune_at_init`` and ``tfmot_gradual``. Each gives :func:`fit_run` a function that
+prunes the freshly built model; the loop compiles, trains, evaluates and builds the result."""
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Callable
+
+from tfprune._keras import keras
+from tfprune.api import LayerCollapseWarning, callbacks as pruning_callbacks
+from tfprune.experiment import summaries
+from tfprune.experiment.runner import RunContext, make_result
+from tfprune.report import sparsity_report
+
+
+def _history(history) -> dict:
+    return {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
+
+
+def fit_run(ctx: RunContext, prune: "Callable | None"):
+    """Builds the model, ``prune(model, total_steps) -> (model, method_info)`` (None: dense),
+    trains ``epochs`` with one ``fit``, evaluates on the test split; returns ``(model, result)``."""
+    config, datasets = ctx.config, ctx.datasets
+    model = ctx.build_model()
+    total_steps = config.epochs * datasets.steps_per_epoch
+    method_info: dict = {}
+    t0 = time.perf_counter()
+    if prune is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LayerCollapseWarning)
+            model, method_info = prune(model, total_steps)
+        for w in caught:
+            if issubclass(w.category, LayerCollapseWarning):
+                ctx.log(f"WARNING: {w.message}")
+    prune_time = time.perf_counter() - t0
+    initial = sparsity_report(model, check_paths=False)
+
+    spec = ctx.spec()
+    model.compile(spec.optimizer(), spec.loss, metrics=list(spec.metrics))
+    callbacks = pruning_callbacks() if prune is not None else []
+    if ctx.log_dir:
+        callbacks += [keras.callbacks.TensorBoard(log_dir=ctx.log_dir, write_graph=False, profile_batch=0),
+                      summaries.DensitySummaries(ctx.log_dir)]
+    t0 = time.perf_counter()
+    history = model.fit(datasets.train, epochs=spec.epochs, callbacks=callbacks, verbose=spec.verbose)
+    train_time = time.perf_counter() - t0
+
+    test_loss, test_acc = model.evaluate(datasets.test, verbose=0)
+    report = sparsity_report(model)
+    if ctx.log_dir:
+        summaries.write_test_metrics(ctx.log_dir, test_acc, test_loss, step=config.epochs)
+    hist = _history(history)
+    result = make_result(ctx, test_accuracy=test_acc, test_loss=test_loss,
+                         train_accuracy=hist.get("accuracy", [None])[-1], train_loss=hist.get("loss", [None])[-1],
+                         report=report.to_dict(), initial_sparsity=initial.sparsity, prune_time=prune_time,
+                         train_time=train_time, steps=total_steps, history=hist, method_info=method_info)
+    return model, result

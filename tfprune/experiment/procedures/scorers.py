@@ -1,0 +1,101 @@
+"""The scorer procedures: any registered scorer (``random``, ``magnitude``, ``snip``, ``grasp``,
+``synflow``, or yours) used at initialization (``prune_at_init``), after ``early_step`` training
+steps (``early``), or with a sanity check of its masks (``sanity``: shuffle / reinit / invert).
+
+``--method=<scorer>`` is shorthand for these (see :func:`tfprune.experiment.registry.resolve`).
+``prune_at_init`` calls :func:`tfprune.prune_at_init` and trains with one ``fit``; ``early`` and
+``sanity`` run on :mod:`tfprune.lottery`'s resumable engine (:func:`tfprune.lottery.prune_early`,
+:func:`tfprune.lottery.sanity_checks`) in ``out_dir/run``. SNIP and GraSP (every scorer whose
+``needs_data`` is set) score a balanced batch of ``per_class`` training examples per class.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from tfprune import lottery, scoring
+from tfprune.api import prune_at_init
+from tfprune.experiment.procedures.engine import engine_result, trained_phase_model
+from tfprune.experiment.procedures.fit import fit_run
+from tfprune.experiment.registry import Procedure, register_procedure, setting
+from tfprune.experiment.runner import make_loss
+
+SCOPES = ("global", "layerwise")
+SANITY_CHECKS = ("none",) + tuple(v for v in lottery.VARIANTS if v != "unmodified")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScorerSettings:
+    scorer: str = setting("", "the scorer of method=prune_at_init/early/sanity (with --method=<scorer> it is that "
+                              "scorer).", choices=scoring.scorer_names)
+    scope: str = setting("global", "ranking of the pruning methods: one global ranking or per layer.",
+                         choices=SCOPES)
+    per_class: int = setting(10, "snip/grasp (scorers that need data): scoring batch, examples per class.",
+                             minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlySettings(ScorerSettings):
+    early_step: int = setting(0, "scoring methods: train dense this many steps, then prune (0: at init).",
+                              minimum=0)
+
+    def problems(self, config):
+        return [] if self.early_step > 0 else [
+            "early_step=0: method=early prunes after early_step > 0 training steps (0 is method=prune_at_init)."]
+
+
+@dataclasses.dataclass(frozen=True)
+class SanitySettings(EarlySettings):
+    sanity: str = setting("none", "sanity check of the masks: shuffle (per layer), reinit (fresh weights) or "
+                                  "invert (keep the lowest scores).", choices=SANITY_CHECKS)
+
+    def problems(self, config):
+        return [] if self.sanity != "none" else ["sanity=none: method=sanity needs --sanity=shuffle|reinit|invert."]
+
+
+def run_prune_at_init(ctx):
+    def prune(model, total_steps):
+        s = ctx.settings
+        pruned = prune_at_init(model, s.scorer, ctx.config.sparsity, data=ctx.scoring_batch(), loss=make_loss(),
+                               scope=s.scope, seed=ctx.config.seed)
+        return pruned, {"scope": s.scope, "per_class": s.per_class if scoring.get_scorer(s.scorer).needs_data
+                        else None}
+
+    return fit_run(ctx, prune)
+
+
+def _engine_arguments(ctx):
+    s, d = ctx.settings, ctx.datasets
+    return dict(model=ctx.build_model, train_data=(d.x_train, d.y_train), validation_data=(d.x_test, d.y_test),
+                method=s.scorer, sparsity=ctx.config.sparsity, prune_step=s.early_step, run_dir=ctx.run_dir,
+                training=ctx.spec(), scope=s.scope, score_data=ctx.scoring_batch(), train_dense=False)
+
+
+def run_early(ctx):
+    results = lottery.prune_early(**_engine_arguments(ctx))
+    return _phase_result(ctx, results, "level_1", api="tfprune.lottery.prune_early")
+
+
+def run_sanity(ctx):
+    results = lottery.sanity_checks(variants=[ctx.settings.sanity], **_engine_arguments(ctx))
+    return _phase_result(ctx, results, ctx.settings.sanity, api="tfprune.lottery.sanity_checks")
+
+
+def _phase_result(ctx, results, phase, api):
+    s = ctx.settings
+    row = results.by_name(phase)
+    model = trained_phase_model(ctx, phase)
+    sanity = getattr(s, "sanity", "none")
+    return model, engine_result(ctx, row, method_info={"phase": phase, "prune_step": s.early_step, "sanity": sanity,
+                                                       "scope": s.scope, "run_dir": ctx.run_dir, "api": api})
+
+
+_COMMON = dict(uses_scorer=True)
+register_procedure(Procedure(name="prune_at_init", settings=ScorerSettings, run=run_prune_at_init,
+                             description="a scorer at initialization, masks fixed during training", grid=None,
+                             **_COMMON))
+register_procedure(Procedure(name="early", settings=EarlySettings, run=run_early, needs_out_dir=True, grid=None,
+                             description="a scorer after early_step training steps (training continues from there)",
+                             **_COMMON))
+register_procedure(Procedure(name="sanity", settings=SanitySettings, run=run_sanity, needs_out_dir=True, grid=None,
+                             description="a scorer's masks shuffled, re-initialized or inverted (Frankle et al. 2021)",
+                             **_COMMON))
