@@ -26,8 +26,8 @@ from typing import Any, Callable, Mapping
 
 from tfprune import scoring
 
-__all__ = ["Procedure", "register_procedure", "get_procedure", "procedure_names", "method_names", "resolve",
-           "setting", "settings_fields", "all_settings_fields"]
+__all__ = ["Procedure", "all_settings_fields", "bounds_problem", "field_problem", "get_procedure", "method_names",
+           "procedure_names", "register_procedure", "resolve", "setting", "settings_fields", "unregister_procedure"]
 
 _PROCEDURES: "dict[str, Procedure]" = {}
 
@@ -124,6 +124,12 @@ def _check_consistent(field, owner):
             if f.name == field.name and (f.default != field.default or f.type != field.type):
                 raise ValueError(f"settings: {owner}.{field.name} (default {field.default!r}) conflicts with "
                                  f"{other.name}.{f.name} (default {f.default!r}); one name is one flag.")
+
+
+def unregister_procedure(name: str) -> None:
+    """Removes a registered procedure (tests, notebooks)."""
+    if _PROCEDURES.pop(name, None) is None:
+        raise ValueError(f"name: no procedure named {name!r}; registered: {', '.join(procedure_names())}.")
 
 
 def procedure_names() -> "tuple[str, ...]":
