@@ -40,7 +40,7 @@ def lottery_levels(sparsity: float, prune_fraction: float) -> "tuple[int, float]
     Example:
         >>> levels, fraction = lottery_levels(0.98, 0.2)
         >>> levels, round(fraction, 4)
-        (18, 0.1955)
+        (18, 0.1953)
     """
     levels = lottery.levels_for_sparsity(sparsity, prune_fraction)
     return levels, 1.0 - (1.0 - sparsity) ** (1.0 / levels)
