@@ -369,10 +369,12 @@ def uses_engine(config: Config) -> bool:
     return config.method == "lottery" or config.early_step > 0 or config.sanity != "none"
 
 
-def _engine_kwargs(config: Config, datasets, run_dir) -> dict:
-    return dict(run_dir=run_dir, batch_size=config.batch_size, optimizer=lambda: make_optimizer(config),
-                loss=make_loss(), metrics=("accuracy",), seed=config.seed,
-                verbose={0: 0, 1: 1, 2: 2}[config.verbose], deterministic=True)
+def _training_spec(config: Config):
+    """The :class:`tfprune.spec.TrainingSpec` of the runs on the lottery engine."""
+    from tfprune.spec import TrainingSpec
+    return TrainingSpec(optimizer=lambda: make_optimizer(config), loss=make_loss(), metrics=("accuracy",),
+                        batch_size=config.batch_size, epochs=config.epochs, seed=config.seed,
+                        verbose={0: 0, 1: 1, 2: 2}[config.verbose], deterministic=True)
 
 
 def lottery_levels(config: Config) -> "tuple[int, float]":
@@ -399,9 +401,9 @@ def lottery_ticket(config: Config, datasets=None, run_dir=None):
     levels, fraction = lottery_levels(config)
     lt = lottery.LotteryTicket(
         lambda: build_model(config, datasets), (datasets.x_train, datasets.y_train),
-        (datasets.x_test, datasets.y_test), prune_fraction=fraction, levels=levels,
-        rewind_step=config.rewind_step, scope=config.scope, epochs_per_level=config.epochs,
-        **_engine_kwargs(config, datasets, run_dir or os.path.join(config.out_dir, ENGINE_DIR)))
+        (datasets.x_test, datasets.y_test), training=_training_spec(config),
+        run_dir=run_dir or os.path.join(config.out_dir, ENGINE_DIR), prune_fraction=fraction, levels=levels,
+        rewind_step=config.rewind_step, scope=config.scope)
     lt.run()
     return lt
 
@@ -421,8 +423,8 @@ def lottery_level_result(config: Config, lt, level: int) -> dict:
                    train_accuracy=row.train_accuracy, train_loss=row.train_loss, report=report,
                    initial_sparsity=report["sparsity"], prune_time=0.0, train_time=row.wall_time_s,
                    steps=row.steps, steps_per_epoch=lt.train.steps_per_epoch, history=history,
-                   method_info={"level": level, "levels": max(rows), "prune_fraction": lt.prune_fraction,
-                                "rewind_step": lt.rewind_step, "scope": lt.scope, "run_dir": lt.run_dir,
+                   method_info={"level": level, "levels": max(rows), "prune_fraction": lt.plan.prune_fraction,
+                                "rewind_step": lt.plan.rewind_step, "scope": lt.plan.scope, "run_dir": lt.run_dir,
                                 "cumulative_train_time_s": sum(r.wall_time_s for r in rows.values() if r.level <= level),
                                 "ranking": "global magnitude of trained weights, rewind to step rewind_step",
                                 "level_sparsities": {r.level: r.sparsity for r in rows.values()}})
@@ -436,8 +438,8 @@ def _early_or_sanity(config: Config, datasets, log):
 
     run_dir = os.path.join(config.out_dir, ENGINE_DIR)
     common = dict(method=config.method, sparsity=config.sparsity, prune_step=config.early_step,
-                  epochs=config.epochs, scope=config.scope, score_data=scoring_batch(config, datasets),
-                  train_dense=False, **_engine_kwargs(config, datasets, run_dir))
+                  scope=config.scope, score_data=scoring_batch(config, datasets), train_dense=False,
+                  training=_training_spec(config), run_dir=run_dir)
     args = (lambda: build_model(config, datasets), (datasets.x_train, datasets.y_train),
             (datasets.x_test, datasets.y_test))
     if config.sanity != "none":
