@@ -24,6 +24,7 @@ from absl import app, flags  # noqa: E402
 
 import tf_keras as keras  # noqa: E402
 from tfprune import lottery  # noqa: E402
+from tfprune.spec import TrainingSpec  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", "runs/lottery_fashion_mnist", "Directory of the (resumable) run.")
@@ -89,14 +90,16 @@ def main(argv):
     if FLAGS.max_train:
         x_fit, y_fit = x_fit[:FLAGS.max_train], y_fit[:FLAGS.max_train]
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    training = TrainingSpec(
+        optimizer={"class_name": "Adam", "config": {"learning_rate": FLAGS.learning_rate}}, loss=loss,
+        metrics=["accuracy"], batch_size=FLAGS.batch_size, epochs=FLAGS.epochs_per_level, seed=FLAGS.seed,
+        verbose=FLAGS.verbose, deterministic=FLAGS.deterministic)
     lt = lottery.LotteryTicket(
-        lenet_300_100, (x_fit, y_fit), (x_val, y_val), run_dir=FLAGS.run_dir,
+        lenet_300_100, (x_fit, y_fit), (x_val, y_val), training=training, run_dir=FLAGS.run_dir,
         prune_fraction=FLAGS.prune_fraction,
         levels=FLAGS.levels, target_sparsity=None if FLAGS.levels else FLAGS.target_sparsity,
-        rewind_step=FLAGS.rewind_step, epochs_per_level=FLAGS.epochs_per_level, batch_size=FLAGS.batch_size,
-        layer_prune_fractions={"output": FLAGS.prune_fraction / 2} if FLAGS.output_half_rate else None,
-        optimizer={"class_name": "Adam", "config": {"learning_rate": FLAGS.learning_rate}}, loss=loss,
-        metrics=["accuracy"], seed=FLAGS.seed, verbose=FLAGS.verbose, deterministic=FLAGS.deterministic)
+        rewind_step=FLAGS.rewind_step,
+        layer_prune_fractions={"output": FLAGS.prune_fraction / 2} if FLAGS.output_half_rate else None)
     start = time.time()
     results = lt.run()
     print()

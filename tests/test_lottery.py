@@ -8,6 +8,7 @@ import tf_keras as keras
 import tfprune
 from tfprune import lottery
 from tfprune.io import load_json, load_npz
+from tfprune.spec import TrainingSpec
 
 EPOCHS, BATCH, N = 2, 32, 160  # 5 steps per epoch, 10 steps per level
 
@@ -34,10 +35,12 @@ def build_unnamed():
 LOSS = "sparse_categorical_crossentropy"
 
 
-def lottery_args(run_dir, **overrides):
-    args = dict(run_dir=str(run_dir), levels=3, epochs_per_level=EPOCHS, batch_size=BATCH, rewind_step=3,
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                optimizer={"class_name": "Adam", "config": {"learning_rate": 0.01}}, seed=7, deterministic=True)
+def lottery_args(run_dir, training=(), **overrides):
+    """The LotteryTicket arguments of these tests; ``training``: changes to their TrainingSpec."""
+    spec = TrainingSpec(epochs=EPOCHS, batch_size=BATCH, seed=7, deterministic=True,
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        optimizer={"class_name": "Adam", "config": {"learning_rate": 0.01}})
+    args = dict(run_dir=str(run_dir), levels=3, rewind_step=3, training=spec.replace(**dict(training)))
     args.update(overrides)
     return args
 
@@ -115,7 +118,8 @@ def test_model_actually_starts_from_rewound_weights(tmp_path):
                 seen["iterations"] = int(self.model.optimizer.iterations.numpy())
 
     x, y = make_data()
-    lt = lottery.LotteryTicket(build, (x, y), None, callbacks=[Spy()], **lottery_args(tmp_path / "r", levels=1))
+    lt = lottery.LotteryTicket(build, (x, y), None,
+                               **lottery_args(tmp_path / "r", levels=1, training={"callbacks": [Spy()]}))
     lt.run()
     point = load_npz(tmp_path / "r" / "level_0" / "rewind_point.npz")
     mask = lt.masks(1)["hidden"]
@@ -139,7 +143,7 @@ def test_rewind_step_zero_resets_to_initialization(tmp_path):
 def test_layerwise_scope_and_output_at_half_rate(tmp_path):
     x, y = make_data()
     lt = lottery.LotteryTicket(build, (x, y), None, **lottery_args(
-        tmp_path / "half", levels=2, scope="layerwise", layer_prune_fractions={"output": 0.1}, epochs_per_level=1))
+        tmp_path / "half", levels=2, scope="layerwise", layer_prune_fractions={"output": 0.1}, training={"epochs": 1}))
     lt.run()
     masks = lt.masks(2)
     assert int(masks["hidden"].sum()) == round(128 * 0.8 ** 2)
@@ -189,8 +193,8 @@ def test_interrupted_run_resumes_to_identical_results(reference_run, tmp_path, f
     # an unnamed-layer factory would get new layer names on the second build in this process:
     # the named one checks the plain path; test_resume_with_auto_generated_names the other.
     with pytest.raises(Interrupt):
-        lottery.LotteryTicket(build, (x, y), make_data(1, 64), callbacks=[FailAt(fail_at)],
-                              **lottery_args(run_dir)).run()
+        lottery.LotteryTicket(build, (x, y), make_data(1, 64),
+                              **lottery_args(run_dir, training={"callbacks": [FailAt(fail_at)]})).run()
     complete = [lvl for lvl in range(4) if (run_dir / f"level_{lvl}" / "metrics.json").exists()]
     assert complete == list(range(1 if fail_at == 5 else 3))
     assert (run_dir / f"level_{len(complete)}" / "checkpoint.npz").exists() == (fail_at == 5)
@@ -205,11 +209,11 @@ def test_resume_with_auto_generated_names(tmp_path):
     """Re-building with a factory in the same process gives new auto names (dense_5...); the run
     maps the stored names by position and continues identically."""
     x, y = make_data()
-    kwargs = lottery_args(tmp_path / "a", levels=2, epochs_per_level=1, rewind_step=0)
+    kwargs = lottery_args(tmp_path / "a", levels=2, training={"epochs": 1}, rewind_step=0)
     lottery.LotteryTicket(build_unnamed, (x, y), None, **kwargs).run()
     with pytest.raises(Interrupt):
-        lottery.LotteryTicket(build_unnamed, (x, y), None, callbacks=[FailAt(2)],
-                              **dict(kwargs, run_dir=str(tmp_path / "b"))).run()
+        lottery.LotteryTicket(build_unnamed, (x, y), None, **dict(
+            kwargs, run_dir=str(tmp_path / "b"), training=kwargs["training"].replace(callbacks=[FailAt(2)]))).run()
     lottery.LotteryTicket(build_unnamed, (x, y), None, **dict(kwargs, run_dir=str(tmp_path / "b"))).run()
     stored = load_json(tmp_path / "a" / "config.json")["layer_names"]
     for level in range(3):
@@ -249,7 +253,7 @@ def test_model_accessor_rebuilds_a_level(reference_run):
 def test_target_sparsity_sets_number_of_levels(tmp_path):
     x, y = make_data()
     lt = lottery.LotteryTicket(build_unnamed, (x, y), None, **lottery_args(
-        tmp_path / "t", levels=None, target_sparsity=0.7, prune_fraction=0.5, steps_per_level=3, epochs_per_level=None,
+        tmp_path / "t", levels=None, target_sparsity=0.7, prune_fraction=0.5, training={"steps": 3, "epochs": None},
         rewind_step=0))
     results = lt.run()
     assert lt.num_levels == 2 and len(results) == 3  # 0.5^2 = 0.25 <= 0.3

@@ -21,6 +21,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import tf_keras as keras
     from tfprune import lottery
+    from tfprune.spec import TrainingSpec
 
     def make_data(seed, n):
         rng = np.random.default_rng(seed)
@@ -36,11 +37,12 @@ SCRIPT = textwrap.dedent("""
             time.sleep(float(os.environ.get("EPOCH_SLEEP", "0")))
 
     def run(run_dir, callbacks=()):
-        return lottery.LotteryTicket(
-            build, make_data(0, 160), make_data(1, 64), run_dir=run_dir, levels=3, epochs_per_level=3,
-            batch_size=32, rewind_step=2, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        training = TrainingSpec(
+            epochs=3, batch_size=32, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             optimizer={"class_name": "Adam", "config": {"learning_rate": 0.01}}, seed=5, deterministic=True,
-            callbacks=list(callbacks)).run()
+            callbacks=list(callbacks))
+        return lottery.LotteryTicket(build, make_data(0, 160), make_data(1, 64), run_dir=run_dir, levels=3,
+                                     rewind_step=2, training=training).run()
 
     if __name__ == "__main__":
         run(sys.argv[1], [Slow()])

@@ -6,6 +6,7 @@ import tf_keras as keras
 import tfprune
 from tfprune import lottery
 from tfprune.io import load_npz
+from tfprune.spec import TrainingSpec
 
 
 def make_data(seed=0, n=96):
@@ -98,9 +99,10 @@ def test_prune_level_rule():
 def sanity_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("sanity") / "snip"
     x, y = make_data()
+    training = TrainingSpec(epochs=1, batch_size=16, seed=11,
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     results = lottery.sanity_checks(build, (x, y), make_data(1, 48), method="snip", sparsity=0.5, run_dir=str(run_dir),
-                                    epochs=1, batch_size=16, train_dense=False, seed=11,
-                                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                                    train_dense=False, training=training)
     return results, run_dir
 
 
@@ -150,5 +152,5 @@ def test_reinit_keeps_the_mask_and_changes_the_weights(sanity_run):
 def test_sanity_checks_bad_variants(tmp_path):
     x, y = make_data()
     with pytest.raises(ValueError, match=r"variants: got \['shufle'\]; allowed"):
-        lottery.sanity_checks(build, (x, y), method="snip", sparsity=0.5, run_dir=str(tmp_path), epochs=1,
-                              variants=["shufle"], loss="sparse_categorical_crossentropy")
+        lottery.sanity_checks(build, (x, y), method="snip", sparsity=0.5, run_dir=str(tmp_path), variants=["shufle"],
+                              training=TrainingSpec(epochs=1, loss="sparse_categorical_crossentropy"))

@@ -5,6 +5,7 @@ import tf_keras as keras
 
 import tfprune
 from tfprune import lottery
+from tfprune.spec import TrainingSpec
 
 
 def build(width=12, names=("h", "out")):
@@ -50,8 +51,9 @@ def test_apply_to_a_fresh_model_and_train_on_another_dataset(tmp_path):
 def test_a_lottery_level_mask_is_a_ticket(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, 64)
-    lt = lottery.LotteryTicket(build, (x, y), None, run_dir=str(tmp_path / "run"), levels=1, steps_per_level=2,
-                               batch_size=16, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), seed=0)
+    training = TrainingSpec(steps=2, batch_size=16, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                            seed=0)
+    lt = lottery.LotteryTicket(build, (x, y), None, run_dir=str(tmp_path / "run"), levels=1, training=training)
     lt.run()
     pruned = lottery.apply_ticket(build(), lt.ticket_path(1))
     assert all(np.array_equal(tfprune.get_masks(pruned)[n], lt.masks(1)[n]) for n in ("h", "out"))

@@ -18,6 +18,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Callable, Sequence
 
@@ -33,7 +34,8 @@ class TrainingSpec:
     Attributes:
         optimizer: a name (``"adam"``), a serialized config dict, an optimizer (its config is
             reused) or a zero-argument factory; a *new* optimizer is made for every phase.
-        learning_rate: with an optimizer *name*, its learning rate (None: the optimizer's default).
+        learning_rate: replaces the learning rate of an optimizer name, config or optimizer (None:
+            keep theirs; not allowed with a factory or ``compile_fn``).
         loss, metrics: compile settings (``loss`` is required unless ``compile_fn`` is given).
         compile_fn: ``compile_fn(model)`` compiling the model with a new optimizer (instead of
             ``optimizer``/``learning_rate``/``loss``/``metrics``).
@@ -83,6 +85,14 @@ class TrainingSpec:
         if self.compile_fn is not None and not callable(self.compile_fn):
             raise TypeError(f"compile_fn: expected a callable(model) that compiles it, got "
                             f"{type(self.compile_fn).__name__}.")
+        if not isinstance(self.optimizer, (str, dict)) and not callable(self.optimizer) \
+                and not hasattr(self.optimizer, "get_config"):
+            raise TypeError(f"optimizer: expected a name ('adam'), a serialized config dict, a tf_keras optimizer "
+                            f"(its config is reused) or a function returning a new one; got "
+                            f"{type(self.optimizer).__name__}.")
+        if self.learning_rate is not None and (self.compile_fn is not None or _is_factory(self.optimizer)):
+            raise ValueError(f"learning_rate: got {self.learning_rate!r}; allowed: None when the optimizer comes "
+                             "from a factory or compile_fn (set the learning rate there).")
         set_("metrics", tuple(self.metrics or ()))
         set_("callbacks", tuple(self.callbacks or ()))
         set_("deterministic", bool(self.deterministic))
@@ -94,9 +104,83 @@ class TrainingSpec:
 
     def total_steps(self, steps_per_epoch: int, *, epochs_name: str = "epochs", steps_name: str = "steps") -> int:
         """The training length in steps (``epochs × steps_per_epoch`` or ``steps``); a clear error
-        when the spec gives neither."""
+        when the spec gives neither.
+
+        Example:
+            >>> TrainingSpec(epochs=3).total_steps(steps_per_epoch=10)
+            30
+            >>> TrainingSpec().total_steps(10, epochs_name="training.epochs", steps_name="training.steps")
+            Traceback (most recent call last):
+            ...
+            ValueError: training.epochs/training.steps: got neither; allowed: one of them (the training length).
+        """
         if self.epochs is not None:
             return self.epochs * steps_per_epoch
         if self.steps is not None:
             return self.steps
-        raise ValueError(f"{epochs_name}/{steps_name}: got neither; give the TrainingSpec epochs=... or steps=....")
+        raise ValueError(f"{epochs_name}/{steps_name}: got neither; allowed: one of them (the training length).")
+
+    @classmethod
+    def checked(cls, value, argument: str = "training") -> "TrainingSpec":
+        """``value`` if it is a spec that can compile a model (a ``loss`` or a ``compile_fn``).
+
+        Example:
+            >>> TrainingSpec.checked(TrainingSpec(epochs=1))  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            ValueError: training.loss: got None; allowed: a loss (e.g. 'sparse_categorical_crossentropy'), or ...
+        """
+        if not isinstance(value, cls):
+            raise TypeError(f"{argument}: expected a tfprune.TrainingSpec(loss=..., epochs=..., ...), got "
+                            f"{type(value).__name__}.")
+        if value.loss is None and value.compile_fn is None:
+            raise ValueError(f"{argument}.loss: got None; allowed: a loss (e.g. 'sparse_categorical_crossentropy'), "
+                             "or a compile_fn that compiles the model.")
+        return value
+
+    def new_optimizer(self):
+        """A brand-new tf_keras optimizer as ``optimizer`` (and ``learning_rate``) describe it.
+
+        Example:
+            >>> opt = TrainingSpec(optimizer="sgd", learning_rate=0.5).new_optimizer()
+            >>> type(opt).__name__, float(opt.learning_rate)
+            ('SGD', 0.5)
+        """
+        from tfprune._keras import keras  # lazily: the spec itself needs no Keras
+
+        opt = self.optimizer
+        if isinstance(opt, (keras.optimizers.Optimizer, keras.optimizers.legacy.Optimizer)):
+            return type(opt).from_config(self._with_rate(opt.get_config()))
+        if isinstance(opt, str):
+            return keras.optimizers.get(opt if self.learning_rate is None else
+                                        {"class_name": opt, "config": self._with_rate({})})
+        if isinstance(opt, dict):
+            config = copy.deepcopy(opt)
+            config["config"] = self._with_rate(dict(config.get("config") or {}))
+            return keras.optimizers.deserialize(config)
+        made = opt()
+        if not isinstance(made, (keras.optimizers.Optimizer, keras.optimizers.legacy.Optimizer)):
+            raise TypeError(f"optimizer: the factory returned {type(made).__name__}, not a tf_keras optimizer.")
+        return made
+
+    def _with_rate(self, config: dict) -> dict:
+        if self.learning_rate is not None:
+            config["learning_rate"] = self.learning_rate
+        return config
+
+    def compile(self, model):
+        """Compiles ``model`` with a new optimizer (or calls ``compile_fn(model)``); returns the
+        model's optimizer. Run :meth:`checked` first for a clear error when the loss is missing."""
+        if self.compile_fn is not None:
+            self.compile_fn(model)
+            if getattr(model, "optimizer", None) is None:
+                raise ValueError("compile_fn: the model has no optimizer after compile_fn(model); it must call "
+                                 "model.compile(optimizer=..., loss=..., metrics=...).")
+        else:
+            model.compile(optimizer=self.new_optimizer(), loss=self.loss, metrics=list(self.metrics))
+        return model.optimizer
+
+
+def _is_factory(optimizer) -> bool:
+    """A zero-argument function making an optimizer (not a name, a config or an optimizer)."""
+    return callable(optimizer) and (isinstance(optimizer, type) or not hasattr(optimizer, "get_config"))

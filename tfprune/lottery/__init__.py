@@ -14,32 +14,35 @@ Main entry points:
   applied to a freshly built model (e.g. trained on another dataset).
 * Pure mask transforms: :func:`shuffle_masks`, :func:`invert_keep`, :func:`prune_level`.
 
+Every procedure takes ``training=``, a :class:`tfprune.spec.TrainingSpec` (optimizer, loss,
+metrics, batching, training length, seed, determinism, ...), and its own settings.
+
 Example (a resumable lottery run; call it again after an interruption and it continues)::
 
     import tf_keras as keras
     from tfprune import lottery
+    from tfprune.spec import TrainingSpec
 
     def build():
         return keras.Sequential([keras.Input((784,)), keras.layers.Dense(300, activation="relu"),
                                  keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10)])
 
-    lt = lottery.LotteryTicket(build, (x, y), (x_val, y_val), run_dir="runs/lenet",
-                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                               optimizer={"class_name": "Adam", "config": {"learning_rate": 1.2e-3}},
-                               epochs_per_level=2, prune_fraction=0.2, target_sparsity=0.98, seed=0)
+    training = TrainingSpec(optimizer="adam", learning_rate=1.2e-3, epochs=2, seed=0,
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    lt = lottery.LotteryTicket(build, (x, y), (x_val, y_val), training=training, run_dir="runs/lenet",
+                               prune_fraction=0.2, target_sparsity=0.98)
     print(lt.run())
 """
-from tfprune.lottery._engine import RunConfigError, RunInUseError, plan_segments
+from tfprune.lottery._phase import plan_segments
+from tfprune.lottery._rundir import RunConfigError, RunInUseError
 from tfprune.lottery.early import prune_early
 from tfprune.lottery.masks import (check_layer_fractions, count_kept, density, invert_keep, level_densities,
-                                   prune_level, shuffle_masks)
-from tfprune.lottery.results import LevelResult, RunResults
-from tfprune.lottery.run import (LotteryTicket, levels_for_sparsity, load_results, lottery_ticket,
-                                 magnitude_after_training, prune_finetune)
+                                   levels_for_sparsity, prune_level, shuffle_masks)
+from tfprune.lottery.results import LevelResult, RunResults, load_results
+from tfprune.lottery.run import LotteryTicket, lottery_ticket, magnitude_after_training, prune_finetune
 from tfprune.lottery.sanity import VARIANTS, sanity_checks
 from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, load_phase_weights, load_ticket,
-                                    save_ticket,
-                                    ticket_layers)
+                                    save_ticket, ticket_layers)
 
 __all__ = [
     "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket", "TicketMismatchError",

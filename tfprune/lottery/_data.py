@@ -14,6 +14,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfprune import checks
+from tfprune.spec import TrainingSpec
+
 
 def _digest(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array)
@@ -49,9 +52,7 @@ class TrainData:
     """
 
     def __init__(self, data, batch_size: int, steps_per_epoch: "int | None" = None, argument: str = "train_data"):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: got {batch_size!r}; allowed: a positive integer.")
-        self.batch_size = int(batch_size)
+        self.batch_size = checks.integer(batch_size, "batch_size", 1)
         self.argument = argument
         if isinstance(data, tf.data.Dataset):
             self.kind = "dataset"
@@ -74,12 +75,11 @@ class TrainData:
             raise TypeError(f"{argument}: expected (x, y) arrays, a batched tf.data.Dataset or a callable epoch -> "
                             f"Dataset; got {type(data).__name__}.")
         if steps_per_epoch is not None:
-            if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1:
-                raise ValueError(f"steps_per_epoch: got {steps_per_epoch!r}; allowed: a positive integer.")
+            steps_per_epoch = checks.integer(steps_per_epoch, "steps_per_epoch", 1)
             if natural > 0 and steps_per_epoch > natural:
                 raise ValueError(f"steps_per_epoch: got {steps_per_epoch}; allowed: at most {natural}, the number of "
                                  f"batches in one pass over {argument}.")
-            self.steps_per_epoch = int(steps_per_epoch)
+            self.steps_per_epoch = steps_per_epoch
         elif natural > 0:
             self.steps_per_epoch = natural
         else:
@@ -153,3 +153,11 @@ class EvalData:
             return {"kind": "arrays", "x": [list(self.x.shape), self.x.dtype.str, _digest(self.x)],
                     "y": [list(self.y.shape), self.y.dtype.str, _digest(self.y)], "batch_size": self.batch_size}
         return {"kind": "dataset", "element_spec": repr(self.dataset.element_spec)}
+
+
+def data_for(train_data, validation_data, training: TrainingSpec) -> "tuple[TrainData, EvalData]":
+    """The training and validation data of a run batched as ``training`` says (checked first:
+    a :class:`tfprune.spec.TrainingSpec` with a loss or a ``compile_fn``)."""
+    training = TrainingSpec.checked(training)
+    train = TrainData(train_data, training.batch_size, training.steps_per_epoch)
+    return train, EvalData(validation_data, training.validation_batch_size or training.batch_size)

@@ -4,7 +4,8 @@ the mark?").
 
 * :func:`level_densities` / :func:`prune_level`: the density of each layer group after ``n``
   levels, and the masks of the next level (prune a fraction of the *remaining* weights, ranked
-  by :func:`tfprune.allocation.allocate`, optionally at a per-layer rate).
+  by :func:`tfprune.allocation.allocate`, optionally at a per-layer rate);
+  :func:`levels_for_sparsity`: how many levels reach a sparsity.
 * :func:`shuffle_masks`: permute each layer's mask independently (every layer keeps exactly its
   number of weights, their positions are random).
 * :func:`invert_keep`: the other end of a ranking (``"highest"`` ↔ ``"lowest"``), used to
@@ -18,9 +19,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from tfprune import checks
 from tfprune.allocation import allocate
 
-__all__ = ["count_kept", "density", "invert_keep", "level_densities", "prune_level", "shuffle_masks"]
+__all__ = ["check_layer_fractions", "count_kept", "density", "invert_keep", "level_densities", "levels_for_sparsity",
+           "prune_level", "shuffle_masks"]
+
+SCOPES = ("global", "layerwise")  # how the weights of the layers are ranked: together or each on its own
 
 
 def density(masks: Mapping[str, np.ndarray]) -> float:
@@ -38,9 +43,10 @@ def invert_keep(keep: str) -> str:
     """``"highest"`` → ``"lowest"`` and back: which end of a ranking survives when inverted.
 
     Example:
-        >>> invert_keep(tfprune.get_scorer("snip").keep)   # SNIP keeps the highest scores
+        >>> from tfprune.scoring import get_scorer
+        >>> invert_keep(get_scorer("snip").keep)   # SNIP keeps the highest scores
         'lowest'
-        >>> invert_keep(tfprune.get_scorer("grasp").keep)  # GraSP keeps the lowest
+        >>> invert_keep(get_scorer("grasp").keep)  # GraSP keeps the lowest
         'highest'
     """
     if keep == "highest":
@@ -73,15 +79,28 @@ def shuffle_masks(masks: Mapping[str, np.ndarray], seed=None) -> "dict[str, np.n
     return out
 
 
-def _check_fraction(value, argument):
-    try:
-        fraction = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{argument}: expected a number in (0, 1), got {value!r}.") from None
-    if not 0.0 < fraction < 1.0 or math.isnan(fraction):
-        raise ValueError(f"{argument}: got {value!r}; allowed: a fraction of the remaining weights to prune "
-                         "per level, strictly between 0 and 1 (0.2 prunes 20% of the survivors each level).")
-    return fraction
+PRUNE_FRACTION_ALLOWED = ("a fraction of the remaining weights to prune per level, strictly between 0 and 1 "
+                          "(0.2 prunes 20% of the survivors each level)")
+
+
+def check_prune_fraction(value, argument: str = "prune_fraction") -> float:
+    """``value`` as a per-level prune fraction in (0, 1) (the checks' one message format).
+
+    Example:
+        >>> check_prune_fraction(0.2)
+        0.2
+        >>> check_prune_fraction(1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: prune_fraction: got 1; allowed: a fraction of the remaining weights to prune per level, ...
+    """
+    return checks.fraction(value, argument, closed_low=False, allowed=PRUNE_FRACTION_ALLOWED)
+
+
+def check_target_sparsity(value, argument: str = "target_sparsity") -> float:
+    """``value`` as a sparsity to reach, in (0, 1)."""
+    return checks.fraction(value, argument, closed_low=False,
+                           allowed="a sparsity strictly between 0 and 1 (0.98 = 98% of the weights pruned)")
 
 
 def check_layer_fractions(layer_fractions: "Mapping[str, float] | None", layers: Sequence[str],
@@ -96,14 +115,8 @@ def check_layer_fractions(layer_fractions: "Mapping[str, float] | None", layers:
         raise ValueError(f"{argument}: no prunable layer named {unknown}; prunable layers: {list(layers)}.")
     out = {}
     for name, value in layer_fractions.items():
-        try:
-            fraction = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{argument}[{name!r}]: expected a number in [0, 1), got {value!r}.") from None
-        if not 0.0 <= fraction < 1.0:
-            raise ValueError(f"{argument}[{name!r}]: got {value!r}; allowed: a fraction in [0, 1) "
-                             "(0 keeps the layer dense).")
-        out[name] = fraction
+        out[name] = checks.fraction(value, f"{argument}[{name!r}]",
+                                    allowed="a fraction in [0, 1) (0 keeps the layer dense)")
     return out
 
 
@@ -113,10 +126,11 @@ def level_densities(level: int, prune_fraction: float,
     and ``(1 - p_l)^level`` for each layer with its own rate ``p_l``.
 
     Example:
-        >>> level_densities(3, 0.2, {"output": 0.1})
-        (0.512..., {'output': 0.729...})
+        >>> joint, own = level_densities(3, 0.2, {"output": 0.1})
+        >>> round(joint, 6), {name: round(d, 6) for name, d in own.items()}
+        (0.512, {'output': 0.729})
     """
-    prune_fraction = _check_fraction(prune_fraction, "prune_fraction")
+    prune_fraction = check_prune_fraction(prune_fraction)
     layer_fractions = dict(layer_fractions or {})
     return (1.0 - prune_fraction) ** level, {n: (1.0 - f) ** level for n, f in layer_fractions.items()}
 
@@ -137,13 +151,16 @@ def prune_level(scores: Mapping[str, np.ndarray], previous: Mapping[str, np.ndar
     successive levels are nested.
 
     Example:
+        >>> scores = {"dense": np.arange(1.0, 101.0).reshape(10, 10)}   # |w| of 100 weights
+        >>> ones = {"dense": np.ones((10, 10), np.float32)}
         >>> m1 = prune_level(scores, ones, level=1, prune_fraction=0.2)
-        >>> m2 = prune_level(new_scores, m1, level=2, prune_fraction=0.2)   # density 0.64
+        >>> m2 = prune_level(scores, m1, level=2, prune_fraction=0.2)
+        >>> count_kept(m1), count_kept(m2)                              # 100 · 0.8, 100 · 0.8²
+        (80, 64)
     """
-    if not isinstance(level, (int, np.integer)) or level < 1:
-        raise ValueError(f"level: expected an integer >= 1, got {level!r}.")
+    level = checks.integer(level, "level", 1)
     layer_fractions = check_layer_fractions(layer_fractions, list(scores))
-    joint_density, own = level_densities(int(level), prune_fraction, layer_fractions)
+    joint_density, own = level_densities(level, prune_fraction, layer_fractions)
     masks = {}
     joint = [name for name in scores if name not in own]
     if joint:
@@ -153,3 +170,29 @@ def prune_level(scores: Mapping[str, np.ndarray], previous: Mapping[str, np.ndar
         masks.update(allocate({name: scores[name]}, 1.0 - layer_density, keep=keep,
                               within={name: previous[name]} if name in previous else None))
     return {name: masks[name] for name in scores}
+
+
+def levels_for_sparsity(target_sparsity: float, prune_fraction: float,
+                        layer_sizes: "Mapping[str, int] | None" = None,
+                        layer_fractions: "Mapping[str, float] | None" = None) -> int:
+    """Smallest number of levels whose planned sparsity reaches ``target_sparsity``.
+
+    Without per-layer rates this is ``ceil(log(1 - target) / log(1 - prune_fraction))``.
+
+    Example:
+        >>> levels_for_sparsity(0.98, 0.2)
+        18
+    """
+    target = check_target_sparsity(target_sparsity)
+    fraction = check_prune_fraction(prune_fraction)
+    layer_fractions = dict(layer_fractions or {})
+    if layer_sizes is None or not layer_fractions:
+        return max(1, math.ceil(math.log(1.0 - target) / math.log(1.0 - fraction) - 1e-9))
+    total = sum(layer_sizes.values())
+    for level in range(1, 100_000):
+        joint, own = level_densities(level, fraction, layer_fractions)
+        kept = sum(n * own.get(name, joint) for name, n in layer_sizes.items())
+        if kept / total <= 1.0 - target + 1e-12:
+            return level
+    raise ValueError(f"target_sparsity: {target} cannot be reached with prune_fraction={fraction} and "
+                     f"layer_prune_fractions={layer_fractions} (a layer that is never pruned keeps too many weights).")

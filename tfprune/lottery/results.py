@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Sequence
 
-__all__ = ["LevelResult", "RunResults"]
+from tfprune.io import load_json
+
+__all__ = ["LevelResult", "RunResults", "load_results"]
 
 
 def _num(value):
@@ -73,10 +76,11 @@ def _fmt(value, width, digits=4):
 class RunResults(Sequence):
     """The completed levels of a run, in order. ``print(results)`` shows the table.
 
-    Example:
-        >>> results = lottery.run()
-        >>> print(results)                       # level, sparsity, accuracies; * = best
-        >>> results.best.level, results[-1].sparsity
+    Example::
+
+        results = lottery.LotteryTicket(...).run()   # or tfprune.lottery.load_results(run_dir)
+        print(results)                               # level, sparsity, accuracies; * = best
+        results.best.level, results[-1].sparsity
     """
 
     rows: "tuple[LevelResult, ...]"
@@ -122,3 +126,26 @@ class RunResults(Sequence):
 
     def __str__(self):
         return self.table()
+
+
+def load_results(run_dir) -> RunResults:
+    """The completed rows of the run in ``run_dir`` (levels in order, or sanity-check variants)."""
+    run_dir = os.fspath(run_dir)
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+        raise FileNotFoundError(f"run_dir: {run_dir!r} holds no tfprune run (no config.json).")
+    summary_path = os.path.join(run_dir, "summary.json")
+    summary = load_json(summary_path) if os.path.exists(summary_path) else {}
+    names = [row["name"] for row in summary.get("rows", [])]
+    if all(name.startswith("level_") for name in names):
+        # a level run: also the levels completed after the last summary was written
+        levels = sorted(int(d.split("_", 1)[1]) for d in os.listdir(run_dir)
+                        if d.startswith("level_") and d.split("_", 1)[1].isdigit())
+        names += [f"level_{n}" for n in levels if f"level_{n}" not in names]
+    rows = []
+    for name in names:
+        path = os.path.join(run_dir, name, "metrics.json")
+        if os.path.exists(path):
+            rows.append(LevelResult.from_metrics(load_json(path)))
+    if all(r.level is not None for r in rows):
+        rows.sort(key=lambda r: r.level)
+    return RunResults(tuple(rows), title=summary.get("title", ""))

@@ -24,11 +24,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tfprune.lottery._engine import Engine
-from tfprune.lottery.early import _EarlySetup, build_setup_and_engine
+from tfprune.lottery.early import EarlySettings, _EarlySetup
 from tfprune.lottery.masks import shuffle_masks
-from tfprune.lottery.results import RunResults
-from tfprune.lottery.run import load_results
+from tfprune.lottery.results import RunResults, load_results
 from tfprune.lottery.ticket import save_ticket
+from tfprune.spec import TrainingSpec
 
 __all__ = ["VARIANTS", "sanity_checks"]
 
@@ -39,22 +39,18 @@ def _derived_seed(seed: int, label: str) -> int:
     return zlib.crc32(f"{seed}/{label}".encode()) & 0x7FFFFFFF
 
 
-def sanity_checks(model, train_data, validation_data=None, *, method: str, sparsity: float, run_dir,
-                  variants: Sequence[str] = VARIANTS, prune_step: int = 0, epochs: "int | None" = None,
-                  steps: "int | None" = None, batch_size: int = 32, steps_per_epoch: "int | None" = None,
-                  validation_batch_size: "int | None" = None, scope: str = "global", score_data=None,
-                  score_loss=None, method_options: "Mapping | None" = None, train_dense: bool = True,
-                  reset_optimizer: bool = False, optimizer="adam", loss=None, metrics: Sequence = ("accuracy",),
-                  compile_fn=None, callbacks: Sequence = (), seed: "int | None" = None, verbose: int = 0,
-                  continue_lr_schedule: bool = False, deterministic: bool = False) -> RunResults:
+def sanity_checks(model, train_data, validation_data=None, *, training: TrainingSpec, run_dir, method: str,
+                  sparsity: float, variants: Sequence[str] = VARIANTS, prune_step: int = 0, scope: str = "global",
+                  score_data=None, score_loss=None, method_options: "Mapping | None" = None,
+                  train_dense: bool = True, reset_optimizer: bool = False) -> RunResults:
     """Trains ``method``'s pruned network and its sanity-check variants; returns them side by side.
 
     Args:
         variants: any of ``"unmodified"``, ``"shuffle"``, ``"reinit"``, ``"invert"``.
-        method, sparsity, prune_step, epochs/steps, score_data, score_loss, method_options,
+        training, method, sparsity, prune_step, scope, score_data, score_loss, method_options,
             train_dense, reset_optimizer: as for :func:`tfprune.lottery.prune_early` (the dense
             reference is ``level_0``; ``reinit`` always starts with a new optimizer).
-        Everything else: as for :class:`tfprune.lottery.LotteryTicket`.
+        model, train_data, validation_data, run_dir: as for :class:`tfprune.lottery.LotteryTicket`.
 
     Each variant is a directory ``run_dir/<variant>/`` in the lottery run format (mask.npz,
     rewind_weights.npz, trained_weights.npz, metrics.json, ...); the unmodified masks are also
@@ -63,10 +59,11 @@ def sanity_checks(model, train_data, validation_data=None, *, method: str, spars
     Returns:
         :class:`RunResults` with rows ``level_0`` (dense, if trained) and one per variant.
 
-    Example:
-        >>> res = sanity_checks(build, (x, y), (xv, yv), method="snip", sparsity=0.95, epochs=5,
-        ...                     run_dir="runs/sanity_snip", loss="sparse_categorical_crossentropy", seed=0)
-        >>> print(res)
+    Example::
+
+        res = sanity_checks(build, (x, y), (xv, yv), method="snip", sparsity=0.95, run_dir="runs/sanity_snip",
+                            training=TrainingSpec(loss="sparse_categorical_crossentropy", epochs=5, seed=0))
+        print(res)
     """
     if isinstance(variants, str):
         variants = [variants]
@@ -75,12 +72,16 @@ def sanity_checks(model, train_data, validation_data=None, *, method: str, spars
     if unknown or not variants or len(set(variants)) != len(variants):
         raise ValueError(f"variants: got {variants!r}; allowed: a non-empty list without repeats of "
                          f"{', '.join(map(repr, VARIANTS))}.")
-    setup, engine = build_setup_and_engine(model, train_data, validation_data, locals())
-    title = f"Sanity checks: {method} at sparsity {setup.sparsity}, pruned at step {setup.prune_step}"
-    engine.open("sanity", {**setup.settings(), "variants": variants})
+    settings = EarlySettings(method=method, sparsity=sparsity, prune_step=prune_step, scope=scope,
+                             score_data=score_data, score_loss=score_loss, method_options=method_options,
+                             train_dense=train_dense, reset_optimizer=reset_optimizer)
+    setup = _EarlySetup(train_data, validation_data, training, settings)
+    engine = Engine(model, setup.train, setup.val, run_dir=run_dir, training=training)
+    title = f"Sanity checks: {method} at sparsity {settings.sparsity}, pruned at step {setup.prune_step}"
+    engine.open("sanity", {**setup.config(), "variants": variants})
     try:
         rows = []
-        if setup.train_dense or setup.prune_step > 0:
+        if settings.train_dense or setup.prune_step > 0:
             rows.append(setup.dense_phase(engine))
         else:  # at init, no dense reference: only θ0 is needed as the rewind point
             setup.dense_phase(engine)
@@ -94,8 +95,9 @@ def sanity_checks(model, train_data, validation_data=None, *, method: str, spars
                 if os.path.exists(path):
                     method_masks = engine.load_masks_file(path)
                 else:
-                    method_masks = setup.masks(engine, method, seed=engine.seed)
-                    save_ticket(path, method_masks, engine.model, info={"method": method, "sparsity": setup.sparsity})
+                    method_masks = setup.masks(engine, seed=engine.seed)
+                    save_ticket(path, method_masks, engine.model,
+                                info={"method": method, "sparsity": settings.sparsity})
             return method_masks
 
         for variant in variants:
@@ -106,7 +108,7 @@ def sanity_checks(model, train_data, validation_data=None, *, method: str, spars
             if os.path.exists(engine.path(variant, "mask.npz")):
                 masks = engine.load_masks(variant)
             elif variant == "invert":
-                masks = setup.masks(engine, method, seed=engine.seed, invert=True)
+                masks = setup.masks(engine, seed=engine.seed, invert=True)
             elif variant == "shuffle":
                 masks = shuffle_masks(unmodified_masks(), seed=_derived_seed(engine.seed, "shuffle"))
             else:
@@ -125,7 +127,7 @@ def _variant_start(engine: Engine, setup: _EarlySetup, variant: str):
     def start():
         weights, optimizer_state = setup.rewind_point(engine)
         if variant != "reinit":
-            return weights, (None if setup.reset_optimizer else optimizer_state)
+            return weights, (None if setup.settings.reset_optimizer else optimizer_state)
         fresh = engine.fresh_weights(_derived_seed(engine.seed, "reinit"))
         unchanged = [key for key, value in fresh.items()
                      if key.endswith("::0") and value.ndim >= 2 and np.array_equal(value, engine.init_weights[key])]

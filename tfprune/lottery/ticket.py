@@ -6,10 +6,11 @@ the layer's name, plus ``__tfprune_ticket__``, a JSON string (uint8 array) with 
 version and, for every layer in model order, its name, class and kernel shape. Every
 ``level_<n>/mask.npz`` of a lottery run is such a file.
 
-Example:
-    >>> save_ticket("ticket.npz", lottery.masks(level=5), model)
-    >>> fresh = build_model()                     # same architecture, new initialization
-    >>> pruned = apply_ticket(fresh, "ticket.npz")  # wrapped, masked, ready to compile and fit
+Example::
+
+    save_ticket("ticket.npz", lt.masks(level=5), model)   # lt: a tfprune.lottery.LotteryTicket
+    fresh = build_model()                                 # same architecture, new initialization
+    pruned = apply_ticket(fresh, "ticket.npz")            # wrapped, masked, ready to compile and fit
 """
 from __future__ import annotations
 
@@ -180,10 +181,11 @@ def apply_ticket(model, ticket, match: str = "name"):
     Raises:
         TicketMismatchError: the names or kernel shapes differ; the message lists them all.
 
-    Example:
-        >>> pruned = apply_ticket(build_lenet(), "run/level_5/mask.npz")
-        >>> pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        >>> pruned.fit(x_other, y_other, epochs=5, callbacks=tfprune.callbacks())
+    Example::
+
+        pruned = apply_ticket(build_lenet(), "run/level_5/mask.npz")
+        pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        pruned.fit(x_other, y_other, epochs=5, callbacks=tfprune.callbacks())
     """
     return apply_masks(model, ticket_masks_for(model, ticket, match))
 

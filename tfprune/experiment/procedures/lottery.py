@@ -64,11 +64,11 @@ def level_results(ctx, lt) -> "list[dict]":
     out, elapsed = [], 0.0
     for row in rows:
         elapsed += row.wall_time_s
-        info = {"level": row.level, "levels": max(sparsities), "prune_fraction": lt.prune_fraction,
-                "scope": lt.scope, "run_dir": lt.run_dir, "cumulative_train_time_s": elapsed,
+        info = {"level": row.level, "levels": max(sparsities), "prune_fraction": lt.plan.prune_fraction,
+                "scope": lt.plan.scope, "run_dir": lt.run_dir, "cumulative_train_time_s": elapsed,
                 "level_sparsities": sparsities}
         if isinstance(ctx.settings, LotterySettings):
-            info.update(rewind_step=lt.rewind_step,
+            info.update(rewind_step=lt.plan.rewind_step,
                         ranking="global magnitude of trained weights, rewind to step rewind_step")
         else:
             info.update(ranking="global magnitude of trained weights, fine-tune the survivors")

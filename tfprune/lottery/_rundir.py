@@ -1,0 +1,220 @@
+"""The run directory's bookkeeping: its lock, its ``config.json`` and TF op determinism.
+
+``config.json`` records what a run *is* — the procedure, the model's architecture, the training
+fingerprint (data, optimizer, loss, metrics) and the procedure's settings — and is compared on
+every re-invocation: a run directory made with another configuration is refused with the list
+of differences, so two runs are never mixed. ``.lock`` holds the pid of the process working in
+the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from tfprune import _keras
+from tfprune._keras import keras
+from tfprune.io import load_json, save_json_atomic, to_jsonable
+from tfprune.lottery._data import EvalData, TrainData, _callable_name
+
+FORMAT_VERSION = 1
+
+
+class RunConfigError(ValueError):
+    """``run_dir`` holds a run made with another configuration."""
+
+
+class RunInUseError(RuntimeError):
+    """Another live process is working in ``run_dir``."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration fingerprint
+# ---------------------------------------------------------------------------------------------
+
+def jsonable(obj):
+    """``obj`` as plain JSON values (unknown objects as ``"<TypeName>"``)."""
+    return json.loads(json.dumps(to_jsonable(obj), default=lambda o: f"<{type(o).__name__}>"))
+
+
+def architecture(model) -> dict:
+    """What a model *is*, without layer names (auto-generated names change between builds)."""
+    layers = []
+    for layer in model.layers:
+        inner = _keras.inner_layer(layer)
+        config = {k: v for k, v in inner.get_config().items() if k != "name"}
+        layers.append({"class": type(inner).__name__, "config": config,
+                       "weights": [list(map(int, w.shape)) for w in inner.weights]})
+    return jsonable({"input_shape": model.input_shape, "layers": layers})
+
+
+def _describe(obj):
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, keras.losses.Loss):
+        return keras.losses.serialize(obj)
+    if isinstance(obj, keras.metrics.Metric):
+        return keras.metrics.serialize(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_describe(o) for o in obj]
+    if isinstance(obj, dict):
+        return {str(k): _describe(v) for k, v in obj.items()}
+    if callable(obj):
+        return _callable_name(obj)
+    return type(obj).__name__
+
+
+def training_fingerprint(model, train: TrainData, val: EvalData, training) -> dict:
+    """The part of ``config.json`` that says how the run trains; ``model`` is compiled as
+    ``training`` (a :class:`tfprune.spec.TrainingSpec`) compiles it."""
+    out = {"train_data": train.fingerprint(), "validation_data": val.fingerprint(),
+           "optimizer": jsonable(keras.optimizers.serialize(model.optimizer)),
+           "loss": _describe(model.loss), "continue_lr_schedule": training.continue_lr_schedule}
+    if training.compile_fn is not None:
+        out["compile_fn"] = _callable_name(training.compile_fn)
+    else:
+        out["metrics"] = _describe(list(training.metrics))
+    return out
+
+
+def _short(value, limit=120):
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def config_differences(stored, current, path: str = "") -> "list[str]":
+    """Human-readable differences between two JSON-like configurations.
+
+    Example:
+        >>> config_differences({"a": 1, "b": [1, 2]}, {"a": 2, "b": [1, 3], "c": None})
+        ['a: stored 1, now 2', 'b[1]: stored 2, now 3', 'c: absent in the stored run, now null']
+    """
+    out = []
+    if isinstance(stored, dict) and isinstance(current, dict):
+        for key in list(stored) + [k for k in current if k not in stored]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in current:
+                out.append(f"{sub}: stored {_short(stored[key])}, now absent")
+            elif key not in stored:
+                out.append(f"{sub}: absent in the stored run, now {_short(current[key])}")
+            else:
+                out.extend(config_differences(stored[key], current[key], sub))
+    elif isinstance(stored, list) and isinstance(current, list) and len(stored) == len(current):
+        for i, (a, b) in enumerate(zip(stored, current)):
+            out.extend(config_differences(a, b, f"{path}[{i}]"))
+    elif stored != current:
+        out.append(f"{path}: stored {_short(stored)}, now {_short(current)}")
+    return out
+
+
+def read_config(run_dir: str) -> "dict | None":
+    """The stored ``config.json`` of ``run_dir`` (None for a new run)."""
+    path = os.path.join(run_dir, "config.json")
+    return load_json(path) if os.path.exists(path) else None
+
+
+def run_seed(requested: "int | None", stored: "dict | None") -> int:
+    """The seed of a run: the requested one, else the one a stored run drew, else a new draw."""
+    if requested is not None:
+        return int(requested)
+    if stored is not None:
+        return int(stored["seed_used"])
+    return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def settle_config(run_dir: str, stored: "dict | None", config: dict, layer_names: "list[str]",
+                  seed: int) -> "dict[str, str]":
+    """Writes ``config.json`` for a new run, or checks ``config`` against the stored one (a
+    :class:`RunConfigError` listing the differences); returns ``{stored layer name: current
+    name}`` for the layers whose auto-generated names changed since."""
+    if stored is None:
+        save_json_atomic(os.path.join(run_dir, "config.json"), {
+            "config": config, "layer_names": layer_names, "seed_used": seed,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+        return {}
+    differences = config_differences(stored.get("config"), config)
+    if differences:
+        raise RunConfigError(
+            f"run_dir: {run_dir!r} holds a run made with a different configuration; refusing to mix runs. "
+            "Differences: " + "; ".join(differences) + ". Use another run_dir, or delete this one to start over.")
+    old = stored.get("layer_names", layer_names)
+    return {a: b for a, b in zip(old, layer_names) if a != b}
+
+
+# ---------------------------------------------------------------------------------------------
+# Determinism
+# ---------------------------------------------------------------------------------------------
+
+def determinism_enabled() -> "bool | None":
+    """Whether TF op determinism is on (None where TensorFlow cannot say)."""
+    try:
+        from tensorflow.python.framework import config as tf_config
+        return bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):
+        return None
+
+
+def disable_determinism() -> None:
+    try:
+        from tensorflow.python.framework import config as tf_config
+        tf_config.disable_op_determinism()
+    except (ImportError, AttributeError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Lock
+# ---------------------------------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """``run_dir/.lock`` holding the pid of the process working in the run (stale locks of dead
+    processes, or of this process, are taken over)."""
+
+    def __init__(self, run_dir: str):
+        self.path = os.path.join(run_dir, ".lock")
+        self.held = False
+
+    def acquire(self):
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    with open(self.path) as handle:
+                        pid = int(handle.read().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise RunInUseError(f"run_dir: {os.path.dirname(self.path)!r} is in use by process {pid} "
+                                        f"(lock file {self.path}); wait for it, or remove the lock if that process "
+                                        "is not a tfprune run.") from None
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise RunInUseError(f"run_dir: could not take the lock {self.path}.")
+
+    def release(self):
+        if self.held:
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+            self.held = False
