@@ -191,7 +191,7 @@ def train(config: Config, *, log=print):
         f"train time {result['train_time_s']:.1f} s, prune time {result['prune_time_s']:.1f} s)")
     if config.export_tflite:
         from tfprune.experiment.export import export_tflite
-        result["tflite"] = export_tflite(model, config, datasets, log)
+        result["tflite"] = export_tflite(model, config, ctx.datasets, log)
     if config.out_dir:
         path = os.path.join(config.out_dir, RESULT_FILE)
         save_json_atomic(path, result)
