@@ -30,7 +30,12 @@ _TFMOT = None
 
 
 def _resolve_tf_keras() -> None:
-    """Makes TensorFlow's lazy ``keras`` attributes choose their Keras now, as the environment says."""
+    """Makes TensorFlow's lazy ``keras`` attributes choose their Keras now, as the environment says.
+
+    All three: TF-MOT reads ``tf.keras`` (its compat module) and ``tf.compat.v1.keras`` /
+    ``tf.compat.v2.keras`` (its clustering registry) while importing. tf_keras is imported
+    (above) before this runs, as it must be: importing it re-creates the compat loaders.
+    """
     for namespace in (tf, tf.compat.v1, tf.compat.v2):
         getattr(getattr(namespace, "keras", None), "version", None)
 
@@ -146,16 +151,10 @@ PRUNABLE_KINDS = ("dense", "conv", "transposed")
 ACTIVATION_KINDS = ("activation", "softmax", "prelu")
 
 
-def is_pruning_wrapper(layer) -> bool:
-    """Whether ``layer`` is TF-MOT's ``PruneLowMagnitude`` or a subclass (tfprune's wrapper).
-
-    The one test of "is this layer wrapped" in tfprune. By class name, so it never imports TF-MOT.
-    """
-    return any(cls.__name__ == "PruneLowMagnitude" for cls in type(layer).__mro__)
-
-
 @functools.lru_cache(maxsize=None)
 def _kind_of_class(cls) -> "str | None":
+    # A pruning wrapper is TF-MOT's PruneLowMagnitude or a subclass (tfprune's wrapper), known
+    # by class name so that asking never imports TF-MOT.
     if any(c.__name__ == "PruneLowMagnitude" for c in cls.__mro__):
         return "wrapper"
     for kind, classes in _CLASSES.items():
@@ -178,6 +177,14 @@ def layer_kind(layer) -> "str | None":
         ('transposed', 'activation')
     """
     return _kind_of_class(type(layer))
+
+
+def is_pruning_wrapper(layer) -> bool:
+    """Whether ``layer`` is TF-MOT's ``PruneLowMagnitude`` or a subclass (tfprune's wrapper).
+
+    The one test of "is this layer wrapped" in tfprune; it never imports TF-MOT.
+    """
+    return layer_kind(layer) == "wrapper"
 
 
 def merge_op(layer) -> "str | None":
