@@ -5,7 +5,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export TF_USE_LEGACY_KERAS := 1
 # pytest workers: 2 on the 2-core CI machine
 PYTEST_WORKERS ?= 2
 

@@ -15,16 +15,15 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import tfprune  # noqa: E402
+from tfprune import _keras  # noqa: E402
 from tfprune.experiment import models  # noqa: E402
 from tfprune._keras import keras  # noqa: E402
 
@@ -47,8 +46,9 @@ def variants(name, sparsity):
         return tfprune.prune_at_init(dense(), "random", sparsity, seed=0)
 
     def tfmot_wrapper():
-        schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=100)
-        return tfmot.sparsity.keras.prune_low_magnitude(dense(), pruning_schedule=schedule)
+        tfmot = _keras.tfmot()  # TF-MOT's own API, imported without touching the user's tf.keras
+        schedule = tfmot.ConstantSparsity(sparsity, begin_step=0, frequency=100)
+        return tfmot.prune_low_magnitude(dense(), pruning_schedule=schedule)
 
     # "dense (control)" is a second, identical dense model: its ratio to "dense" shows the noise.
     return {"dense": dense, "dense (control)": dense, "tfprune fixed mask": ours,

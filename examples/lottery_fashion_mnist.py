@@ -17,7 +17,6 @@ dataset-fashion-mnist``), linked into ``$KERAS_HOME/datasets/fashion-mnist`` so 
 import os
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402

@@ -1,7 +1,5 @@
-"""Tests of tfprune.data: shapes, dtypes, determinism, balanced batches, errors."""
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+"""Tests of tfprune.experiment.data: shapes, dtypes, determinism, balanced batches, errors."""
+import os  # noqa: F401
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -1,8 +1,4 @@
-"""Tests of tfprune.models: shapes, parameter counts, seeding, names, errors."""
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
+"""Tests of tfprune.experiment.models: shapes, parameter counts, seeding, names, errors."""
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

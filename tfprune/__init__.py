@@ -11,29 +11,37 @@ Public names: :func:`compute_scores`, :func:`compute_masks`, :func:`prune_at_ini
 :func:`callbacks`, :func:`register_scorer`, :class:`FixedMaskWrapper`, the schedules
 :class:`FixedMask`, :class:`OneShot`, :class:`Iterative`, and :func:`custom_object_scope` /
 :func:`load_model` for saved models.
+
+Importing tfprune changes neither the environment nor what ``tf.keras`` means, and does not
+import TF-MOT: the names that need it (the wrapper and schedule classes) and the
+``lottery`` / ``structured`` subpackages are loaded on first access (PEP 562).
 """
-import os
+import importlib
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from tfprune.allocation import allocate  # noqa: E402
-from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init  # noqa: E402
-from tfprune.report import SparsityReport, sparsity_report  # noqa: E402
-from tfprune.schedules import FixedMask, Iterative, OneShot  # noqa: E402
-from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names  # noqa: E402
-from tfprune.wrapper import (  # noqa: E402
-    FixedMaskWrapper,
-    apply_masks,
-    custom_object_scope,
-    custom_objects,
-    get_masks,
-    load_model,
-    strip,
-)
-
-from tfprune import lottery, structured  # noqa: E402  (clients of the names above)
+from tfprune.allocation import allocate
+from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init
+from tfprune.report import SparsityReport, sparsity_report
+from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names
+from tfprune.wrapper import apply_masks, custom_object_scope, custom_objects, get_masks, load_model, strip
 
 __version__ = "0.1.0"
+
+_LAZY = {"FixedMaskWrapper": "tfprune.wrapper", "FixedMask": "tfprune.schedules", "Iterative": "tfprune.schedules",
+         "OneShot": "tfprune.schedules", "lottery": None, "structured": None}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY[name]
+    value = importlib.import_module(f"{__name__}.{name}") if module is None else getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "OneShot", "SparsityReport",

@@ -1,10 +1,16 @@
-"""Keras plumbing shared by every part of tfprune.
+"""The Keras seam: everything tfprune knows about Keras, in one module.
 
-* which Keras we run on (tf_keras, i.e. Keras 2: TF-MOT 0.8.1 supports nothing else),
-* the checks every public entry point runs on a model (Keras 3, subclassed, nested),
-* which weights are prunable: the ``kernel`` of every Dense and Conv1D/2D/3D (and their
-  transposed variants) layer, wrapped or not. Biases, BatchNorm, depthwise and separable
-  kernels are never pruned.
+* **Which Keras.** tfprune works on ``tf_keras`` (Keras 2) models: TF-MOT 0.8.1 supports
+  nothing else. This is the only module of tfprune that imports ``tf_keras`` (as ``keras``,
+  which the rest of tfprune imports from here) or TF-MOT. Importing it changes neither the
+  environment nor what the user's ``tf.keras`` means; TF-MOT is imported on first use by
+  :func:`tfmot` (see there why that needs care).
+* **The checks** every public entry point runs on a model (Keras 3, subclassed, nested).
+* **Layer classes**: which weights are prunable (the ``kernel`` of every Dense and
+  Conv1D/2D/3D layer and their transposed variants, wrapped or not; biases, BatchNorm,
+  depthwise and separable kernels are never pruned), what family a layer belongs to
+  (:func:`layer_kind`), and whether it is a pruning wrapper (:func:`is_pruning_wrapper`).
+* **Optimizer internals** of tf_keras (legacy and new optimizers).
 
 Everything in tfprune keys masks and scores by the user's *original* layer name, so a
 model wrapped by :func:`tfprune.prune_at_init` and the plain model it came from use the same
@@ -12,15 +18,62 @@ keys.
 """
 from __future__ import annotations
 
+import functools
 import os
+import types
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras as keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+_LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
+_TFMOT = None
 
-_PRUNABLE_CLASSES = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-_NEVER_PRUNED = (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+
+def _resolve_tf_keras() -> None:
+    """Makes TensorFlow's lazy ``keras`` attributes choose their Keras now, as the environment says.
+
+    All three: TF-MOT reads ``tf.keras`` (its compat module) and ``tf.compat.v1.keras`` /
+    ``tf.compat.v2.keras`` (its clustering registry) while importing. tf_keras is imported
+    (above) before this runs, as it must be: importing it re-creates the compat loaders.
+    """
+    for namespace in (tf, tf.compat.v1, tf.compat.v2):
+        getattr(getattr(namespace, "keras", None), "version", None)
+
+
+def tfmot() -> types.SimpleNamespace:
+    """TF-MOT's pruning API, imported on the first call.
+
+    TF-MOT sets ``TF_USE_LEGACY_KERAS=1`` when imported and then reads ``tf.keras``, which
+    would turn the user's ``tf.keras`` into tf_keras for the rest of the process. So the
+    ``tf.keras`` entry points are resolved first (as the user's environment says), then TF-MOT
+    is imported, then the variable is put back exactly as it was (unset stays unset).
+
+    Returns a namespace with ``PruneLowMagnitude``, ``PruningSchedule``, ``ConstantSparsity``,
+    ``PolynomialDecay``, ``UpdatePruningStep``, ``PruningSummaries``, ``prune_low_magnitude``,
+    ``strip_pruning`` and ``version``.
+
+    Example:
+        >>> tfmot().PruneLowMagnitude.__name__
+        'PruneLowMagnitude'
+    """
+    global _TFMOT
+    if _TFMOT is None:
+        _resolve_tf_keras()
+        saved = os.environ.get(_LEGACY_KERAS)
+        try:
+            import tensorflow_model_optimization as package
+            from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+        finally:
+            if saved is None:
+                os.environ.pop(_LEGACY_KERAS, None)
+            else:
+                os.environ[_LEGACY_KERAS] = saved
+        api = package.sparsity.keras
+        names = ("PruningSchedule", "ConstantSparsity", "PolynomialDecay", "UpdatePruningStep", "PruningSummaries",
+                 "prune_low_magnitude", "strip_pruning")
+        _TFMOT = types.SimpleNamespace(PruneLowMagnitude=pruning_wrapper.PruneLowMagnitude,
+                                       version=package.__version__, **{n: getattr(api, n) for n in names})
+    return _TFMOT
 
 
 def _is_keras3_object(obj) -> bool:
@@ -64,12 +117,85 @@ def check_model(model, argument: str = "model") -> None:
             )
 
 
+# ---------------------------------------------------------------------------------------------
+# Layer classes
+# ---------------------------------------------------------------------------------------------
+
+# Layer families, most specific first (a transposed convolution is also a ConvND). Class names
+# this tf_keras lacks are skipped.
+_FAMILIES = (
+    ("input", ("InputLayer",)),
+    ("transposed", ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")),
+    ("separable", ("SeparableConv1D", "SeparableConv2D")),
+    ("depthwise", ("DepthwiseConv1D", "DepthwiseConv2D")),
+    ("dense", ("Dense",)),
+    ("conv", ("Conv1D", "Conv2D", "Conv3D")),
+    ("batchnorm", ("BatchNormalization",)),
+    ("activation", ("Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU")),  # element-wise, no weights
+    ("softmax", ("Softmax",)),
+    ("prelu", ("PReLU",)),
+    ("identity", ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                  "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")),  # at inference
+    ("pooling", ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+                 "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+                 "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")),
+    ("resize", ("Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D")),
+    ("padding", ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")),
+    ("flatten", ("Flatten",)),
+    ("merge", ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")),
+    ("concat", ("Concatenate",)),
+)
+_CLASSES = {kind: tuple(getattr(keras.layers, n) for n in names if hasattr(keras.layers, n))
+            for kind, names in _FAMILIES}
+PRUNABLE_KINDS = ("dense", "conv", "transposed")
+ACTIVATION_KINDS = ("activation", "softmax", "prelu")
+
+
+@functools.lru_cache(maxsize=None)
+def _kind_of_class(cls) -> "str | None":
+    # A pruning wrapper is TF-MOT's PruneLowMagnitude or a subclass (tfprune's wrapper), known
+    # by class name so that asking never imports TF-MOT.
+    if any(c.__name__ == "PruneLowMagnitude" for c in cls.__mro__):
+        return "wrapper"
+    for kind, classes in _CLASSES.items():
+        if issubclass(cls, classes):
+            return kind
+    return None
+
+
+def layer_kind(layer) -> "str | None":
+    """The family of ``layer`` itself (a wrapper is ``"wrapper"``), or None for any other layer.
+
+    One of: wrapper, input, transposed, separable, depthwise, dense, conv, batchnorm,
+    activation (Activation, ReLU, LeakyReLU, ELU, ThresholdedReLU), softmax, prelu, identity
+    (Dropout and variants, GaussianNoise, ActivityRegularization, Identity: the identity at
+    inference), pooling, resize (Cropping, UpSampling), padding (ZeroPadding), flatten, merge
+    (Add, Subtract, Multiply, Average, Maximum, Minimum), concat.
+
+    Example:
+        >>> layer_kind(keras.layers.Conv2DTranspose(4, 3)), layer_kind(keras.layers.ReLU())
+        ('transposed', 'activation')
+    """
+    return _kind_of_class(type(layer))
+
+
 def is_pruning_wrapper(layer) -> bool:
     """Whether ``layer`` is TF-MOT's ``PruneLowMagnitude`` or a subclass (tfprune's wrapper).
 
-    Checked by class name so that scoring and allocation never import TF-MOT.
+    The one test of "is this layer wrapped" in tfprune; it never imports TF-MOT.
     """
-    return any(cls.__name__ == "PruneLowMagnitude" for cls in type(layer).__mro__)
+    return layer_kind(layer) == "wrapper"
+
+
+def merge_op(layer) -> "str | None":
+    """``'add'``, ``'subtract'``, ``'multiply'``, ``'average'``, ``'maximum'`` or ``'minimum'``
+    for an element-wise merge layer, else None."""
+    return next((cls.__name__.lower() for cls in _CLASSES["merge"] if isinstance(layer, cls)), None)
+
+
+def is_activation_layer(layer) -> bool:
+    """Activation layers (Activation, ReLU, LeakyReLU, ELU, ThresholdedReLU, Softmax, PReLU)."""
+    return layer_kind(layer) in ACTIVATION_KINDS
 
 
 def inner_layer(layer):
@@ -78,9 +204,8 @@ def inner_layer(layer):
 
 
 def is_prunable(layer) -> bool:
-    """True for the layers whose ``kernel`` tfprune scores and masks."""
-    layer = inner_layer(layer)
-    return isinstance(layer, _PRUNABLE_CLASSES) and not isinstance(layer, _NEVER_PRUNED)
+    """True for the layers whose ``kernel`` tfprune scores and masks (wrapped or not)."""
+    return layer_kind(inner_layer(layer)) in PRUNABLE_KINDS
 
 
 def prunable_layers(model) -> "dict[str, keras.layers.Layer]":
@@ -124,13 +249,43 @@ def input_shape(model) -> tuple:
 def output_activation_is_softmax(model) -> bool:
     """Whether the model's last layer ends in a softmax (its own activation or a Softmax layer)."""
     last = inner_layer(model.layers[-1])
-    if isinstance(last, keras.layers.Softmax):
+    if layer_kind(last) == "softmax":
         return True
     act = getattr(last, "activation", None)
     return act is keras.activations.softmax or getattr(act, "__name__", "") == "softmax"
 
 
-def tfmot_sparsity():
-    """TF-MOT's public ``sparsity.keras`` API (imported on first use)."""
-    import tensorflow_model_optimization as tfmot
-    return tfmot.sparsity.keras
+# ---------------------------------------------------------------------------------------------
+# Optimizer internals (tf_keras's legacy optimizers and the new ones differ)
+# ---------------------------------------------------------------------------------------------
+
+def is_legacy_optimizer(optimizer) -> bool:
+    return isinstance(optimizer, keras.optimizers.legacy.Optimizer)
+
+
+def build_optimizer(optimizer, variables) -> None:
+    """Creates the optimizer's slot variables for ``variables`` now (a no-op once built)."""
+    if is_legacy_optimizer(optimizer):
+        optimizer._create_all_weights(variables)
+    else:
+        optimizer.build(variables)
+
+
+def optimizer_variables(optimizer) -> list:
+    """Every variable of the optimizer (step counter and slots), in its own order."""
+    variables = optimizer.variables
+    return list(variables() if callable(variables) else variables)
+
+
+def learning_rate_variable(optimizer) -> "tf.Variable | None":
+    """The learning rate if the optimizer holds it in a variable (callbacks may change it), else None."""
+    if is_legacy_optimizer(optimizer):
+        value = optimizer._hyper.get("learning_rate")
+    else:
+        value = getattr(optimizer, "_learning_rate", None)
+    return value if isinstance(value, tf.Variable) else None
+
+
+def optimizer_step(optimizer) -> tf.Variable:
+    """The optimizer's step counter (``iterations``)."""
+    return optimizer.iterations

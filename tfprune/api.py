@@ -9,8 +9,8 @@ import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 
+from tfprune import _keras
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn
@@ -124,7 +124,8 @@ def callbacks(log_dir: "str | None" = None):
     ``UpdatePruningStep`` (keeps TF-MOT's step counter and re-applies masks at each epoch end)
     and, with ``log_dir``, ``PruningSummaries`` (per-layer sparsity in TensorBoard).
     """
-    out = [pruning_callbacks.UpdatePruningStep()]
+    tfmot = _keras.tfmot()
+    out = [tfmot.UpdatePruningStep()]
     if log_dir:
-        out.append(pruning_callbacks.PruningSummaries(log_dir=str(log_dir)))
+        out.append(tfmot.PruningSummaries(log_dir=str(log_dir)))
     return out

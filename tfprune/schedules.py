@@ -2,7 +2,8 @@
 
 All are ``tfmot.sparsity.keras.PruningSchedule`` subclasses (``__call__(step) ->
 (should_prune, sparsity)``; TF-MOT's first training step is 1) and round-trip through
-``get_config`` / ``from_config``.
+``get_config`` / ``from_config``. The classes are made on first access (PEP 562), so that
+importing tfprune does not import TF-MOT; their behaviour is in the ``_…`` classes below.
 
 * :class:`FixedMask` never prunes: the masks set by tfprune stay bit-identical. It is the
   default schedule of :class:`tfprune.FixedMaskWrapper`.
@@ -11,17 +12,23 @@ All are ``tfmot.sparsity.keras.PruningSchedule`` subclasses (``__call__(step) ->
   prune once, or at a list of steps, to the given sparsities, and hold the mask in between.
 
 Example:
+    >>> from tfprune.schedules import Iterative
     >>> schedule = Iterative(steps=[100, 200, 300], sparsities=[0.5, 0.75, 0.9])
     >>> Iterative.from_config(schedule.get_config()["config"]) == schedule
     True
 """
 from __future__ import annotations
 
+import types
+
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_schedule import PruningSchedule
+
+from tfprune import _keras
+
+PUBLIC = ("FixedMask", "Iterative", "OneShot")
 
 
-class _Schedule(PruningSchedule):
+class _Schedule:
     def get_config(self):
         return {"class_name": type(self).__name__, "config": self._config()}
 
@@ -36,7 +43,7 @@ class _Schedule(PruningSchedule):
         return f"{type(self).__name__}({args})"
 
 
-class FixedMask(_Schedule):
+class _FixedMask(_Schedule):
     """Never re-ranks: ``should_prune`` is always False, masks stay as set.
 
     Args:
@@ -55,7 +62,7 @@ class FixedMask(_Schedule):
         return {"sparsity": self.sparsity}
 
 
-class Iterative(_Schedule):
+class _Iterative(_Schedule):
     """Prunes by magnitude to ``sparsities[i]`` at training step ``steps[i]``, holds in between.
 
     Args:
@@ -85,7 +92,7 @@ class Iterative(_Schedule):
         return {"steps": list(self.steps), "sparsities": list(self.sparsities)}
 
 
-class OneShot(Iterative):
+class _OneShot:
     """Prunes once, by magnitude, to ``sparsity`` at training step ``step`` (default 1)."""
 
     def __init__(self, sparsity: float, step: int = 1):
@@ -95,4 +102,25 @@ class OneShot(Iterative):
         return {"sparsity": self.sparsities[0], "step": self.steps[0]}
 
 
-SCHEDULES = {cls.__name__: cls for cls in (FixedMask, Iterative, OneShot)}
+def _make(name, behaviour, parent):
+    return types.new_class(name, (behaviour, parent),
+                           exec_body=lambda ns: ns.update(__module__=__name__, __doc__=behaviour.__doc__))
+
+
+def schedule_classes() -> "dict[str, type]":
+    """``{name: class}`` of the public schedules, made (and TF-MOT imported) on the first call."""
+    if "SCHEDULES" not in globals():
+        base = _keras.tfmot().PruningSchedule
+        iterative = _make("Iterative", _Iterative, base)
+        made = {"FixedMask": _make("FixedMask", _FixedMask, base), "Iterative": iterative,
+                "OneShot": _make("OneShot", _OneShot, iterative)}
+        globals().update(made, SCHEDULES=made)
+    return globals()["SCHEDULES"]
+
+
+def __getattr__(name):
+    if name == "SCHEDULES":
+        return schedule_classes()
+    if name in PUBLIC:
+        return schedule_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,23 +10,23 @@ There is no ``top_k``, ``tf.cond``, step counter or step assertion in the traini
 at each epoch end) but not required; ``pruning_step`` is not advanced, since nothing reads it.
 
 Masks are set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
-original layer names.
+original layer names. The class is made on first use (:func:`wrapper_class`, or the name
+``FixedMaskWrapper`` through PEP 562), so that importing tfprune does not import TF-MOT; its
+behaviour is in ``_FixedMaskWrapper`` below.
 """
 from __future__ import annotations
 
 import inspect
+import types
 from typing import Mapping
 
 import numpy as np
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
-from tfprune import _keras
+from tfprune import _keras, schedules
 from tfprune._keras import keras
-from tfprune.schedules import FixedMask, SCHEDULES
 
 
-class FixedMaskWrapper(PruneLowMagnitude):
+class _FixedMaskWrapper:
     """Wraps a Dense/Conv layer and multiplies its kernel by a fixed 0/1 mask.
 
     Build models with it through :func:`tfprune.prune_at_init` or :func:`apply_masks`;
@@ -34,11 +34,14 @@ class FixedMaskWrapper(PruneLowMagnitude):
     named ``fixed_mask_wrapper_<layer name>``; tfprune's APIs key everything by the layer name.
 
     Example:
-        >>> wrapped = FixedMaskWrapper(keras.layers.Dense(10))
+        >>> import tfprune
+        >>> wrapped = tfprune.FixedMaskWrapper(keras.layers.Dense(10))
     """
 
     def __init__(self, layer, pruning_schedule=None, **kwargs):
-        super().__init__(layer, pruning_schedule=pruning_schedule or FixedMask(), **kwargs)
+        if pruning_schedule is None:
+            pruning_schedule = schedules.schedule_classes()["FixedMask"]()
+        super().__init__(layer, pruning_schedule=pruning_schedule, **kwargs)
         self._call_accepts_training = "training" in inspect.signature(self.layer.call).parameters
 
     def call(self, inputs, training=None, **kwargs):
@@ -54,18 +57,37 @@ class FixedMaskWrapper(PruneLowMagnitude):
     def from_config(cls, config):
         config = dict(config)
         schedule = config.pop("pruning_schedule")
-        objects = dict(SCHEDULES)
-        objects.update({"ConstantSparsity": tfmot_schedule.ConstantSparsity,
-                        "PolynomialDecay": tfmot_schedule.PolynomialDecay})
+        tfmot = _keras.tfmot()
+        objects = dict(schedules.schedule_classes(), ConstantSparsity=tfmot.ConstantSparsity,
+                       PolynomialDecay=tfmot.PolynomialDecay)
         config["pruning_schedule"] = keras.utils.deserialize_keras_object(schedule, custom_objects=objects)
         config["layer"] = keras.layers.deserialize(config.pop("layer"))
         return cls(**config)
 
 
+def wrapper_class() -> type:
+    """tfprune's ``FixedMaskWrapper`` class (a subclass of TF-MOT's ``PruneLowMagnitude``),
+    made, and TF-MOT imported, on the first call."""
+    if "FixedMaskWrapper" not in globals():
+        parent = _keras.tfmot().PruneLowMagnitude
+        globals()["FixedMaskWrapper"] = types.new_class(
+            "FixedMaskWrapper", (_FixedMaskWrapper, parent),
+            exec_body=lambda ns: ns.update(__module__=__name__, __doc__=_FixedMaskWrapper.__doc__))
+    return globals()["FixedMaskWrapper"]
+
+
+def __getattr__(name):
+    if name == "FixedMaskWrapper":
+        return wrapper_class()
+    if name == "PruneLowMagnitude":
+        return _keras.tfmot().PruneLowMagnitude
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def custom_objects() -> "dict[str, object]":
     """The classes needed to load a model saved with tfprune (and TF-MOT) wrappers."""
-    objects = {"FixedMaskWrapper": FixedMaskWrapper, "PruneLowMagnitude": PruneLowMagnitude}
-    objects.update(SCHEDULES)
+    objects = {"FixedMaskWrapper": wrapper_class(), "PruneLowMagnitude": _keras.tfmot().PruneLowMagnitude}
+    objects.update(schedules.schedule_classes())
     return objects
 
 
@@ -85,8 +107,8 @@ def load_model(path, **kwargs):
         return keras.models.load_model(path, **kwargs)
 
 
-def _wrappers(model) -> "dict[str, PruneLowMagnitude]":
-    return {_keras.inner_layer(l).name: l for l in model.layers if isinstance(l, PruneLowMagnitude)}
+def _wrappers(model) -> "dict[str, keras.layers.Wrapper]":
+    return {_keras.inner_layer(l).name: l for l in model.layers if _keras.is_pruning_wrapper(l)}
 
 
 def is_wrapped(model) -> bool:
@@ -137,10 +159,12 @@ def wrap(model, pruning_schedule=None):
     _keras.check_model(model)
     _keras.require_prunable(model)
 
+    wrapper = wrapper_class()
+
     def clone(layer):
-        if isinstance(layer, PruneLowMagnitude) or not _keras.is_prunable(layer):
+        if _keras.is_pruning_wrapper(layer) or not _keras.is_prunable(layer):
             return layer
-        return FixedMaskWrapper(layer, pruning_schedule=pruning_schedule)
+        return wrapper(layer, pruning_schedule=pruning_schedule)
 
     return keras.models.clone_model(model, clone_function=clone)
 
@@ -181,7 +205,7 @@ def get_masks(model) -> "dict[str, np.ndarray]":
     _keras.check_model(model)
     masks = {}
     for name, layer in _keras.prunable_layers(model).items():
-        if isinstance(layer, PruneLowMagnitude):
+        if _keras.is_pruning_wrapper(layer):
             masks[name] = _kernel_mask(layer).numpy().astype(np.float32)
         else:
             masks[name] = (layer.kernel.numpy() != 0).astype(np.float32)
@@ -192,7 +216,7 @@ def _masked_weight_values(layer):
     """The inner layer's weights with every pruning mask applied (+0.0, never -0.0)."""
     inner = _keras.inner_layer(layer)
     values = [np.array(v) for v in inner.get_weights()]
-    if isinstance(layer, PruneLowMagnitude):
+    if _keras.is_pruning_wrapper(layer):
         index = {id(v): i for i, v in enumerate(inner.weights)}
         for weight, mask, _ in layer.pruning_vars:
             i = index.get(id(weight))

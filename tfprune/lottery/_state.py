@@ -82,38 +82,17 @@ def unprefixed(prefix: str, arrays: Mapping[str, np.ndarray]) -> "dict[str, np.n
 # Optimizer state
 # ---------------------------------------------------------------------------------------------
 
-def _is_legacy(optimizer) -> bool:
-    return isinstance(optimizer, keras.optimizers.legacy.Optimizer)
-
-
-def _optimizer_variables(optimizer) -> list:
-    variables = optimizer.variables
-    return list(variables() if callable(variables) else variables)
-
-
-def _learning_rate_variable(optimizer):
-    if _is_legacy(optimizer):
-        value = optimizer._hyper.get("learning_rate")
-        return value if isinstance(value, tf.Variable) else None
-    value = getattr(optimizer, "_learning_rate", None)
-    return value if isinstance(value, tf.Variable) else None
-
-
 def build_optimizer(optimizer, model) -> None:
     """Creates the optimizer's slot variables for ``model``'s trainable variables now."""
-    variables = model.trainable_variables
-    if _is_legacy(optimizer):
-        optimizer._create_all_weights(variables)
-    else:
-        optimizer.build(variables)  # a no-op once built
+    _keras.build_optimizer(optimizer, model.trainable_variables)
 
 
 def optimizer_state(optimizer, model) -> "dict[str, np.ndarray]":
     """``{"<i>": array}`` of every optimizer variable (step counter and slots), plus the
     learning rate (``"lr"``) when it is a variable (callbacks such as ReduceLROnPlateau change it)."""
     build_optimizer(optimizer, model)
-    out = {str(i): np.array(v.numpy(), copy=True) for i, v in enumerate(_optimizer_variables(optimizer))}
-    lr = _learning_rate_variable(optimizer)
+    out = {str(i): np.array(v.numpy(), copy=True) for i, v in enumerate(_keras.optimizer_variables(optimizer))}
+    lr = _keras.learning_rate_variable(optimizer)
     if lr is not None:
         out["lr"] = np.array(lr.numpy(), copy=True)
     return out
@@ -122,7 +101,7 @@ def optimizer_state(optimizer, model) -> "dict[str, np.ndarray]":
 def restore_optimizer(optimizer, model, state: Mapping[str, np.ndarray]) -> None:
     """Puts an :func:`optimizer_state` snapshot into a freshly created ``optimizer``."""
     build_optimizer(optimizer, model)
-    variables = _optimizer_variables(optimizer)
+    variables = _keras.optimizer_variables(optimizer)
     values = {int(k): v for k, v in state.items() if k.isdigit()}
     if len(values) != len(variables):
         raise ValueError(f"optimizer state: {len(values)} saved variables but the optimizer "
@@ -133,7 +112,7 @@ def restore_optimizer(optimizer, model, state: Mapping[str, np.ndarray]) -> None
             raise ValueError(f"optimizer state: variable {variable.name} has shape {tuple(variable.shape)}, "
                              f"the saved one {value.shape}.")
         variable.assign(value)
-    lr = _learning_rate_variable(optimizer)
+    lr = _keras.learning_rate_variable(optimizer)
     if lr is not None and "lr" in state:
         lr.assign(state["lr"])
 
@@ -141,7 +120,7 @@ def restore_optimizer(optimizer, model, state: Mapping[str, np.ndarray]) -> None
 def set_optimizer_step(optimizer, model, step: int) -> None:
     """Sets the optimizer's step counter (``iterations``) of a fresh optimizer."""
     build_optimizer(optimizer, model)
-    optimizer.iterations.assign(int(step))
+    _keras.optimizer_step(optimizer).assign(int(step))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -82,10 +82,6 @@ def loss_from_logits(loss_fn) -> bool:
     return bool(getattr(loss_fn, "from_logits", fn_kwargs.get("from_logits", False)))
 
 
-_ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
-                      keras.layers.Softmax, keras.layers.ThresholdedReLU, keras.layers.PReLU)
-
-
 def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False, linear: bool = False):
     """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is).
 
@@ -102,12 +98,12 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
         config = dict(inner.get_config())
         if dtype is not None:
             config["dtype"] = dtype
-        if linear and isinstance(inner, _ACTIVATION_LAYERS):
+        if linear and _keras.is_activation_layer(inner):
             return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
         if linear and "activation" in config:
             config["activation"] = "linear"
         if had_softmax and inner is out_layer:
-            if isinstance(inner, keras.layers.Softmax):
+            if _keras.layer_kind(inner) == "softmax":
                 return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
             config["activation"] = "linear"
         return inner.__class__.from_config(config)

@@ -20,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import _keras
-from tfprune._keras import keras
 from tfprune.scoring._common import kernel_values, scoring_clone, set_kernels
 
 
@@ -74,7 +73,7 @@ def path_flow(model, masks, *, input_shape=None):
     ones = _ones_input(model, input_shape)
     clone, _ = scoring_clone(model, dtype="float64", linear=True)
     for layer in clone.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if _keras.layer_kind(layer) == "batchnorm":
             values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
             for w in layer.weights:
                 key = w.name.split("/")[-1].split(":")[0]

@@ -35,32 +35,18 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import _keras
-from tfprune._keras import keras
-
-L = keras.layers
 
 
 class StructuredPruningError(ValueError):
     """The model contains a layer or a pattern that structured pruning cannot handle."""
 
 
-def _classes(*names):
-    return tuple(getattr(L, n) for n in names if hasattr(L, n))
-
-
-_TRANSPOSED = _classes("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
-_SEPARABLE = _classes("SeparableConv1D", "SeparableConv2D")
-_DEPTHWISE = _classes("DepthwiseConv1D", "DepthwiseConv2D")
-_ACTIVATIONS = _classes("Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU")
-_IDENTITY_AT_INFERENCE = _classes("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                                  "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-                                  "Identity")
-_POOLING = _classes("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-                    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-                    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
-_RESHAPING = _classes("Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D")
-_PADDING = _classes("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
-_MERGES = _classes("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+# The role of each layer kind (see tfprune._keras.layer_kind) in the channel graph; layers of
+# any other kind are opaque.
+_ROLES = {"input": "input", "dense": "producer", "conv": "producer", "depthwise": "channelwise",
+          "batchnorm": "channelwise", "activation": "channelwise", "identity": "channelwise",
+          "pooling": "channelwise", "resize": "channelwise", "padding": "padding", "flatten": "flatten",
+          "merge": "merge", "concat": "concat"}
 
 SUPPORTED = ("Dense, Conv1D/2D/3D (groups=1), BatchNormalization (last axis), DepthwiseConv1D/2D "
              "(depth_multiplier=1), Activation, ReLU, LeakyReLU, ELU, ThresholdedReLU, Dropout and variants, "
@@ -77,50 +63,26 @@ def classify(layer, input_rank: "int | None" = None) -> "tuple[str, str | None]"
     """``(role, why_not)``: role in input / producer / channelwise / padding / flatten / merge /
     concat / opaque; for ``opaque``, why the layer cannot carry removable channels.
     ``input_rank``: rank of the layer's (first) input, batch included."""
-    cls = type(layer).__name__
-    if isinstance(layer, L.InputLayer):
-        return "input", None
-    if _keras.is_pruning_wrapper(layer):
-        return "opaque", "a pruning wrapper (strip the model first)"
-    if isinstance(layer, _TRANSPOSED):
-        return "opaque", f"{cls} (transposed convolutions are not supported)"
-    if isinstance(layer, _SEPARABLE):
-        return "opaque", f"{cls} (separable convolutions are not supported)"
-    if isinstance(layer, _DEPTHWISE):
-        if layer.depth_multiplier != 1:
-            return "opaque", f"{cls} with depth_multiplier={layer.depth_multiplier} (only 1 is supported)"
-        if not _channels_last(layer):
-            return "opaque", f"{cls} with data_format={layer.data_format!r} (only channels_last)"
-        return "channelwise", None
-    if isinstance(layer, (L.Dense,)) or isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D)):
-        if getattr(layer, "groups", 1) != 1:
-            return "opaque", f"{cls} with groups={layer.groups} (only groups=1 is supported)"
-        if not _channels_last(layer):
-            return "opaque", f"{cls} with data_format={layer.data_format!r} (only channels_last)"
-        return "producer", None
-    if isinstance(layer, L.BatchNormalization):
+    cls, kind = type(layer).__name__, _keras.layer_kind(layer)
+    unsupported = {"wrapper": "a pruning wrapper (strip the model first)",
+                   "transposed": f"{cls} (transposed convolutions are not supported)",
+                   "separable": f"{cls} (separable convolutions are not supported)"}
+    if kind in unsupported:
+        return "opaque", unsupported[kind]
+    if kind not in _ROLES:
+        return "opaque", f"{cls} (not a layer structured pruning knows how to pass channels through)"
+    if kind == "depthwise" and layer.depth_multiplier != 1:
+        return "opaque", f"{cls} with depth_multiplier={layer.depth_multiplier} (only 1 is supported)"
+    if kind in ("dense", "conv") and getattr(layer, "groups", 1) != 1:
+        return "opaque", f"{cls} with groups={layer.groups} (only groups=1 is supported)"
+    if kind == "batchnorm":
         axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
         rank = input_rank if input_rank is not None else len(layer.input_shape)
         if len(axis) != 1 or axis[0] % rank != rank - 1:
             return "opaque", f"{cls} on axis {layer.axis} (only the last, channel axis is supported)"
-        return "channelwise", None
-    if isinstance(layer, _ACTIVATIONS + _IDENTITY_AT_INFERENCE + _POOLING + _RESHAPING):
-        if not _channels_last(layer):
-            return "opaque", f"{cls} with data_format={layer.data_format!r} (only channels_last)"
-        return "channelwise", None
-    if isinstance(layer, _PADDING):
-        if not _channels_last(layer):
-            return "opaque", f"{cls} with data_format={layer.data_format!r} (only channels_last)"
-        return "padding", None
-    if isinstance(layer, L.Flatten):
-        if not _channels_last(layer):
-            return "opaque", f"{cls} with data_format={layer.data_format!r} (only channels_last)"
-        return "flatten", None
-    if isinstance(layer, _MERGES):
-        return "merge", None
-    if isinstance(layer, L.Concatenate):
-        return "concat", None
-    return "opaque", f"{cls} (not a layer structured pruning knows how to pass channels through)"
+    if not _channels_last(layer):
+        return "opaque", f"{cls} with data_format={layer.data_format!r} (only channels_last)"
+    return _ROLES[kind], None
 
 
 @dataclasses.dataclass

@@ -11,10 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from tfprune._keras import keras
-from tfprune.structured.graph import _DEPTHWISE, _SEPARABLE, _TRANSPOSED
-
-L = keras.layers
+from tfprune import _keras
 
 
 def _prod(values) -> int:
@@ -30,20 +27,21 @@ def layer_flops(layer) -> int:
         return 0
     if any(isinstance(s, (list, tuple)) for s in in_shape) or any(d is None for d in in_shape[1:] + out_shape[1:]):
         return 0
-    if isinstance(layer, L.Dense):
+    kind = _keras.layer_kind(layer)
+    if kind == "dense":
         return 2 * _prod(in_shape[1:-1]) * in_shape[-1] * out_shape[-1]
-    if isinstance(layer, _DEPTHWISE):
+    if kind == "depthwise":
         kernel = tuple(layer.depthwise_kernel.shape)
         return 2 * _prod(out_shape[1:-1]) * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
-    if isinstance(layer, _SEPARABLE):
+    if kind == "separable":
         kernel = tuple(layer.depthwise_kernel.shape)
         spatial = _prod(out_shape[1:-1])
         depthwise = spatial * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
         return 2 * (depthwise + spatial * kernel[-2] * kernel[-1] * out_shape[-1])
-    if isinstance(layer, _TRANSPOSED):
+    if kind == "transposed":
         kernel = tuple(layer.kernel.shape)  # [..., out, in]
         return 2 * _prod(in_shape[1:-1]) * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
-    if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D)):
+    if kind == "conv":
         kernel = tuple(layer.kernel.shape)  # [..., in / groups, out]
         return 2 * _prod(out_shape[1:-1]) * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
     return 0

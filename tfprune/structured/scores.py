@@ -24,8 +24,7 @@ NORMS = {"l1": 1, "l2": 2}
 
 
 def _output_axis(layer) -> int:
-    from tfprune.structured.graph import _TRANSPOSED
-    return -2 if isinstance(_keras.inner_layer(layer), _TRANSPOSED) else -1
+    return -2 if _keras.layer_kind(_keras.inner_layer(layer)) == "transposed" else -1
 
 
 def pool_channel_scores(scores: Mapping[str, np.ndarray], model=None) -> "dict[str, np.ndarray]":

@@ -35,12 +35,11 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from tfprune import _keras
 from tfprune._keras import keras
-from tfprune.structured.graph import _ACTIVATIONS, _DEPTHWISE, StructuredPruningError
+from tfprune.structured.graph import StructuredPruningError
 
 REMOVED = ("zero", "fold")
-
-L = keras.layers
 
 
 class InexactFoldWarning(UserWarning):
@@ -139,7 +138,7 @@ def _producer(layer, graph, keep_unit, keep_in, c_in, f_in, removed, edits, note
         correction = c_in[contributing] @ per_input[contributing]
         padding = getattr(layer, "padding", "valid")
         exact = not f_in[contributing].any() and (
-            isinstance(layer, L.Dense) or padding == "valid" or _spatial_kernel_is_one(kernel))
+            _keras.layer_kind(layer) == "dense" or padding == "valid" or _spatial_kernel_is_one(kernel))
         if not exact:
             where = ("its input is not spatially uniform" if f_in[contributing].any() else
                      f"padding={padding!r} with a {'x'.join(map(str, kernel.shape[:-2]))} kernel")
@@ -152,7 +151,7 @@ def _producer(layer, graph, keep_unit, keep_in, c_in, f_in, removed, edits, note
         new_bias = full[keep_out].astype(kernel.dtype)
     new_kernel = kernel[..., keep_in, :][..., keep_out]
     edit = Edit()
-    key = "units" if isinstance(layer, L.Dense) else "filters"
+    key = "units" if _keras.layer_kind(layer) == "dense" else "filters"
     edit.config[key] = int(keep_out.sum())
     if bias is None and new_bias is not None:
         edit.config["use_bias"] = True
@@ -171,8 +170,8 @@ def _producer(layer, graph, keep_unit, keep_in, c_in, f_in, removed, edits, note
 
 
 def _channelwise(layer, keep, c_in, f_in, removed, edits):
-    name = layer.name
-    if isinstance(layer, L.BatchNormalization):
+    name, kind = layer.name, _keras.layer_kind(layer)
+    if kind == "batchnorm":
         weights = layer.get_weights()
         edit = Edit(weights=[np.asarray(w)[keep] for w in weights])
         params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in layer.weights], weights))
@@ -197,7 +196,7 @@ def _channelwise(layer, keep, c_in, f_in, removed, edits):
             out_f = f_in
         edits[name] = edit
         return out_c, out_f
-    if isinstance(layer, _DEPTHWISE):
+    if kind == "depthwise":
         weights = layer.get_weights()
         kernel = np.asarray(weights[0])
         bias = np.asarray(weights[1]) if layer.use_bias else None
@@ -221,24 +220,20 @@ def _channelwise(layer, keep, c_in, f_in, removed, edits):
             out_f = f_in | (padded & (c_in != 0))
         edits[name] = edit
         return _apply_activation(layer.activation, pre), out_f
-    if isinstance(layer, _ACTIVATIONS):
+    if kind == "activation":
         return np.asarray(layer(tf.constant(c_in[None, :], tf.float32)).numpy(), np.float64)[0], f_in
     return c_in, f_in  # dropout, pooling, cropping, up-sampling, identity
 
 
+_MERGES = {"add": lambda v: np.sum(v, axis=0), "subtract": lambda v: v[0] - v[1],
+           "multiply": lambda v: np.prod(v, axis=0), "average": lambda v: np.mean(v, axis=0),
+           "maximum": lambda v: np.max(v, axis=0), "minimum": lambda v: np.min(v, axis=0)}
+
+
 def _merge(layer, values):
-    if isinstance(layer, L.Add):
-        return np.sum(values, axis=0)
-    if isinstance(layer, L.Subtract):
-        return values[0] - values[1]
-    if isinstance(layer, L.Multiply):
-        return np.prod(values, axis=0)
-    if isinstance(layer, L.Average):
-        return np.mean(values, axis=0)
-    if isinstance(layer, L.Maximum):
-        return np.max(values, axis=0)
-    if isinstance(layer, L.Minimum):
-        return np.min(values, axis=0)
+    op = _MERGES.get(_keras.merge_op(layer))
+    if op is not None:
+        return op(values)
     raise StructuredPruningError(f"layer {layer.name!r} ({type(layer).__name__}): unknown merge.")
 
 

@@ -32,14 +32,14 @@ def tfmot_schedule(sparsity: float, settings: TfmotSettings, total_steps: int):
     end = max(1, int(settings.tfmot_end_fraction * total_steps))
     frequency = min(settings.tfmot_frequency, end)
     end = (end // frequency) * frequency
-    return _keras.tfmot_sparsity().PolynomialDecay(initial_sparsity=0.0, final_sparsity=float(sparsity),
+    return _keras.tfmot().PolynomialDecay(initial_sparsity=0.0, final_sparsity=float(sparsity),
                                                    begin_step=0, end_step=end, frequency=frequency)
 
 
 def run(ctx):
     def prune(model, total_steps):
         schedule = tfmot_schedule(ctx.config.sparsity, ctx.settings, total_steps)
-        pruned = _keras.tfmot_sparsity().prune_low_magnitude(model, pruning_schedule=schedule)
+        pruned = _keras.tfmot().prune_low_magnitude(model, pruning_schedule=schedule)
         return pruned, {"schedule": "PolynomialDecay", "begin_step": schedule.begin_step,
                         "end_step": schedule.end_step, "frequency": schedule.frequency, "power": schedule.power,
                         "ranking": "layerwise magnitude (TF-MOT)"}
