@@ -28,6 +28,7 @@ import tempfile
 import numpy as np
 
 from . import _flatbuf as fb
+from . import _surgery
 from . import _runtime
 from tfprune.table import human_bytes, table
 from .inspection import gzip_size
@@ -617,14 +618,14 @@ def _apply_rules(sparse_bytes, dense_bytes, kernels, report):
         if not d.rule:
             continue
         if RULE_ACTIONS[d.rule] == "insert DENSIFY":
-            fb.insert_densify(sparse_model, g, i)
+            _surgery.insert_densify(sparse_model, g, i)
         else:
-            fb.densify_in_place(sparse_model, g, i, dense_value)
+            _surgery.densify_in_place(sparse_model, g, i, dense_value)
         report.fallbacks.append(f"weight {d.tensor}" + (f" (layer {d.layer})" if d.layer else "")
                                 + f": {d.converter_encoding} -> {d.final_encoding}: {d.reason}")
     _runtime_notes([d for *_, d in decisions if d.final_encoding != "dense"], report)
-    fb.compact(sparse_model)
-    fixed = fb.canonicalize_negative_zeros(sparse_model)
+    _surgery.compact(sparse_model)
+    fixed = _surgery.canonicalize_negative_zeros(sparse_model)
     if fixed:
         report.notes.append(f"{fixed} -0.0 values in the converted model rewritten as +0.0")
     if not any(fb.is_sparse(t) for sg in sparse_model.subgraphs for t in sg.tensors):
