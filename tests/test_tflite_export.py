@@ -311,6 +311,22 @@ def test_written_file_has_mode_0644(block16_model, tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # not mkstemp's 0600
 
 
+def test_read_only_target_is_replaced_only_with_overwrite(block16_model, tmp_path):
+    path = tmp_path / "ro.tflite"
+    path.write_bytes(b"previous")
+    os.chmod(path, 0o444)
+    with pytest.raises(FileExistsError) as info:
+        tflite_export.export(block16_model, path, sparse=False)
+    message = str(info.value)
+    for w in ("path", repr(str(path)), "read-only", "overwrite=True"):
+        assert w in message, (w, message)
+    assert "\n" not in message
+    assert path.read_bytes() == b"previous" and _leftovers(tmp_path) == []
+    report = tflite_export.export(block16_model, path, sparse=False, overwrite=True)
+    assert report.written and path.read_bytes() != b"previous"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
 # --- arguments ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,words", [
@@ -319,6 +335,7 @@ def test_written_file_has_mode_0644(block16_model, tmp_path):
     ({"block": (8, 1)}, ["block", "(8, 1)", "'auto'", "(4, 1)", "(16, 1)"]),
     ({"block": "4x1"}, ["block", "'4x1'", "'auto'"]),
     ({"sparse": "yes"}, ["sparse", "'yes'", "True, False"]),
+    ({"overwrite": 1}, ["overwrite", "1", "True, False"]),
     ({"tolerance": -1.0}, ["tolerance", "-1.0", "positive float"]),
     ({"verify_with": np.zeros((4, 3), np.float32)}, ["verify_with", "(4, 3)", "(n_samples,)"]),
     ({"representative_data": np.zeros((4, 64, 1), np.float32), "quantization": "int8"},

@@ -28,7 +28,7 @@ from .reports import ExportError, ExportReport
 
 
 def export(model, path, quantization="none", representative_data=None, sparse=True, block=None,
-           verify_with=None, tolerance=None) -> ExportReport:
+           verify_with=None, tolerance=None, overwrite=False) -> ExportReport:
     """Exports a (pruned) Keras model to a sparse .tflite that is verified in LiteRT.
 
     Args:
@@ -53,12 +53,15 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
         the model's input shape drawn with seed 0.
       tolerance: override :data:`TOLERANCES` for this call: a float (vs-Keras tolerance) or a
         ``(vs_keras, vs_dense_twin)`` pair.
+      overwrite: replace ``path`` even if it is an existing read-only file (a writable one is
+        always replaced).
 
     Returns:
       :class:`ExportReport` (``print(report)``, ``report.to_dict()``).
 
     Raises:
       ValueError: bad arguments (the message names the argument, the value and what is allowed).
+      FileExistsError: ``path`` is a read-only file and ``overwrite`` is False.
       ExportError: neither the sparse model nor its dense twin passed verification; nothing was
         written (``err.report`` has the details).
 
@@ -72,7 +75,8 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     quantization = arguments.check_quantization(quantization)
     block = arguments.check_block(block)
     sparse = arguments.check_flag(sparse, "sparse")
-    path = writing.check_path(path)
+    overwrite = arguments.check_flag(overwrite, "overwrite")
+    path = writing.check_path(path, overwrite)
     arguments.check_model(model)
     arguments.check_calibration(quantization, representative_data)
     tols = arguments.check_tolerances(tolerance, quantization)
@@ -85,7 +89,7 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     report.negative_zeros_fixed = n_fixed
     try:
         chosen = _choose(work, representative_data, verify_with, report)
-        writing.write(path, chosen)
+        writing.write(path, chosen, overwrite)
     finally:
         if restore is not None:  # the model could not be cloned: put its weights back
             work.set_weights(restore)
