@@ -3,12 +3,13 @@ atomic writes and argument errors.  Models are tiny and built with numpy masks."
 
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
 
 import tflite_export
-from tflite_export import _runtime, exporter
+from tflite_export import _runtime, rules, verification
 from tflite_helpers import (float_buffers, inputs, mlp, op_names, rel_err, run_tflite,
                                   sparsify)
 
@@ -178,7 +179,7 @@ def _case(name, tmp_path):
 
 @pytest.mark.parametrize("case", ["partial_block", "fp16_block", "drq_block", "int8_densify"])
 def test_verification_alone_catches_known_bad_cases(case, tmp_path, monkeypatch):
-    monkeypatch.setattr(exporter, "known_issue_rules_enabled", lambda: False)
+    monkeypatch.setattr(rules, "known_issue_rules_enabled", lambda: False)
     model, kw = _case(case, tmp_path)
     path = tmp_path / "m.tflite"
     report = tflite_export.export(model, path, **kw)
@@ -199,7 +200,7 @@ def test_verification_alone_catches_known_bad_cases(case, tmp_path, monkeypatch)
 
 
 def test_size_guard_catches_larger_sparse_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(exporter, "known_issue_rules_enabled", lambda: False)
+    monkeypatch.setattr(rules, "known_issue_rules_enabled", lambda: False)
     monkeypatch.setattr(_runtime, "RESOLVERS", ("builtin",))  # so the int8 CSR model verifies
     model = sparsify(mlp(DIMS), 0.5)
     x = inputs(model, 32)
@@ -267,11 +268,11 @@ def _leftovers(directory):
 
 def test_failed_verification_writes_nothing(block16_model, tmp_path, monkeypatch):
     def failing(label, model_bytes, inputs_, keras_out, twin_outs, tols):
-        rows = [exporter.VerifyResult(label, r, 1.0, 1.0, tols[0], None, tols[1], False,
-                                      "outside tolerance") for r in RESOLVERS]
+        rows = [tflite_export.VerifyResult(label, r, 1.0, 1.0, tols[0], None, tols[1], False,
+                                           "outside tolerance") for r in RESOLVERS]
         return rows, {r: None for r in RESOLVERS}
 
-    monkeypatch.setattr(exporter, "_verify", failing)
+    monkeypatch.setattr(verification, "verify", failing)
     path = tmp_path / "never.tflite"
     with pytest.raises(tflite_export.ExportError, match="nothing written") as info:
         tflite_export.export(block16_model, path)
@@ -284,8 +285,8 @@ def test_failed_verification_writes_nothing(block16_model, tmp_path, monkeypatch
 def test_refused_export_keeps_existing_file(block16_model, tmp_path, monkeypatch):
     path = tmp_path / "old.tflite"
     path.write_bytes(b"previous")
-    monkeypatch.setattr(exporter, "_verify", lambda label, *a: (
-        [exporter.VerifyResult(label, "default", None, None, 0, None, 0, False, "boom")], {}))
+    monkeypatch.setattr(verification, "verify", lambda label, *a: (
+        [tflite_export.VerifyResult(label, "default", None, None, 0, None, 0, False, "boom")], {}))
     with pytest.raises(tflite_export.ExportError):
         tflite_export.export(block16_model, path)
     assert path.read_bytes() == b"previous"
@@ -296,12 +297,34 @@ def test_crash_during_write_leaves_no_partial_file(block16_model, tmp_path, monk
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(exporter.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     path = tmp_path / "m.tflite"
     with pytest.raises(OSError, match="disk full"):
         tflite_export.export(block16_model, path)
     assert not path.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_written_file_has_mode_0644(block16_model, tmp_path):
+    path = tmp_path / "m.tflite"
+    tflite_export.export(block16_model, path, sparse=False)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_read_only_target_is_replaced_only_with_overwrite(block16_model, tmp_path):
+    path = tmp_path / "ro.tflite"
+    path.write_bytes(b"previous")
+    os.chmod(path, 0o444)
+    with pytest.raises(FileExistsError) as info:
+        tflite_export.export(block16_model, path, sparse=False)
+    message = str(info.value)
+    for w in ("path", repr(str(path)), "read-only", "overwrite=True"):
+        assert w in message, (w, message)
+    assert "\n" not in message
+    assert path.read_bytes() == b"previous" and _leftovers(tmp_path) == []
+    report = tflite_export.export(block16_model, path, sparse=False, overwrite=True)
+    assert report.written and path.read_bytes() != b"previous"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
 # --- arguments ---------------------------------------------------------------------------
@@ -312,6 +335,7 @@ def test_crash_during_write_leaves_no_partial_file(block16_model, tmp_path, monk
     ({"block": (8, 1)}, ["block", "(8, 1)", "'auto'", "(4, 1)", "(16, 1)"]),
     ({"block": "4x1"}, ["block", "'4x1'", "'auto'"]),
     ({"sparse": "yes"}, ["sparse", "'yes'", "True, False"]),
+    ({"overwrite": 1}, ["overwrite", "1", "True, False"]),
     ({"tolerance": -1.0}, ["tolerance", "-1.0", "positive float"]),
     ({"verify_with": np.zeros((4, 3), np.float32)}, ["verify_with", "(4, 3)", "(n_samples,)"]),
     ({"representative_data": np.zeros((4, 64, 1), np.float32), "quantization": "int8"},

@@ -1,4 +1,4 @@
-"""tflite_export: pruned tf_keras model -> verified sparse .tflite, with size / latency / RAM reports.
+"""tflite_export: pruned Keras model -> verified sparse .tflite, with size / latency / RAM reports.
 
 Public API::
 
@@ -9,26 +9,20 @@ Public API::
     print(tflite_export.compare("dense.tflite", "m.tflite"))   # CompareReport: ratios side by side
 
 TensorFlow is imported lazily (on the first export / inspect call), so ``import tflite_export``
-is cheap.
+is cheap.  The package uses tfprune's public API only (``tfprune.strip``, ``tfprune.keras_utils``,
+``tfprune.io``, ``tfprune.table``, ``tfprune.checks``).
+
+Modules: :mod:`~tflite_export.pipeline` (``export``, step by step), ``arguments``, ``keras_side``,
+``blocks``, ``conversion``, ``rules`` (+ ``pairing``), ``verification``, ``writing``, ``reports``;
+``inspection``, ``benchmarking``; ``_flatbuf`` / ``_runtime`` (flatbuffer surgery, LiteRT).
 """
 
-import os as _os
-
-_os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from .benchmarking import BenchmarkReport, BenchmarkRow, CompareReport, benchmark, compare  # noqa: E402
-from .exporter import (  # noqa: E402
-    KNOWN_ISSUES,
-    QUANTIZATIONS,
-    TOLERANCES,
-    ExportError,
-    ExportReport,
-    LayerInfo,
-    TensorDecision,
-    VerifyResult,
-    export,
-)
-from .inspection import InspectReport, TensorInfo, inspect  # noqa: E402
+from .arguments import QUANTIZATIONS, TOLERANCES
+from .benchmarking import BenchmarkReport, BenchmarkRow, CompareReport, benchmark, compare
+from .inspection import InspectReport, TensorInfo, inspect
+from .pipeline import export
+from .reports import ExportError, ExportReport, LayerInfo, TensorDecision, VerifyResult
+from .rules import KNOWN_ISSUES
 
 __all__ = [
     "export", "inspect", "benchmark", "compare",

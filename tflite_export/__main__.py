@@ -4,12 +4,12 @@ Usage::
 
     python -m tflite_export --model=pruned.h5 --out=m.tflite \
         [--quantization=none|float16|dynamic|int8] [--representative_data=calib.npz] \
-        [--block=auto|none|4x1|16x1] [--verify_data=verify.npz] [--nosparse] \
+        [--block=auto|none|4x1|16x1] [--verify_data=verify.npz] [--nosparse] [--overwrite] \
         [--nobenchmark] [--nocompare_dense] [--runs=50] [--threads=1] [--json=report.json]
 
-``--model`` is a SavedModel directory or an .h5 / .keras file saved with tf_keras.  Models that
-contain tfprune or TF-MOT pruning wrappers are loaded with ``tfprune.custom_objects()`` (when the
-core package is installed) inside TF-MOT's ``prune_scope()``, and stripped before export.
+``--model`` is a SavedModel directory or an .h5 / .keras file saved from a Keras 2 model (the
+kind tfprune prunes).  It is loaded with ``tfprune.load_model``, which knows tfprune's and TF-MOT's
+pruning wrappers; wrappers are stripped before export.
 ``.npz`` files: the array named by ``--data_key`` (default: the only array in the file, or ``x``),
 samples on axis 0.  Exit status: 0 written, 1 export refused (nothing written), 2 bad flags.
 """
@@ -19,13 +19,12 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "SavedModel directory or .h5 / .keras file (tf_keras).")
+flags.DEFINE_string("model", None, "SavedModel directory or .h5 / .keras file (Keras 2).")
 flags.DEFINE_string("out", None, "Output .tflite path (written only if verification passes).")
 flags.DEFINE_enum("quantization", "none", ["none", "float16", "dynamic", "int8"],
                   "Weight / activation quantization.")
@@ -39,6 +38,7 @@ flags.DEFINE_string("data_key", None, "Array name inside the .npz files (default
 flags.DEFINE_string("block", "auto", "none (converter decides), auto (detect and report), 4x1 or "
                     "16x1 (require that block structure in every Dense kernel with >= 30% zeros).")
 flags.DEFINE_bool("sparse", True, "Sparse-encode weights (EXPERIMENTAL_SPARSITY).")
+flags.DEFINE_bool("overwrite", False, "Replace --out even if it is a read-only file.")
 flags.DEFINE_bool("benchmark", True, "Benchmark the written model (fresh subprocess per resolver).")
 flags.DEFINE_bool("compare_dense", True, "Also export the dense twin to a temporary file and "
                   "report sparse/dense ratios (needs --benchmark).")
@@ -83,19 +83,10 @@ def load_npz(path, key=None):
 
 
 def load_model(path):
-    """Loads a tf_keras model, knowing tfprune's and TF-MOT's pruning wrappers."""
-    import tensorflow_model_optimization as tfmot  # pylint: disable=import-outside-toplevel
-    import tf_keras as keras  # pylint: disable=import-outside-toplevel
+    """Loads a saved Keras model, knowing tfprune's and TF-MOT's pruning wrappers."""
+    import tfprune  # pylint: disable=import-outside-toplevel
 
-    custom = {}
-    try:
-        import tfprune  # pylint: disable=import-outside-toplevel
-
-        custom.update(tfprune.custom_objects())
-    except (ImportError, AttributeError):
-        pass
-    with tfmot.sparsity.keras.prune_scope():
-        return keras.models.load_model(path, custom_objects=custom, compile=False)
+    return tfprune.load_model(path, compile=False)
 
 
 def main(argv):
@@ -110,7 +101,11 @@ def main(argv):
     try:
         report = tflite_export.export(model, FLAGS.out, quantization=FLAGS.quantization,
                                       representative_data=rep, sparse=FLAGS.sparse,
-                                      block=_BLOCKS[FLAGS.block], verify_with=ver)
+                                      block=_BLOCKS[FLAGS.block], verify_with=ver,
+                                      overwrite=FLAGS.overwrite)
+    except FileExistsError as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
     except tflite_export.ExportError as e:
         if e.report is not None:
             print(e.report)

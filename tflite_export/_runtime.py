@@ -30,8 +30,11 @@ def runtime():
 
 
 def check_resolver(resolver: str) -> str:
+    """``resolver`` if it is one of :data:`RESOLVERS`.  The message has tfprune.checks' format,
+    written out here: this module is loaded by the benchmark worker, which must not import
+    tfprune (it would import TensorFlow)."""
     if resolver not in RESOLVERS:
-        raise ValueError(f"resolver={resolver!r} is not supported; allowed values: {RESOLVERS}")
+        raise ValueError(f"resolver: got {resolver!r}; allowed: {', '.join(map(repr, RESOLVERS))}.")
     return resolver
 
 

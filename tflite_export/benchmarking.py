@@ -26,8 +26,10 @@ import os
 import subprocess
 import sys
 
-from . import _runtime
+from tfprune import checks
 from tfprune.table import table
+
+from . import _runtime
 from .inspection import gzip_size
 
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bench_worker.py")
@@ -74,24 +76,20 @@ class BenchmarkReport:
               r.model_rss_mib, (r.error or "")[:70]) for r in self.rows])
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not supported; allowed values: an int >= {minimum}")
-
-
 def _check_args(path, threads, runs, warmup, resolvers):
+    """Returns ``(path, threads, runs, warmup)``, checked, as ``str`` and ``int``s."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model path {path!r} is not a file")
-    _check_int("threads", threads, 1)
-    _check_int("runs", runs, 1)
-    _check_int("warmup", warmup, 0)
+    threads = checks.integer(threads, "threads", 1)
+    runs = checks.integer(runs, "runs", 1)
+    warmup = checks.integer(warmup, "warmup", 0)
     if isinstance(resolvers, str) or not resolvers:
-        raise ValueError(f"resolvers={resolvers!r} is not supported; allowed values: a non-empty "
-                         f"sequence drawn from {_runtime.RESOLVERS}")
+        raise ValueError(f"resolvers: got {resolvers!r}; allowed: a non-empty sequence drawn from "
+                         f"{_runtime.RESOLVERS}.")
     for r in resolvers:
         _runtime.check_resolver(r)
-    return path
+    return path, threads, runs, warmup
 
 
 def _run_worker(path, resolver, threads, runs, warmup, timeout) -> BenchmarkRow:
@@ -133,7 +131,7 @@ def benchmark(path, threads=1, runs=50, warmup=5, resolvers=_runtime.RESOLVERS, 
         rep = tflite_export.benchmark("m.tflite", threads=1, runs=100)
         rep.row("default").median_ms, rep.row("builtin").peak_rss_mib
     """
-    path = _check_args(path, threads, runs, warmup, resolvers)
+    path, threads, runs, warmup = _check_args(path, threads, runs, warmup, resolvers)
     rows = [_run_worker(path, r, threads, runs, warmup, timeout) for r in resolvers]
     return BenchmarkReport(path=path, threads=threads, runs=runs, rows=rows)
 
@@ -207,9 +205,9 @@ def compare(dense_path, sparse_path, threads=1, runs=50, warmup=5, rounds=3,
         print(rep)
         rep.ratios()["median_ms_builtin"]
     """
-    dense_path = _check_args(dense_path, threads, runs, warmup, resolvers)
-    sparse_path = _check_args(sparse_path, threads, runs, warmup, resolvers)
-    _check_int("rounds", rounds, 1)
+    dense_path, threads, runs, warmup = _check_args(dense_path, threads, runs, warmup, resolvers)
+    sparse_path = _check_args(sparse_path, threads, runs, warmup, resolvers)[0]
+    rounds = checks.integer(rounds, "rounds", 1)
     sizes = {}
     with open(dense_path, "rb") as f:
         d = f.read()

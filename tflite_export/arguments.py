@@ -1,0 +1,168 @@
+"""Checks of :func:`tflite_export.export`'s arguments, and its calibration / verification inputs.
+
+Every check raises ``ValueError`` with one line naming the argument, the value and what is
+allowed (tfprune's message format, :mod:`tfprune.checks`).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tfprune import checks
+
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+BLOCKS = (None, "auto", (4, 1), (16, 1))
+
+#: Verification tolerances per quantization, as ``(vs_keras, vs_dense_twin)``.  Both are relative
+#: errors: ``max|tflite - reference| / max|keras output|`` over all verification samples and
+#: outputs.  ``vs_keras`` bounds quantization noise (int8/dynamic are loose on purpose: the
+#: model is quantized); ``vs_dense_twin`` compares the sparse file with the same model converted
+#: without sparse encoding (same quantized weights), so it isolates what the sparse encoding did
+#: and can be tight.  int8 allows a few output quantization steps there (block-sparse int8 kernels
+#: round differently from dense ones).
+TOLERANCES = {
+    "none": (1e-4, 1e-4),
+    "float16": (1e-2, 1e-3),
+    "dynamic": (5e-2, 1e-2),
+    "int8": (1e-1, 3e-2),
+}
+
+DEFAULT_VERIFY_SAMPLES = 16
+MAX_CALIBRATION_SAMPLES = 200
+
+
+def check_model(model):
+    """``model`` if it is a Keras model tfprune works with (see :mod:`tfprune.keras_utils`)."""
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+
+    return keras_utils.require_keras_model(model, "model")
+
+
+def check_quantization(value) -> str:
+    return checks.choice(value, "quantization", QUANTIZATIONS)
+
+
+def check_block(value):
+    """``value`` as one of :data:`BLOCKS` (a list or numpy ints are accepted for a pair)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(b) for b in value):
+        value = (int(value[0]), int(value[1]))
+    if value is None or (isinstance(value, (str, tuple)) and value in BLOCKS):
+        return value
+    raise ValueError(f"block: got {value!r}; allowed: {', '.join(map(repr, BLOCKS))} (Keras "
+                     "layout: blocks of 4 or 16 along the Dense input axis).")
+
+
+def check_flag(value, argument: str) -> bool:
+    """A Python or numpy bool (not 0 / 1, not a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{argument}: got {value!r}; allowed: True, False.")
+    return bool(value)
+
+
+def check_tolerances(value, quantization: str) -> tuple:
+    """``(vs_keras, vs_dense_twin)``: :data:`TOLERANCES` for ``quantization``, overridden by
+    ``value`` (a float for vs-Keras, or a pair)."""
+    tols = TOLERANCES[quantization]
+    if value is None:
+        return tols
+    if _is_positive(value):
+        return float(value), tols[1]
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_positive(t) for t in value):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"tolerance: got {value!r}; allowed: None, a positive float, or a "
+                     "(vs_keras, vs_dense_twin) pair of positive floats.")
+
+
+def check_calibration(quantization: str, representative_data) -> None:
+    if quantization == "int8" and representative_data is None:
+        raise ValueError("quantization='int8' needs representative_data (calibration samples: an "
+                         "array with samples on axis 0, e.g. 100 training inputs)")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_positive(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration and verification inputs
+
+
+def data_inputs(model, representative_data, verify_with):
+    """Returns ``(calibration, inputs, source)``: the calibration samples (``None`` without
+    ``representative_data``), the verification inputs and a description of where they came from.
+    Both are ``{input name: array [n, ...]}``."""
+    calibration = None
+    if representative_data is not None:
+        rep = input_dict(model, representative_data, "representative_data")
+        calibration = take(rep, MAX_CALIBRATION_SAMPLES)
+    if verify_with is not None:
+        return calibration, input_dict(model, verify_with, "verify_with"), "verify_with"
+    if calibration is not None:
+        return (calibration, take(calibration, DEFAULT_VERIFY_SAMPLES),
+                "first samples of representative_data")
+    return (calibration, random_inputs(model, DEFAULT_VERIFY_SAMPLES),
+            "standard-normal random inputs, seed 0")
+
+
+def input_dict(model, data, argname: str) -> dict:
+    """Normalises array / list / dict inputs to {input name: float array [n, ...]}."""
+    names = list(model.input_names)
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"{argname}: missing inputs {missing}; the model's inputs are {names}")
+        arrays = [data[n] for n in names]
+    elif isinstance(data, (list, tuple)) and len(names) > 1:
+        if len(data) != len(names):
+            raise ValueError(f"{argname}: got {len(data)} arrays, the model has {len(names)} "
+                             f"inputs {names}")
+        arrays = list(data)
+    else:
+        if len(names) != 1:
+            raise ValueError(f"{argname}: the model has {len(names)} inputs {names}; pass a list "
+                             "or a dict of arrays")
+        arrays = [data]
+    out = {}
+    n = None
+    for name, arr, tensor in zip(names, arrays, model.inputs):
+        try:
+            arr = np.asarray(arr)
+        except Exception as e:  # pylint: disable=broad-except
+            raise ValueError(f"{argname}: input {name!r} is not array-like: {e}") from None
+        want = tuple(tensor.shape[1:])
+        if arr.ndim != len(want) + 1 or any(w is not None and w != a for w, a in zip(want, arr.shape[1:])):
+            raise ValueError(f"{argname}: input {name!r} has shape {arr.shape}; expected "
+                             f"(n_samples,) + {want}")
+        if arr.shape[0] == 0:
+            raise ValueError(f"{argname}: input {name!r} has no samples")
+        if n is not None and arr.shape[0] != n:
+            raise ValueError(f"{argname}: inputs have different numbers of samples")
+        n = arr.shape[0]
+        dtype = tensor.dtype.as_numpy_dtype if hasattr(tensor.dtype, "as_numpy_dtype") else np.float32
+        out[name] = arr.astype(dtype, copy=False)
+    return out
+
+
+def random_inputs(model, n: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, tensor in zip(model.input_names, model.inputs):
+        shape = tuple(tensor.shape[1:])
+        if any(s is None for s in shape):
+            raise ValueError(f"verify_with is required: input {name!r} has an unknown dimension "
+                             f"{shape}, so random verification inputs cannot be drawn")
+        if not tensor.dtype.is_floating:
+            raise ValueError(f"verify_with is required: input {name!r} is {tensor.dtype.name}, "
+                             "random verification inputs are drawn only for float inputs")
+        out[name] = rng.standard_normal((n,) + shape).astype(tensor.dtype.as_numpy_dtype)
+    return out
+
+
+def take(inputs: dict, n: int) -> dict:
+    return {k: v[:n] for k, v in inputs.items()}

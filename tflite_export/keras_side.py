@@ -1,0 +1,95 @@
+"""The Keras side of an export: the model that is converted, its kernels and its outputs.
+
+Keras knowledge comes from tfprune's public API (``tfprune.strip``,
+:mod:`tfprune.keras_utils`); everything else here only reads ``model.layers``, weights and
+``model(...)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def all_layers(model):
+    """Every layer of a (stripped) model, descending into nested models."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from all_layers(layer)
+
+
+def strip(model):
+    """``tfprune.strip(model)`` when the model has pruning wrappers (tfprune's, or TF-MOT's
+    ``PruneLowMagnitude``): a plain copy with masked weights exactly +0.0.  Otherwise ``model``."""
+    import tfprune  # pylint: disable=import-outside-toplevel
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
+
+    if not any(keras_utils.is_pruning_wrapper(layer) for layer in model.layers):
+        return model
+    return tfprune.strip(model)
+
+
+def canonical_copy(model):
+    """Returns ``(copy, n_fixed, restore)``: a copy whose float weights have -0.0 rewritten as
+    +0.0, the number rewritten, and ``None``.
+
+    A model that cannot be cloned (subclassed) is rewritten in place instead and ``restore`` holds
+    its original weights, which :func:`tflite_export.export` puts back when it is done.
+    """
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
+
+    weights = model.get_weights()
+    fixed, n = [], 0
+    for w in weights:
+        if np.issubdtype(np.asarray(w).dtype, np.floating):
+            neg = (w == 0) & np.signbit(w)
+            n += int(neg.sum())
+            w = w + np.zeros((), w.dtype)  # -0.0 + 0.0 == +0.0; every other value unchanged
+        fixed.append(w)
+    try:
+        clone = keras_utils.clone_model(model)
+        clone.set_weights(fixed)
+        return clone, n, None
+    except Exception:  # pylint: disable=broad-except
+        model.set_weights(fixed)
+        return model, n, weights
+
+
+def float_kernels(model):
+    """``(layer, kernel array)`` for every layer (nested ones included) with a float kernel."""
+    for layer in all_layers(model):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None or not hasattr(kernel, "numpy"):
+            continue
+        k = kernel.numpy()
+        if np.issubdtype(k.dtype, np.floating):
+            yield layer, k
+
+
+def kernel_zero_masks(model) -> list:
+    """``(layer name, kernel == 0)`` in TFLite layout ([out, in] / [out, h, w, in]), to find
+    which Keras layer a TFLite weight came from (:func:`tflite_export.pairing.layer_for`)."""
+    out = []
+    for layer, kernel in float_kernels(model):
+        t = _tflite_layout(layer, kernel)
+        if t is not None:
+            out.append((layer.name, t == 0))
+    return out
+
+
+def _tflite_layout(layer, kernel):
+    kind = type(layer).__name__
+    if kernel.ndim == 2:
+        return kernel.T
+    if kind in ("Conv2D", "Convolution2D") and kernel.ndim == 4:
+        return np.transpose(kernel, (3, 0, 1, 2))
+    return None
+
+
+def reference_outputs(model, inputs: dict) -> dict:
+    """``{output name: array}``: what the Keras model computes on ``inputs`` (inference mode)."""
+    names = list(model.input_names)
+    feed = [inputs[n] for n in names]
+    out = model(feed if len(feed) > 1 else feed[0], training=False)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return {name: np.asarray(o) for name, o in zip(model.output_names, outs)}

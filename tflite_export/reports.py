@@ -1,0 +1,164 @@
+"""The records :func:`tflite_export.export` returns (or attaches to :class:`ExportError`).
+
+:class:`ExportReport` holds one :class:`LayerInfo` per Keras kernel, one :class:`TensorDecision`
+per sparse-encoded weight and one :class:`VerifyResult` per (candidate, resolver) run;
+``print(report)`` renders them as tables, ``report.to_dict()`` as JSON-ready data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tfprune.table import human_bytes, table
+
+
+class ExportError(RuntimeError):
+    """Export refused: nothing was written.  ``.report`` holds what was tried and measured."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclasses.dataclass
+class LayerInfo:
+    """A Keras layer with a kernel: its sparsity and detected block structure (Keras layout)."""
+
+    layer: str
+    kind: str
+    kernel_shape: tuple
+    zero_fraction: float
+    block: str  # "(16,1)", "(4,1)", "none", or "-" (no zeros)
+    partial_block_rows: int  # input-dim remainder w.r.t. the detected block (0 = none)
+
+
+@dataclasses.dataclass
+class TensorDecision:
+    """What happened to one weight the converter sparse-encoded."""
+
+    tensor: str
+    layer: str | None
+    shape: tuple
+    dtype: str
+    zero_fraction: float
+    converter_encoding: str
+    final_encoding: str
+    rule: str | None  # key of KNOWN_ISSUES, or None when kept sparse
+    reason: str | None
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    """Parity of one .tflite candidate under one resolver."""
+
+    model: str  # "sparse" or "dense twin"
+    resolver: str
+    max_abs_err_keras: float | None
+    rel_err_keras: float | None
+    tol_keras: float
+    rel_err_twin: float | None
+    tol_twin: float
+    passed: bool
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class ExportReport:
+    """Everything :func:`export` did.  ``print(report)`` for a table, ``.to_dict()`` for JSON."""
+
+    path: str
+    quantization: str
+    sparse_requested: bool
+    block: object
+    written: bool = False
+    encoding: str = "dense"  # "sparse" or "dense" (what was written)
+    stripped: bool = False
+    negative_zeros_fixed: int = 0
+    verify_samples: int = 0
+    verify_source: str = ""
+    tolerances: tuple = ()
+    layers: list = dataclasses.field(default_factory=list)
+    tensors: list = dataclasses.field(default_factory=list)
+    verification: list = dataclasses.field(default_factory=list)
+    fallbacks: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    size_bytes: int | None = None
+    gzip_bytes: int | None = None
+    dense_twin_bytes: int | None = None
+    dense_twin_gzip_bytes: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.written
+
+    def fired_rules(self) -> set:
+        return {t.rule for t in self.tensors if t.rule}
+
+    def to_dict(self) -> dict:
+        def conv(v):
+            if dataclasses.is_dataclass(v):
+                return {k: conv(x) for k, x in dataclasses.asdict(v).items()}
+            if isinstance(v, (list, tuple)):
+                return [conv(x) for x in v]
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            if isinstance(v, (np.floating, np.integer)):
+                return v.item()
+            return v
+
+        d = {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        d["size_ratio_vs_dense_twin"] = self.size_ratio
+        return d
+
+    @property
+    def size_ratio(self) -> float | None:
+        if self.size_bytes and self.dense_twin_bytes:
+            return self.size_bytes / self.dense_twin_bytes
+        return None
+
+    def __str__(self) -> str:
+        lines = [
+            f"export -> {self.path}: {'WRITTEN' if self.written else 'NOT WRITTEN'}; "
+            f"encoding written: {self.encoding}; quantization={self.quantization}; "
+            f"sparse={self.sparse_requested}; block={self.block!r}",
+            f"pruning wrappers stripped: {self.stripped}; -0.0 weights rewritten as +0.0: "
+            f"{self.negative_zeros_fixed}",
+        ]
+        if self.size_bytes is not None:
+            lines.append(
+                f"size: {self.size_bytes} B ({human_bytes(self.size_bytes)}), gzip {self.gzip_bytes} B; "
+                f"dense twin {self.dense_twin_bytes} B, gzip {self.dense_twin_gzip_bytes} B; "
+                f"ratio {self.size_ratio:.3f}")
+        elif self.dense_twin_bytes is not None:
+            lines.append(f"dense twin: {self.dense_twin_bytes} B, gzip {self.dense_twin_gzip_bytes} B")
+        if self.layers:
+            lines.append("\nKeras layers with kernels (Keras layout [in, out] / [h, w, in, out]):")
+            lines.append(table(
+                ["layer", "kind", "kernel", "zeros", "block structure", "partial rows"],
+                [(l.layer, l.kind, l.kernel_shape, round(l.zero_fraction, 4), l.block,
+                  l.partial_block_rows) for l in self.layers]))
+        if self.tensors:
+            lines.append("\nSparse-encoded weights (TFLite layout [out, in]):")
+            lines.append(table(
+                ["tensor", "layer", "shape", "dtype", "zeros", "converter", "written", "rule"],
+                [(t.tensor if len(t.tensor) <= 40 else t.tensor[:37] + "...", t.layer, t.shape,
+                  t.dtype, round(t.zero_fraction, 4), t.converter_encoding, t.final_encoding,
+                  t.rule or "-") for t in self.tensors]))
+        if self.verification:
+            lines.append(f"\nVerification on {self.verify_samples} samples ({self.verify_source}); "
+                         "errors relative to max|keras output|:")
+            lines.append(table(
+                ["model", "resolver", "max|err| vs keras", "rel vs keras", "tol", "rel vs twin",
+                 "tol", "ok", "error"],
+                [(v.model, v.resolver, v.max_abs_err_keras, v.rel_err_keras, v.tol_keras,
+                  v.rel_err_twin, v.tol_twin, v.passed, (v.error or "")[:60])
+                 for v in self.verification]))
+        if self.fallbacks:
+            lines.append("\nFallbacks:")
+            lines.extend(f"  - {f}" for f in self.fallbacks)
+        if self.notes:
+            lines.append("\nNotes:")
+            lines.extend(f"  - {n}" for n in self.notes)
+        return "\n".join(lines)
