@@ -2,7 +2,6 @@
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402

@@ -9,8 +9,11 @@ Three lines to prune before training (models built with ``tf_keras``)::
 Public names: :func:`compute_scores`, :func:`compute_masks`, :func:`prune_at_init`,
 :func:`apply_masks`, :func:`get_masks`, :func:`strip`, :func:`sparsity_report`,
 :func:`callbacks`, :func:`register_scorer`, :class:`FixedMaskWrapper`, the schedules
-:class:`FixedMask`, :class:`OneShot`, :class:`Iterative`, and :func:`custom_object_scope` /
-:func:`load_model` for saved models.
+:class:`FixedMask`, :class:`OneShot`, :class:`Iterative`, :func:`custom_object_scope` /
+:func:`load_model` for saved models, :class:`TrainingSpec` (how the lottery procedures train),
+and the modules :mod:`tfprune.keras_utils`, :mod:`tfprune.checks`, :mod:`tfprune.table`,
+:mod:`tfprune.io`. The experiment harness (configs, procedures, datasets, model zoo, the
+binaries' flags) is :mod:`tfprune.experiment`, imported only when asked for.
 
 Importing tfprune changes neither the environment nor what ``tf.keras`` means, and does not
 import TF-MOT: the names that need it (the wrapper and schedule classes) and the
@@ -22,12 +25,14 @@ from tfprune.allocation import allocate
 from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init
 from tfprune.report import SparsityReport, sparsity_report
 from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names
+from tfprune.spec import TrainingSpec
 from tfprune.wrapper import apply_masks, custom_object_scope, custom_objects, get_masks, load_model, strip
 
 __version__ = "0.1.0"
 
 _LAZY = {"FixedMaskWrapper": "tfprune.wrapper", "FixedMask": "tfprune.schedules", "Iterative": "tfprune.schedules",
-         "OneShot": "tfprune.schedules", "lottery": None, "structured": None}
+         "OneShot": "tfprune.schedules", "lottery": None, "structured": None, "keras_utils": None,
+         "experiment": None}
 
 
 def __getattr__(name):
@@ -44,8 +49,8 @@ def __dir__():
 
 
 __all__ = [
-    "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "OneShot", "SparsityReport",
+    "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "OneShot", "SparsityReport", "TrainingSpec",
     "allocate", "apply_masks", "callbacks", "compute_masks", "compute_scores", "custom_object_scope",
     "custom_objects", "get_masks", "get_scorer", "load_model", "prune_at_init", "register_scorer",
-    "lottery", "scorer_names", "sparsity_report", "strip", "structured",
+    "keras_utils", "lottery", "scorer_names", "sparsity_report", "strip", "structured",
 ]
