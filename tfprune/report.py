@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 
 from tfprune import _keras
+from tfprune.table import table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,17 +69,12 @@ class SparsityReport:
         }
 
     def __str__(self) -> str:
-        header = f"{'layer':<24} {'shape':<20} {'params':>10} {'kept':>10} {'density':>9}  note"
-        lines = [header, "-" * len(header)]
-        for r in self.rows:
-            note = f"COLLAPSED: {r.reason}" if r.collapsed else ""
-            lines.append(f"{r.name:<24} {str(r.shape):<20} {r.params:>10,} {r.kept:>10,} {r.density:>9.4f}  {note}")
-        lines.append("-" * len(header))
-        lines.append(f"{'total':<24} {'':<20} {self.params:>10,} {self.kept:>10,} {1 - self.sparsity:>9.4f}  "
-                     f"sparsity {self.sparsity:.4f}")
-        if self.collapsed:
-            lines.append(f"layer collapse: {', '.join(self.collapsed)}")
-        return "\n".join(lines)
+        rows = [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}",
+                 f"COLLAPSED: {r.reason}" if r.collapsed else ""] for r in self.rows]
+        total = [["total", "", f"{self.params:,}", f"{self.kept:,}", f"{1 - self.sparsity:.4f}",
+                  f"sparsity {self.sparsity:.4f}"]]
+        text = table(["layer", "shape", "params", "kept", "density", "note"], rows, align="<<>>>", footer=total)
+        return text + (f"\nlayer collapse: {', '.join(self.collapsed)}" if self.collapsed else "")
 
 
 def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, check_paths: bool = True) -> SparsityReport:

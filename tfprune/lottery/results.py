@@ -7,6 +7,7 @@ import os
 from typing import Sequence
 
 from tfprune.io import load_json
+from tfprune.table import table
 
 __all__ = ["LevelResult", "RunResults", "load_results"]
 
@@ -66,10 +67,10 @@ class LevelResult:
             collapsed=tuple(metrics.get("collapsed", ())), metrics=metrics)
 
 
-def _fmt(value, width, digits=4):
+def _fmt(value, digits=4):
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"{'-':>{width}}"
-    return f"{value:>{width}.{digits}f}"
+        return "-"
+    return f"{value:.{digits}f}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,17 +109,16 @@ class RunResults(Sequence):
     def table(self) -> str:
         """A text table: name/level, sparsity, density, steps, accuracies; ``*`` marks the best."""
         best = self.best
-        header = (f"{'level':<12} {'sparsity':>9} {'density':>9} {'steps':>7} {'train_acc':>9} {'val_loss':>9} "
-                  f"{'val_acc':>9} {'best_val':>9} {'time_s':>8}  best")
-        lines = ([self.title] if self.title else []) + [header, "-" * len(header)]
+        rows = []
         for r in self.rows:
             label = str(r.level) if r.level is not None and r.name == f"level_{r.level}" else r.name
-            mark = "*" if best is not None and r is best else ""
-            note = f"  collapsed: {', '.join(r.collapsed)}" if r.collapsed else ""
-            lines.append(f"{label:<12} {r.sparsity:>9.4f} {r.density:>9.4f} {r.steps:>7d} {_fmt(r.train_accuracy, 9)} "
-                         f"{_fmt(r.val_loss, 9)} {_fmt(r.val_accuracy, 9)} {_fmt(r.best_val_accuracy, 9)} "
-                         f"{r.wall_time_s:>8.1f}  {mark:<4}{note}")
-        return "\n".join(lines)
+            rows.append([label, _fmt(r.sparsity), _fmt(r.density), r.steps, _fmt(r.train_accuracy), _fmt(r.val_loss),
+                         _fmt(r.val_accuracy), _fmt(r.best_val_accuracy), f"{r.wall_time_s:.1f}",
+                         "*" if best is not None and r is best else "",
+                         f"collapsed: {', '.join(r.collapsed)}" if r.collapsed else ""])
+        body = table(["level", "sparsity", "density", "steps", "train_acc", "val_loss", "val_acc", "best_val",
+                      "time_s", "best", "note"], rows, align="<>>>>>>>>")
+        return "\n".join(([self.title] if self.title else []) + [body])
 
     def to_dict(self) -> dict:
         return {"title": self.title, "rows": [r.metrics for r in self.rows],

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from tfprune import _keras
+from tfprune.table import table
 
 
 def _prod(values) -> int:
@@ -124,17 +125,15 @@ class StructuredReport:
         }
 
     def __str__(self) -> str:
-        header = (f"{'layer':<22} {'class':<20} {'channels':>11} {'params':>21} {'FLOPs':>25}")
+        rows = [[r.name, r.cls, f"{r.channels_before}->{r.channels_after}" if r.channels_before is not None else "-",
+                 f"{r.params_before:,}->{r.params_after:,}", f"{r.flops_before:,}->{r.flops_after:,}"]
+                for r in self.rows]
+        total = [["total", "", "", f"{self.params_before:,}->{self.params_after:,}",
+                  f"{self.flops_before:,}->{self.flops_after:,}"]]
         lines = [f"structured pruning: criterion={self.criterion}, ratio={self.ratio}, scope={self.scope}, "
-                 f"removed={self.removed}, exact={self.exact}", header, "-" * len(header)]
-        for r in self.rows:
-            channels = f"{r.channels_before}->{r.channels_after}" if r.channels_before is not None else "-"
-            lines.append(f"{r.name:<22} {r.cls:<20} {channels:>11} {r.params_before:>10,}->{r.params_after:<10,} "
-                         f"{r.flops_before:>12,}->{r.flops_after:<12,}")
-        lines.append("-" * len(header))
-        lines.append(f"{'total':<22} {'':<20} {'':>11} {self.params_before:>10,}->{self.params_after:<10,} "
-                     f"{self.flops_before:>12,}->{self.flops_after:<12,}")
-        lines.append(f"params x{self.params_ratio:.4f}, FLOPs x{self.flops_ratio:.4f}")
+                 f"removed={self.removed}, exact={self.exact}",
+                 table(["layer", "class", "channels", "params", "FLOPs"], rows, align="<<>>>", footer=total),
+                 f"params x{self.params_ratio:.4f}, FLOPs x{self.flops_ratio:.4f}"]
         if self.groups:
             lines.append("channel groups (removed together): " + "; ".join(
                 f"{g.name} {g.channels_before}->{g.channels_after}" for g in self.groups))
