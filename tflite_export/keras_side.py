@@ -39,13 +39,7 @@ def canonical_copy(model):
     from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
 
     weights = model.get_weights()
-    fixed, n = [], 0
-    for w in weights:
-        if np.issubdtype(np.asarray(w).dtype, np.floating):
-            neg = (w == 0) & np.signbit(w)
-            n += int(neg.sum())
-            w = w + np.zeros((), w.dtype)  # -0.0 + 0.0 == +0.0; every other value unchanged
-        fixed.append(w)
+    fixed, n = keras_utils.positive_zeros(weights)
     try:
         clone = keras_utils.clone_model(model)
         clone.set_weights(fixed)

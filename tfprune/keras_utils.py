@@ -12,9 +12,11 @@ copy of a model. All of them delegate to tfprune's one Keras seam.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from tfprune import _keras
 
-__all__ = ["clone_model", "is_keras_model", "is_pruning_wrapper", "require_keras_model"]
+__all__ = ["clone_model", "is_keras_model", "is_pruning_wrapper", "positive_zeros", "require_keras_model"]
 
 
 def is_keras_model(obj) -> bool:
@@ -48,3 +50,22 @@ def clone_model(model):
     weights (``tf_keras.models.clone_model``): copy the weights with ``set_weights`` if needed.
     Raises whatever Keras raises for models it cannot clone (e.g. subclassed models)."""
     return _keras.keras.models.clone_model(model)
+
+
+def positive_zeros(values) -> "tuple[list, int]":
+    """``(values, n)``: the arrays with every ``-0.0`` of a float array rewritten as ``+0.0`` (every
+    other entry unchanged), and how many there were. Masking by multiplication leaves ``-0.0``
+    where a negative weight was pruned; it compresses worse and is not what a mask means.
+
+        >>> arrays, n = positive_zeros([np.array([-0.0, 1.0, -2.0]), np.array([3])])
+        >>> [a.tolist() for a in arrays], n, bool(np.signbit(arrays[0][0]))
+        ([[0.0, 1.0, -2.0], [3]], 1, False)
+    """
+    out, count = [], 0
+    for value in values:
+        value = np.asarray(value)
+        if value.dtype.kind == "f":
+            count += int(((value == 0) & np.signbit(value)).sum())
+            value = value + value.dtype.type(0.0)  # -0.0 + 0.0 == +0.0
+        out.append(value)
+    return out, count

@@ -22,7 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
-from tfprune import _keras, schedules
+from tfprune import _keras, keras_utils, schedules
 from tfprune._keras import keras
 
 
@@ -222,10 +222,7 @@ def _masked_weight_values(layer):
             i = index.get(id(weight))
             if i is not None:
                 values[i] = np.where(mask.numpy() != 0, values[i], 0).astype(values[i].dtype)
-    for i, v in enumerate(values):
-        if v.dtype.kind == "f":
-            values[i] = v + v.dtype.type(0.0)  # -0.0 + 0.0 == +0.0
-    return values
+    return keras_utils.positive_zeros(values)[0]
 
 
 def strip(model):
