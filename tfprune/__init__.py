@@ -21,12 +21,16 @@ import TF-MOT: the names that need it (the wrapper and schedule classes) and the
 """
 import importlib
 
-from tfprune.allocation import allocate
-from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init
-from tfprune.report import SparsityReport, sparsity_report
-from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names
-from tfprune.spec import TrainingSpec
-from tfprune.wrapper import apply_masks, custom_object_scope, custom_objects, get_masks, load_model, strip
+from tfprune.logs import import_tensorflow as _import_tensorflow
+
+_import_tensorflow()  # first, so that TensorFlow's native start-up lines are filtered (tfprune.logs)
+
+from tfprune.allocation import allocate  # noqa: E402
+from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init  # noqa: E402
+from tfprune.report import SparsityReport, sparsity_report  # noqa: E402
+from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names  # noqa: E402
+from tfprune.spec import TrainingSpec  # noqa: E402
+from tfprune.wrapper import apply_masks, custom_object_scope, custom_objects, get_masks, load_model, strip  # noqa: E402
 
 __version__ = "0.1.0"
 
