@@ -24,10 +24,10 @@ data:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; fi
 
 test: setup
-	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) -p no:cacheprovider
+	$(PY) -m pytest -q -rs -m "not slow" -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 test-slow: setup data
-	$(PY) -m pytest -q -m "slow" -p no:cacheprovider
+	$(PY) -m pytest -q -rs -m "slow" -p no:cacheprovider
 
 test-all: test test-slow
 

@@ -83,6 +83,7 @@ def test_default_out_dir_names_the_run():
     (["--quantization=int8"], "needs export_tflite"),
     (["--quantization=int4", "--export_tflite"], "value should be one of"),
     (["--method=lottery"], "method=lottery needs sparsity > 0"),
+    (["--method=synflow"], "method=synflow needs sparsity > 0"),  # a pruning method without a sparsity
     (["--method=lottery", "--sparsity=0.9", "--sanity=reinit"], "sanity=reinit applies to the scoring methods"),
     (["--method=lottery", "--sparsity=0.9", "--prune_fraction=1"], "--prune_fraction must be in"),
 ])
@@ -127,6 +128,23 @@ def test_train_main_writes_result_json_and_tensorboard_logs(tmp_path, capsys):
     tags = acc.Tags()["tensors"]
     assert {"density/fc1", "density/fc2", "density/output", "sparsity/global"} <= set(tags)
     assert glob.glob(str(out / "tensorboard" / "train" / "events.*"))
+
+
+@pytest.mark.parametrize("method", ["synflow", "tfmot_gradual"])
+def test_a_run_saves_its_trained_model_and_ticket_for_the_exporter(tmp_path, method):
+    import tfprune
+    from tfprune import lottery
+
+    out = tmp_path / method
+    result = training.run(tiny_config(method=method, sparsity=0.75, out_dir=str(out)), log=lambda *_: None)
+    ticket = lottery.load_ticket(str(out / "ticket.npz"))
+    assert ticket.sparsity == pytest.approx(result["sparsity"], abs=1e-6)
+    loaded = tfprune.load_model(str(out / "model.h5"))
+    assert tfprune.sparsity_report(loaded).sparsity == pytest.approx(result["sparsity"], abs=1e-6)
+    proc = subprocess.run([sys.executable, "-m", "tflite_export", f"--model={out / 'model.h5'}",
+                           f"--out={tmp_path / 'm.tflite'}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "m.tflite").stat().st_size > 0
 
 
 def test_same_config_same_masks_and_metrics(tmp_path):

@@ -10,7 +10,10 @@ A run:
    ``(trained model, result dict)`` built with :func:`make_result`;
 4. prints the sparsity report and the test accuracy; with ``export_tflite`` exports the
    trained model (:mod:`tfprune.experiment.export`);
-5. writes ``out_dir/result.json`` atomically.
+5. writes, atomically, ``out_dir/model.h5`` (the trained model with its pruning wrappers: load it
+   with :func:`tfprune.load_model`, export it with ``python -m tflite_export --model=...``),
+   ``out_dir/ticket.npz`` (its masks, :func:`tfprune.lottery.load_ticket`) and, last,
+   ``out_dir/result.json``.
 
 Determinism: two runs with the same config on the same machine and TensorFlow build give
 bit-identical masks and metrics (tested). Across machines or CPU instruction sets (oneDNN
@@ -24,6 +27,7 @@ import importlib.metadata
 import os
 import platform
 import time
+import warnings
 from typing import Any, Callable
 
 import tensorflow as tf
@@ -38,6 +42,8 @@ from tfprune.report import sparsity_report
 from tfprune.spec import TrainingSpec
 
 ENGINE_DIR = "run"  # the tfprune.lottery run directory inside out_dir (resumable)
+MODEL_FILE = "model.h5"  # the trained model, wrappers included (tfprune.load_model; python -m tflite_export)
+TICKET_FILE = "ticket.npz"  # its masks with their architecture (tfprune.lottery.load_ticket / apply_ticket)
 
 
 def seed_everything(seed: int) -> None:
@@ -193,7 +199,20 @@ def train(config: Config, *, log=print):
         from tfprune.experiment.export import export_tflite
         result["tflite"] = export_tflite(model, config, ctx.datasets, log)
     if config.out_dir:
+        save_model(model, config.out_dir)
         path = os.path.join(config.out_dir, RESULT_FILE)
         save_json_atomic(path, result)
-        log(f"wrote {path}")
+        log(f"wrote {path} (and {MODEL_FILE}, {TICKET_FILE})")
     return model, result
+
+
+def save_model(model, out_dir: str) -> None:
+    """``out_dir/model.h5`` (wrappers and masks included) and ``out_dir/ticket.npz``, each atomically."""
+    from tfprune import get_masks, lottery
+    from tfprune.io import atomic_path
+
+    with atomic_path(os.path.join(out_dir, MODEL_FILE)) as tmp, warnings.catch_warnings():
+        # HDF5 on purpose: the format TF-MOT documents for its pruning wrappers (Keras calls it legacy).
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+        model.save(tmp, include_optimizer=False)
+    lottery.save_ticket(os.path.join(out_dir, TICKET_FILE), get_masks(model), model)
