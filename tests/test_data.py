@@ -239,3 +239,9 @@ def test_fashion_mnist_linked_into_keras_home(tmp_path, monkeypatch):
     assert not np.array_equal(a, c)
     xb, yb = ds.balanced_batch(per_class=10)
     assert xb.shape == (100, 28, 28, 1) and (np.bincount(yb) == 10).all()
+
+
+@pytest.mark.parametrize("name, kwargs", [("digits", {}), ("mnist5k", {"max_train": 1000}), ("synthetic", {}),
+                                          ("synthetic", {"num_train": 100, "max_train": 64})])
+def test_steps_per_epoch_is_known_before_loading(name, kwargs):
+    assert data.steps_per_epoch(name, 32, **kwargs) == data.load(name, batch_size=32, **kwargs).steps_per_epoch

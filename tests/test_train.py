@@ -84,6 +84,10 @@ def test_default_out_dir_names_the_run():
     (["--quantization=int4", "--export_tflite"], "value should be one of"),
     (["--method=lottery"], "method=lottery needs sparsity > 0"),
     (["--method=synflow"], "method=synflow needs sparsity > 0"),  # a pruning method without a sparsity
+    (["--method=lottery", "--sparsity=0.9", "--dataset=digits", "--epochs=1", "--rewind_step=12"],
+     "rewind_step=12 must be smaller than the steps per level"),
+    (["--method=snip", "--sparsity=0.9", "--dataset=digits", "--epochs=1", "--early_step=50"],
+     "early_step=50 must be smaller than the training length"),
     (["--method=lottery", "--sparsity=0.9", "--sanity=reinit"], "sanity=reinit applies to the scoring methods"),
     (["--method=lottery", "--sparsity=0.9", "--prune_fraction=1"], "--prune_fraction must be in"),
 ])

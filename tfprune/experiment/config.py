@@ -83,6 +83,11 @@ class Config:
         own = registry.settings_fields(changed.procedure)
         return changed.replace(settings={k: v for k, v in changed.settings.items() if k in own})
 
+    def total_steps(self) -> int:
+        """Training steps of the run (``epochs`` × batches per epoch), known before loading any data."""
+        return self.epochs * tfp_data.steps_per_epoch(self.dataset, self.batch_size, self.max_train,
+                                                      **self.dataset_options)
+
     @property
     def procedure(self) -> registry.Procedure:
         return registry.resolve(self.method, self.settings)

