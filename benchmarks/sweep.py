@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # `python benchmarks/sweep.py`: use this checkout
     sys.path.insert(1, os.getcwd())  # --plugin modules in the current directory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from tfprune.experiment import check_config, grid, method_names  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
@@ -330,9 +330,7 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")  # retracing notices: one model per cell is expected
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
-    if not FLAGS.out_dir:
-        raise app.UsageError("--out_dir is required (cells, CSV and plots go there; a rerun resumes).")
+        raise ValueError(f"unexpected positional arguments: {' '.join(argv[1:])}; every setting is a --flag.")
     base, methods, sparsities, seeds = settings_from_flags()
     out_dir = FLAGS.out_dir
     for method, sparsity, seed in cells(methods, sparsities, seeds[:1]):  # every cell's settings, before training
@@ -351,4 +349,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flags.mark_flag_as_required("out_dir")  # cells, CSV and plots go there; a rerun resumes
+    experiment_flags.run_binary(main)

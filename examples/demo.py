@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python examples/demo.py`: use this checkout's 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from tfprune import experiment  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
@@ -65,17 +65,17 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")
     logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
+        raise ValueError(f"unexpected positional arguments: {' '.join(argv[1:])}; every setting is a --flag.")
     base = experiment_flags.config_from_flags(FLAGS)
     if not base.out_dir:
         base = base.replace(out_dir=DEMO_DEFAULTS["out_dir"])
     if base.sparsity == 0:
-        raise app.UsageError("--sparsity must be > 0 for the demo (it compares pruned models with the dense one).")
+        raise ValueError("--sparsity must be > 0 for the demo (it compares pruned models with the dense one).")
     start = time.perf_counter()
     results = []
     for config in demo_configs(base):
         print(f"\n=== {config.method} (sparsity {config.sparsity:g}) ===", flush=True)
-        results.append(experiment.run(config))
+        results.append(experiment.run(config, overwrite=FLAGS.overwrite))
     print(f"\n{base.model} on {base.dataset}, {base.epochs} epochs, batch {base.batch_size}, "
           f"{base.optimizer} lr {base.lr:g}, seed {base.seed} (total {time.perf_counter() - start:.0f} s)")
     print(table(results))
@@ -85,4 +85,4 @@ def main(argv):
 if __name__ == "__main__":
     for _name, _value in DEMO_DEFAULTS.items():
         FLAGS.set_default(_name, _value)
-    app.run(main)
+    experiment_flags.run_binary(main)

@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python examples/train.py`: use this checkout's
     sys.path.insert(1, os.getcwd())  # --plugin modules in the current directory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from tfprune import experiment  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
@@ -49,11 +49,11 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")
     logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
-    result = experiment.run(config_from_flags())
+        raise ValueError(f"unexpected positional arguments: {' '.join(argv[1:])}; every setting is a --flag.")
+    result = experiment.run(config_from_flags(), overwrite=FLAGS.overwrite)
     print(f"test accuracy {result['test_accuracy']:.4f} at sparsity {result['sparsity']:.4f}")
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    experiment_flags.run_binary(main)

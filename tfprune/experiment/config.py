@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 from typing import Any
 
 from tfprune import scoring
@@ -201,6 +202,8 @@ def config_problems(config: Config) -> "list[str]":
         problems.append(f"quantization={c.quantization} needs export_tflite.")
     if (c.tensorboard or c.export_tflite) and not c.out_dir:
         problems.append("tensorboard and export_tflite write files: set out_dir.")
+    if c.out_dir:
+        problems.extend(out_dir_problems(c.out_dir))
     if c.method not in registry.method_names():
         return problems
     procedure = c.procedure
@@ -212,6 +215,44 @@ def config_problems(config: Config) -> "list[str]":
     if procedure.needs_out_dir and not c.out_dir:
         problems.append(f"out_dir: method={procedure.name} keeps a resumable run directory; set out_dir.")
     return problems + settings_problems(c, procedure)
+
+
+def out_dir_problems(out_dir) -> "list[str]":
+    """``out_dir`` must be a directory that exists or can be made, and be writable (checked by
+    writing a temporary file in it, or in its nearest existing parent)."""
+    path = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(path) and not os.path.isdir(path):
+        return [f"out_dir={out_dir!r} is a file; give a directory (it is created if missing)."]
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return [f"out_dir={out_dir!r} cannot be created: {existing!r} is a file."]
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return [f"out_dir={out_dir!r} is not writable ({existing!r}: {e.strerror or e})."]
+    return []
+
+
+#: Config fields that do not change what a run trains (a rerun may change them).
+OUTPUT_FIELDS = ("out_dir", "verbose", "tensorboard", "export_tflite", "quantization")
+
+
+def result_conflict(config: Config) -> "str | None":
+    """Why ``config.out_dir`` cannot take this run: it holds the result of a different run (None:
+    no result there, or one of this same configuration, which a rerun may replace or resume)."""
+    previous = read_result(config.out_dir) if config.out_dir else None
+    if previous is None:
+        return None
+    stored, current = previous.get("config", {}), config.to_dict()
+    changed = [k for k in current if k not in OUTPUT_FIELDS and stored.get(k) != current[k]]
+    if not changed:
+        return None
+    described = ", ".join(f"{k}={stored.get(k)!r}" for k in changed[:4])
+    return (f"out_dir={config.out_dir!r} holds the result of another run ({described}); use another out_dir, "
+            "or overwrite=True (--overwrite) to replace it.")
 
 
 def read_result(out_dir: str) -> "dict | None":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import sys
 
 from absl import flags
@@ -136,6 +137,8 @@ def define_run_flags(flag_values=flags.FLAGS) -> None:
     flags.DEFINE_bool("export_tflite", d.export_tflite, _HELP["export_tflite"], **fv)
     flags.DEFINE_enum("quantization", d.quantization, list(cfg.QUANTIZATIONS), _HELP["quantization"], **fv)
     flags.DEFINE_bool("tensorboard", d.tensorboard, _HELP["tensorboard"], **fv)
+    flags.DEFINE_bool("overwrite", False, "replace the outputs of a different run found in --out_dir (without it, "
+                      "such an out_dir is refused; a rerun of the same flags resumes or replaces).", **fv)
     flags.register_validator("sparsity", lambda v: v < 1.0,
                              message="--sparsity must be < 1 (0.98 keeps 2% of the weights).", **fv)
 
@@ -161,6 +164,33 @@ def _config(values, **overrides) -> cfg.Config:
                 if n in values and values[n] != field.default}
     fields.update(overrides)
     return cfg.Config(**fields, settings=settings)
+
+
+def run_binary(main) -> None:
+    """``absl.app.run(main)``, with the errors a user can cause as one line and Ctrl-C as a clean exit.
+
+    ``ValueError``/``TypeError``/``OSError`` from a run (a bad combination found late, an out_dir
+    holding another run, a disk full, ...) print ``error: <message>`` and exit with status 2;
+    ``TFPRUNE_TRACEBACK=1`` shows the traceback instead. Ctrl-C exits with status 130 and says what
+    is on disk: every file is written atomically, so nothing is half-written.
+    """
+    from absl import app
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            print("\ninterrupted: every file written so far is complete (atomic writes); rerun the same command "
+                  "to resume a resumable run (lottery, finetune, early, sanity, sweeps).", file=sys.stderr)
+            return 130
+        except (ValueError, TypeError, OSError) as e:
+            if os.environ.get("TFPRUNE_TRACEBACK"):
+                raise
+            message = " ".join(str(e).split())
+            print(f"error: {message}  (TFPRUNE_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+            return 2
+
+    app.run(guarded)
 
 
 def config_from_flags(flag_values=flags.FLAGS, **overrides) -> cfg.Config:

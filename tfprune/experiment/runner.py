@@ -22,10 +22,12 @@ for the most portable numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import os
 import platform
+import shutil
 import time
 import warnings
 from typing import Any, Callable
@@ -36,7 +38,7 @@ from tfprune import scoring
 from tfprune._keras import keras
 from tfprune.experiment import data as tfp_data
 from tfprune.experiment import models as tfp_models
-from tfprune.experiment.config import RESULT_FILE, Config, check_config
+from tfprune.experiment.config import RESULT_FILE, Config, check_config, result_conflict
 from tfprune.io import save_json_atomic
 from tfprune.report import sparsity_report
 from tfprune.spec import TrainingSpec
@@ -151,10 +153,7 @@ def _describe(config: Config, steps: int) -> str:
 
 
 def _start(config: Config, log) -> RunContext:
-    """Checks, seeds, loads the data: the context a procedure runs in."""
-    check_config(config)
-    if config.out_dir:
-        os.makedirs(config.out_dir, exist_ok=True)
+    """Seeds and loads the data: the context a procedure runs in."""
     keras.backend.clear_session()
     seed_everything(config.seed)
     datasets = load_data(config)
@@ -165,18 +164,55 @@ def _start(config: Config, log) -> RunContext:
 def trajectory(config: Config, *, log=print) -> "list[dict]":
     """The result of every level of a level-by-level procedure (``lottery``, ``finetune``) trained
     to ``config.sparsity``: the sweep's cells of such a method come from one of these per seed."""
+    check_config(config)
     if config.procedure.trajectory is None:
         raise ValueError(f"method: {config.method} has no trajectory (it trains one model per sparsity).")
-    return config.procedure.trajectory(_start(config, log))
+    with _out_dir(config, overwrite=False):
+        return config.procedure.trajectory(_start(config, log))
 
 
-def run(config: Config, *, log=print) -> dict:
+#: What a run writes in ``out_dir`` (``overwrite=True`` removes these first).
+OUTPUTS = (RESULT_FILE, MODEL_FILE, TICKET_FILE, "model.tflite", ENGINE_DIR, "tensorboard")
+
+
+@contextlib.contextmanager
+def _out_dir(config: Config, overwrite: bool):
+    """Claims ``config.out_dir`` for the run: refuses one holding another run's result (unless
+    ``overwrite``: its outputs are removed), creates it, and removes it again if the run fails
+    before writing anything there."""
+    if not config.out_dir:
+        yield
+        return
+    conflict = result_conflict(config)
+    if conflict and not overwrite:
+        raise FileExistsError(conflict)
+    if conflict:
+        for name in OUTPUTS:
+            path = os.path.join(config.out_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    created = not os.path.isdir(config.out_dir)
+    os.makedirs(config.out_dir, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if created and not os.listdir(config.out_dir):
+            os.rmdir(config.out_dir)
+        raise
+
+
+def run(config: Config, *, log=print, overwrite: bool = False) -> dict:
     """Trains, evaluates and (optionally) exports one configuration; returns the result dict."""
-    return train(config, log=log)[1]
+    return train(config, log=log, overwrite=overwrite)[1]
 
 
-def train(config: Config, *, log=print):
+def train(config: Config, *, log=print, overwrite: bool = False):
     """Like :func:`run`, but returns ``(trained model, result dict)``.
+
+    An ``out_dir`` holding the result of a *different* run is refused unless ``overwrite`` (a
+    rerun of the same configuration is fine: it replaces the result, or resumes a run directory).
 
     The dict is also written to ``config.out_dir/result.json`` (atomically) when ``out_dir`` is
     set. Keys: ``config``, ``procedure``, ``test_accuracy``, ``test_loss``, ``train_accuracy``,
@@ -188,9 +224,17 @@ def train(config: Config, *, log=print):
     ``early``, ``sanity``) keep their run directory in ``out_dir/run``: rerun the same config to
     continue an interrupted run.
     """
-    ctx = _start(config, log)
-    model, result = config.procedure.run(ctx)
+    check_config(config)
+    with _out_dir(config, overwrite):
+        ctx = _start(config, log)
+        model, result = config.procedure.run(ctx)
+        _finish(ctx, model, result)
+    return model, result
 
+
+def _finish(ctx: RunContext, model, result: dict) -> None:
+    """Prints the report; exports; writes the model, its ticket and (last) ``result.json``."""
+    config, log = ctx.config, ctx.log
     log("")
     log(str(sparsity_report(model)))
     log(f"test accuracy: {result['test_accuracy']:.4f}  (loss {result['test_loss']:.4f}, "
@@ -203,7 +247,6 @@ def train(config: Config, *, log=print):
         path = os.path.join(config.out_dir, RESULT_FILE)
         save_json_atomic(path, result)
         log(f"wrote {path} (and {MODEL_FILE}, {TICKET_FILE})")
-    return model, result
 
 
 def save_model(model, out_dir: str) -> None:
