@@ -33,7 +33,7 @@ flags.adopt_module_key_flags(experiment_flags)  # --help lists the shared flags 
 FLAGS = flags.FLAGS
 
 #: Defaults of ``make demo`` (set only when this file is the program, so tests see the usual ones).
-DEMO_DEFAULTS = {"epochs": 8, "method": "synflow", "sparsity": 0.98, "out_dir": "demo_out", "verbose": 2,
+DEMO_DEFAULTS = {"epochs": 8, "sparsity": 0.98, "method": "synflow", "out_dir": "demo_out", "verbose": 2,
                  "export_tflite": True}
 
 
@@ -83,6 +83,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    for _name, _value in DEMO_DEFAULTS.items():
-        FLAGS.set_default(_name, _value)
+    # The demo's defaults go first on the command line, so that the user's own flags (later) win.
+    sys.argv[1:1] = [f"--{name}={value}" for name, value in DEMO_DEFAULTS.items()]
     experiment_flags.run_binary(main)
