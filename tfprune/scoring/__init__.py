@@ -72,8 +72,9 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         single round; :func:`tfprune.compute_masks` runs the iterative schedule.
 
     Example:
-        >>> scores = tfprune.compute_scores(model, "snip", data=(x[:100], y[:100]))
+        >>> scores = tfprune.compute_scores(model, "snip", data=(x[:40], y[:40]), loss=loss)
         >>> {name: s.shape for name, s in scores.items()}
+        {'fc1': (16, 32), 'fc2': (32, 16), 'output': (16, 4)}
     """
     if masks is None and any(_keras.is_pruning_wrapper(l) for l in getattr(model, "layers", [])):
         from tfprune.wrapper import get_masks
