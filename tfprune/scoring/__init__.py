@@ -36,7 +36,8 @@ def make_score_fn(model, method, data=None, loss=None, **options):
     if scorer.needs_data:
         if data is None:
             raise ValueError(f"data: method {method!r} needs data, got None. Pass data=(x, y) arrays (about 10 "
-                             "examples per class, see tfprune.data.balanced_batch) or a tf.data.Dataset of (x, y) batches.")
+                             "examples per class, see tfprune.experiment.data.balanced_batch) or a tf.data.Dataset "
+                             "of (x, y) batches.")
         batches = as_batches(model, data)
         loss_fn = resolve_loss(model, loss)
     return scorer, scorer.make(model, batches, loss_fn, **options)
