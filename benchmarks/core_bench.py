@@ -28,7 +28,7 @@ from tfprune.experiment import models  # noqa: E402
 from tfprune._keras import keras  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["lenet_300_100", "conv2"], "Models from tfprune.models.")
+flags.DEFINE_list("models", ["lenet_300_100", "conv2"], "Models from tfprune.experiment.models.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
 flags.DEFINE_integer("steps", 200, "Training steps per measurement.", lower_bound=10)
 flags.DEFINE_integer("repeats", 7, "Measurements per variant (minimum reported).", lower_bound=1)

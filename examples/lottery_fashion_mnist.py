@@ -50,7 +50,7 @@ def load_fashion_mnist():
     """``(x_train, y_train), (x_test, y_test)``: float32 in [0, 1] of shape (N, 28, 28), int labels.
 
     Links the Debian package's files into the tf_keras cache first (a small function on
-    purpose: tfprune.data will provide the same).
+    purpose: tfprune.experiment.data provides the same).
     """
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
     cache = os.path.join(keras_home, "datasets", "fashion-mnist")

@@ -101,12 +101,15 @@ def inspect(model, min_elements: int = 1) -> InspectReport:
     Returns:
       :class:`InspectReport`.
 
-    Example::
+    Example (``model``: a small tf_keras model):
 
-        rep = tflite_export.inspect("m.tflite")
-        print(rep)                      # table
-        rep.ops.get("DENSIFY", 0)       # how many DENSIFY ops
-        [t.encoding for t in rep.tensors if t.name.startswith("model/dense")]
+        >>> import tflite_export
+        >>> _ = tflite_export.export(tfprune.prune_at_init(model, "magnitude", sparsity=0.9), "m.tflite")
+        >>> rep = tflite_export.inspect("m.tflite")
+        >>> rep.ops                     # print(rep): the table of tensors, encodings and ops
+        {'DENSIFY': 3, 'FULLY_CONNECTED': 3}
+        >>> [t.encoding for t in rep.sparse_tensors()]
+        ['CSR', 'CSR', 'CSR']
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         data, path = bytes(model), None

@@ -65,12 +65,15 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
       ExportError: neither the sparse model nor its dense twin passed verification; nothing was
         written (``err.report`` has the details).
 
-    Example::
+    Example (``model``: a small tf_keras model):
 
-        import tflite_export
-        report = tflite_export.export(model, "lenet.tflite", block="auto")
-        print(report)          # what was encoded how, fallbacks, parity, sizes
-        report.to_dict()["size_ratio_vs_dense_twin"]
+        >>> import tflite_export
+        >>> pruned = tfprune.prune_at_init(model, "magnitude", sparsity=0.9)
+        >>> report = tflite_export.export(pruned, "lenet.tflite", block="auto")
+        >>> report.written, report.stripped, report.encoding   # print(report): encodings, fallbacks, parity, sizes
+        (True, True, 'sparse')
+        >>> round(report.to_dict()["size_ratio_vs_dense_twin"], 1)
+        0.5
     """
     quantization = arguments.check_quantization(quantization)
     block = arguments.check_block(block)

@@ -3,7 +3,7 @@
 Three lines to prune before training (models built with ``tf_keras``)::
 
     pruned = tfprune.prune_at_init(model, "synflow", sparsity=0.98)
-    pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    pruned.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     pruned.fit(x, y, epochs=5, callbacks=tfprune.callbacks())
 
 Public names: :func:`compute_scores`, :func:`compute_masks`, :func:`prune_at_init`,

@@ -8,9 +8,11 @@ stray ``.<name>.tmp-*`` file that the next write ignores.
 
 Example:
     >>> from tfprune.io import save_json_atomic, load_json, save_npz_atomic, load_npz
-    >>> save_json_atomic("/tmp/run/metrics.json", {"sparsity": 0.9})
-    >>> save_npz_atomic("/tmp/run/mask.npz", {"dense": np.ones((4, 2), np.float32)})
-    >>> load_npz("/tmp/run/mask.npz")["dense"].shape
+    >>> save_json_atomic("run/metrics.json", {"sparsity": 0.9})      # creates run/ if needed
+    >>> load_json("run/metrics.json")
+    {'sparsity': 0.9}
+    >>> save_npz_atomic("run/mask.npz", {"dense": np.ones((4, 2), np.float32)})
+    >>> load_npz("run/mask.npz")["dense"].shape
     (4, 2)
 """
 from __future__ import annotations

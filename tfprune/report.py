@@ -87,8 +87,18 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
             cut (one float64 forward/backward pass; skipped for models it cannot run on).
 
     Example:
+        >>> pruned = tfprune.prune_at_init(model, "magnitude", sparsity=0.9)
         >>> report = tfprune.sparsity_report(pruned)
-        >>> print(report); report.sparsity, report.collapsed
+        >>> print(report)
+        layer     shape     params   kept   density  note
+        -----...
+        fc1       (16, 32)     512     41    0.0801
+        fc2       (32, 16)     512     42    0.0820
+        output    (16, 4)       64     26    0.4062
+        -----...
+        total                1,088    109    0.1002  sparsity 0.8998
+        >>> round(report.sparsity, 4), report.collapsed
+        (0.8998, [])
     """
     from tfprune.scoring import path_flow
     from tfprune.wrapper import check_masks, get_masks

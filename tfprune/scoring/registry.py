@@ -7,13 +7,20 @@ pure function ``score(masks) -> {layer_name: np.ndarray}``. The factory does the
 100 rounds) without retracing. Higher scores are kept, unless the scorer is registered with
 ``keep="lowest"`` (GraSP prunes its highest scores).
 
-Example, a custom scorer that keeps the largest |w|^2:
+Example, a custom scorer that keeps the largest |w|^2 (so it ranks like ``magnitude``); the
+registry is process-wide, so the example removes its scorer at the end:
 
     >>> import numpy as np, tfprune
-    >>> from tfprune.scoring import register_scorer, kernel_values
+    >>> from tfprune.scoring import register_scorer, unregister_scorer, kernel_values
     >>> def make_square(model, data=None, loss=None):
     ...     return lambda masks=None: {n: np.square(v) for n, v in kernel_values(model, masks).items()}
-    >>> register_scorer("square", make_square, needs_data=False)
+    >>> register_scorer("square", make_square, needs_data=False)  # doctest: +ELLIPSIS
+    Scorer(name='square', make=<function make_square at 0x...>, needs_data=False, keep='highest', rounds=1, options=())
+    >>> square = tfprune.compute_masks(model, "square", sparsity=0.8)
+    >>> magnitude = tfprune.compute_masks(model, "magnitude", sparsity=0.8)
+    >>> all((square[name] == magnitude[name]).all() for name in magnitude)
+    True
+    >>> unregister_scorer("square")
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 L is the model's loss on ``data`` with the model in inference mode (BatchNorm uses its moving
 statistics); with several batches the gradient is the example-weighted mean, i.e. the gradient
 of the mean loss over all the examples given. Pass about 10 examples per class
-(``tfprune.data.balanced_batch``).
+(``tfprune.experiment.data.balanced_batch``).
 """
 import numpy as np
 import tensorflow as tf

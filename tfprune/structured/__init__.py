@@ -25,7 +25,7 @@ Example::
     import tfprune.structured as ts
     small, report = ts.prune(model, 0.75, "l1")      # remove 75% of every layer's channels
     print(report)                                   # channels, params, FLOPs per layer
-    small.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    small.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     small.fit(x, y, epochs=1)
     tflite = tf.lite.TFLiteConverter.from_keras_model(small).convert()
 

@@ -126,7 +126,8 @@ class ChannelGraph:
 
     Example:
         >>> graph = ChannelGraph(model)
-        >>> [(g.name, g.channels) for g in graph.groups]
+        >>> [(g.name, g.channels) for g in graph.groups]   # the output layer is pinned
+        [('fc1', 32), ('fc2', 16)]
     """
 
     def __init__(self, model, exclude=()):

@@ -78,7 +78,18 @@ class StructuredReport:
     Example:
         >>> small, report = tfprune.structured.prune(model, 0.5)
         >>> print(report)
-        >>> report.params_ratio, report.flops_ratio
+        structured pruning: criterion=l1, ratio=0.5, scope=layerwise, removed=zero, exact=True
+        layer   class  channels  params      FLOPs
+        -----...
+        fc1     Dense    32->16  544->272    1,024->512
+        fc2     Dense     16->8  528->136    1,024->256
+        output  Dense      4->4  68->36        128->64
+        -----...
+        total                    1,140->444  2,176->832
+        params x0.3895, FLOPs x0.3824
+        channel groups (removed together): fc1 32->16; fc2 16->8
+        >>> round(report.params_ratio, 4), round(report.flops_ratio, 4)
+        (0.3895, 0.3824)
     """
 
     rows: "tuple[LayerChange, ...]"

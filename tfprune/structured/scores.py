@@ -32,8 +32,9 @@ def pool_channel_scores(scores: Mapping[str, np.ndarray], model=None) -> "dict[s
     for transposed convolutions when ``model`` is given).
 
     Example:
-        >>> pooled = pool_channel_scores(tfprune.compute_scores(model, "snip", data=(x, y)))
-        >>> pooled["conv1"].shape   # (filters,)
+        >>> pooled = pool_channel_scores(tfprune.compute_scores(model, "snip", data=(x, y), loss=loss))
+        >>> pooled["fc1"].shape   # (units,); (filters,) for a convolution
+        (32,)
     """
     layers = _keras.prunable_layers(model) if model is not None else {}
     out = {}
@@ -65,7 +66,10 @@ def channel_norms(model, ord: int = 1) -> "dict[str, np.ndarray]":
 
     Example:
         >>> norms = channel_norms(model, ord=1)
-        >>> norms["conv1"]            # one value per filter
+        >>> norms["fc1"].shape        # one value per output channel (unit or filter)
+        (32,)
+        >>> bool(np.allclose(norms["fc1"], np.abs(model.get_layer("fc1").kernel.numpy()).sum(axis=0)))
+        True
     """
     if ord not in (1, 2):
         raise ValueError(f"ord: got {ord!r}; allowed: 1 (L1 norm) or 2 (L2 norm).")
@@ -110,7 +114,9 @@ def channel_scores(model, criterion: str = "l1", data=None, loss=None, **options
 
     Example:
         >>> scores = channel_scores(model, "l2")
-        >>> scores = channel_scores(model, "snip", data=(x[:100], y[:100]))
+        >>> scores = channel_scores(model, "snip", data=(x[:40], y[:40]), loss=loss)
+        >>> {name: s.shape for name, s in scores.items()}
+        {'fc1': (32,), 'fc2': (16,), 'output': (4,)}
     """
     criterion_keep(criterion)  # validates the name (lists l1, l2 and the scorers)
     if isinstance(criterion, str) and criterion.lower() in NORMS:
