@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import os, sys, time
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import numpy as np
     import tf_keras as keras
     from tfprune import lottery

@@ -19,12 +19,13 @@ Example:
 from __future__ import annotations
 
 import copy
+import contextlib
 import dataclasses
 from typing import Any, Callable, Sequence
 
 from tfprune import checks
 
-__all__ = ["TrainingSpec"]
+__all__ = ["TrainingSpec", "op_determinism"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,3 +185,24 @@ class TrainingSpec:
 def _is_factory(optimizer) -> bool:
     """A zero-argument function making an optimizer (not a name, a config or an optimizer)."""
     return callable(optimizer) and (isinstance(optimizer, type) or not hasattr(optimizer, "get_config"))
+
+
+@contextlib.contextmanager
+def op_determinism():
+    """Turns TensorFlow op determinism on for the block and back off afterwards if it was off
+    (so a run does not change the process for whatever runs next).
+
+    Example:
+        >>> with op_determinism():
+        ...     pass
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # the only place that can say and undo
+
+    was = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            tf_config.disable_op_determinism()

@@ -3,7 +3,8 @@
 A run:
 
 1. checks the config (:func:`check_config`), seeds Python, NumPy and TensorFlow
-   (``keras.utils.set_random_seed(seed)``) and turns on TF op determinism;
+   (``keras.utils.set_random_seed(seed)``) and turns on TF op determinism for the run (off again
+   afterwards if it was off);
 2. loads ``dataset`` and builds ``model`` (both seeded);
 3. hands a :class:`RunContext` to the procedure ``method`` resolves to
    (:mod:`tfprune.experiment.procedures`), which prunes and trains and returns
@@ -41,7 +42,7 @@ from tfprune.experiment import models as tfp_models
 from tfprune.experiment.config import RESULT_FILE, Config, check_config, result_conflict
 from tfprune.io import save_json_atomic
 from tfprune.report import sparsity_report
-from tfprune.spec import TrainingSpec
+from tfprune.spec import TrainingSpec, op_determinism
 
 ENGINE_DIR = "run"  # the tfprune.lottery run directory inside out_dir (resumable)
 MODEL_FILE = "model.h5"  # the trained model, wrappers included (tfprune.load_model; python -m tflite_export)
@@ -49,9 +50,8 @@ TICKET_FILE = "ticket.npz"  # its masks with their architecture (tfprune.lottery
 
 
 def seed_everything(seed: int) -> None:
-    """Python/NumPy/TF seeds and deterministic TF ops: same config → same numbers."""
+    """Python/NumPy/TF seeds (with deterministic TF ops around the run: same config → same numbers)."""
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 def load_data(config: Config):
@@ -167,7 +167,7 @@ def trajectory(config: Config, *, log=print) -> "list[dict]":
     check_config(config)
     if config.procedure.trajectory is None:
         raise ValueError(f"method: {config.method} has no trajectory (it trains one model per sparsity).")
-    with _out_dir(config, overwrite=False):
+    with _out_dir(config, overwrite=False), op_determinism():
         return config.procedure.trajectory(_start(config, log))
 
 
@@ -225,7 +225,7 @@ def train(config: Config, *, log=print, overwrite: bool = False):
     continue an interrupted run.
     """
     check_config(config)
-    with _out_dir(config, overwrite):
+    with _out_dir(config, overwrite), op_determinism():
         ctx = _start(config, log)
         model, result = config.procedure.run(ctx)
         _finish(ctx, model, result)
