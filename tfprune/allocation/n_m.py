@@ -176,6 +176,7 @@ def n_m_report(masks: Mapping[str, np.ndarray], n_m) -> NMReport:
     """Checks 0/1 ``masks`` against the N:M pattern (groups along the input-channel axis).
 
     Example:
+        >>> from tfprune.allocation import allocate
         >>> masks = allocate({"conv": np.random.rand(3, 3, 3, 8)}, None, n_m=(2, 4))
         >>> report = n_m_report(masks, (2, 4))
         >>> report.valid, report.exact   # C_in = 3: a partial group of 3 keeping 2
