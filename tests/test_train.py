@@ -193,6 +193,8 @@ def test_demo_prints_one_table_with_three_methods(tmp_path, capsys):
 def test_cli_lists_are_in_sync_with_the_registries():
     import tfprune
     import tflite_export
+    from tfprune.experiment.procedures import scorers
+    assert scorers.SANITY_CHECKS == ("none",) + tuple(v for v in tfprune.lottery.VARIANTS if v != "unmodified")
     assert set(tfprune.scorer_names()) <= set(FLAGS["method"].parser.enum_values)
     assert set(training.procedure_names()) <= set(FLAGS["method"].parser.enum_values)
     assert set(cli.RUN_FLAGS) <= {f for f in FLAGS}

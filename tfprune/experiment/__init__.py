@@ -22,8 +22,18 @@ Example::
 from tfprune.experiment.config import RESULT_FILE, Config, check_config, config_problems, read_result
 from tfprune.experiment.registry import (Procedure, get_procedure, method_names, procedure_names,
                                          register_procedure, setting)
-from tfprune.experiment.runner import RunContext, make_result, run, train
 from tfprune.experiment import procedures  # noqa: E402,F401  (registers the built-in procedures)
+
+_RUNNER = ("RunContext", "make_result", "run", "train")
+
+
+def __getattr__(name):
+    """The runner's names, imported on first use: configs, registries and flags need no TensorFlow."""
+    if name in _RUNNER:
+        from tfprune.experiment import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Config", "Procedure", "RESULT_FILE", "RunContext", "check_config", "config_problems", "get_procedure",
            "make_result", "method_names", "procedure_names", "read_result", "register_procedure", "run", "setting",

@@ -49,7 +49,6 @@ import dataclasses
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from tfprune.experiment.sources import (FASHION_MNIST_FILES, FASHION_MNIST_INSTALL_HINT, SPLIT_SEED,  # noqa: F401
                                          _check_int, _load_digits, _load_fashion_mnist, _load_mnist5k,
@@ -385,6 +384,8 @@ def load(name: str, batch_size: int = 128, seed: int = 0, *,
         >>> (x.shape, x.dtype.name), (y.shape, y.dtype.name)
         ((TensorShape([32, 28, 28, 1]), 'float32'), (TensorShape([32]), 'int32'))
     """
+    import tensorflow as tf
+
     info = _info(name)
     batch_size = _check_int("batch_size", batch_size, minimum=1)
     seed = _check_int("seed", seed, minimum=0)

@@ -69,9 +69,23 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfprune._keras import keras
 
-layers = keras.layers
+
+class _Keras:
+    """tf_keras (or one of its modules), imported through the seam on first use: the zoo's names
+    (``--model``, ``--help``) need no TensorFlow."""
+
+    def __init__(self, module: str = ""):
+        self._module = module
+
+    def __getattr__(self, name):
+        from tfprune._keras import keras as tf_keras
+
+        return getattr(getattr(tf_keras, self._module) if self._module else tf_keras, name)
+
+
+keras = _Keras()
+layers = _Keras("layers")
 
 __all__ = [
     "MODELS",

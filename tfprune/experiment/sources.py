@@ -16,8 +16,6 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfprune._keras import keras
-
 #: Seed of the fixed train/test splits of ``mnist5k`` and ``digits``.  It is
 #: deliberately independent of the ``seed`` argument of :func:`load`, so that
 #: every run evaluates on the same test set.
@@ -217,6 +215,8 @@ def _link_fashion_files(cache_dir: str) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _fashion_mnist_raw(cache_dir: str):
+    from tfprune._keras import keras
+
     _link_fashion_files(cache_dir)
     _, targets = _fashion_targets(cache_dir)
     if not all(os.path.isfile(t) for t in targets):  # never let keras download

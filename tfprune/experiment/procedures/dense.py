@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfprune.experiment.procedures.fit import fit_run
 from tfprune.experiment.registry import Procedure, register_procedure
 
 
@@ -12,6 +11,12 @@ class DenseSettings:
     """``dense`` has no settings."""
 
 
+def run(ctx):
+    from tfprune.experiment.procedures.fit import fit_run  # (procedures import TensorFlow when they run)
+
+    return fit_run(ctx, None)
+
+
 register_procedure(Procedure(
-    name="dense", settings=DenseSettings, run=lambda ctx: fit_run(ctx, None),
+    name="dense", settings=DenseSettings, run=run,
     description="no pruning: the dense reference (sparsity must be 0)", needs_sparsity=False, grid="reference"))

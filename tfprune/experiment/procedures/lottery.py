@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfprune import lottery
-from tfprune.experiment import summaries
-from tfprune.experiment.procedures.engine import engine_result
 from tfprune.experiment.procedures.scorers import SCOPES
 from tfprune.experiment.registry import Procedure, register_procedure, setting
 
@@ -48,12 +45,16 @@ def lottery_levels(sparsity: float, prune_fraction: float) -> "tuple[int, float]
         >>> levels, round(fraction, 4)
         (18, 0.1953)
     """
+    from tfprune import lottery
+
     levels = lottery.levels_for_sparsity(sparsity, prune_fraction)
     return levels, 1.0 - (1.0 - sparsity) ** (1.0 / levels)
 
 
-def ticket(ctx) -> "lottery.LotteryTicket":
+def ticket(ctx):
     """The run's :class:`~tfprune.lottery.LotteryTicket`, trained (an interrupted run resumes)."""
+    from tfprune import lottery
+
     s, d = ctx.settings, ctx.datasets
     levels, fraction = lottery_levels(ctx.config.sparsity, s.prune_fraction)
     strategy = dict(rewind_step=s.rewind_step) if isinstance(s, LotterySettings) else dict(strategy="finetune")
@@ -65,6 +66,8 @@ def ticket(ctx) -> "lottery.LotteryTicket":
 
 def level_results(ctx, lt) -> "list[dict]":
     """One result dict per completed level (level 0: the dense model)."""
+    from tfprune.experiment.procedures.engine import engine_result
+
     rows = list(lt.results())
     sparsities = {r.level: r.sparsity for r in rows}
     out, elapsed = [], 0.0
@@ -83,6 +86,8 @@ def level_results(ctx, lt) -> "list[dict]":
 
 
 def run(ctx):
+    from tfprune.experiment import summaries
+
     lt = ticket(ctx)
     results = level_results(ctx, lt)
     ctx.log(str(lt.results()))

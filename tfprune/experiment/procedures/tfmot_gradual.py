@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfprune import _keras
-from tfprune.experiment.procedures.fit import fit_run
 from tfprune.experiment.registry import Procedure, register_procedure, setting
 
 
@@ -29,6 +27,8 @@ def tfmot_schedule(sparsity: float, settings: TfmotSettings, total_steps: int):
     lands exactly on ``end_step`` (where the schedule reaches the target); for runs shorter than
     the frequency, the frequency shrinks to ``end_step``.
     """
+    from tfprune import _keras
+
     end = max(1, int(settings.tfmot_end_fraction * total_steps))
     frequency = min(settings.tfmot_frequency, end)
     end = (end // frequency) * frequency
@@ -37,6 +37,9 @@ def tfmot_schedule(sparsity: float, settings: TfmotSettings, total_steps: int):
 
 
 def run(ctx):
+    from tfprune import _keras
+    from tfprune.experiment.procedures.fit import fit_run
+
     def prune(model, total_steps):
         schedule = tfmot_schedule(ctx.config.sparsity, ctx.settings, total_steps)
         pruned = _keras.tfmot().prune_low_magnitude(model, pruning_schedule=schedule)
