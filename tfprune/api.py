@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from tfprune import _keras
+from tfprune import _keras, checks
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn
@@ -36,7 +36,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             ``n_m`` it is ``None`` (or ``1 - N/M``).
         data, loss: for data-dependent methods, see :func:`tfprune.compute_scores`.
         scope: ``"global"`` (default) or ``"layerwise"`` ranking.
-        seed: seed of the ``random`` scorer (same seed → bit-identical masks).
+        seed: seed of the ``random`` scorer (same seed → bit-identical masks): None or an
+            integer >= 0, checked whatever the method.
         exclude: layer names left dense. min_density: per-layer floor. block: ``(4, 1)`` etc.
             for block-sparse Dense kernels. See :func:`tfprune.allocation.allocate`.
         rounds: number of score → prune rounds, densities d^(r/rounds); defaults to the
@@ -61,6 +62,7 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         >>> masks = tfprune.compute_masks(model, "snip", 0.9, data=tfprune.data.balanced_batch(x, y))
         >>> masks = tfprune.compute_masks(model, "magnitude", n_m=(2, 4))   # 2:4 sparsity
     """
+    seed = checks.seed(seed)
     if n_m is not None:
         n, m = check_n_m_options(n_m, sparsity, block=block, min_density=min_density)
     else:
