@@ -246,12 +246,22 @@ def input_shape(model) -> tuple:
     return tuple(shape)
 
 
-def output_activation_is_softmax(model) -> bool:
-    """Whether the model's last layer ends in a softmax (its own activation or a Softmax layer)."""
-    last = inner_layer(model.layers[-1])
-    if layer_kind(last) == "softmax":
+def output_layers(model) -> list:
+    """The layers (wrappers included) that produce ``model.outputs``, in output order."""
+    return [tensor._keras_history.layer for tensor in model.outputs]
+
+
+def output_names(model) -> "list[str]":
+    """The user's names of the output layers (wrappers seen through), in output order."""
+    return [inner_layer(layer).name for layer in output_layers(model)]
+
+
+def ends_in_softmax(layer) -> bool:
+    """Whether ``layer`` (a wrapper is seen through) is a Softmax layer or has a softmax activation."""
+    layer = inner_layer(layer)
+    if layer_kind(layer) == "softmax":
         return True
-    act = getattr(last, "activation", None)
+    act = getattr(layer, "activation", None)
     return act is keras.activations.softmax or getattr(act, "__name__", "") == "softmax"
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from tfprune import _keras
-from tfprune.scoring._common import as_batches, kernel_values, resolve_loss
+from tfprune.scoring._common import as_batches, kernel_values
+from tfprune.scoring._targets import check_labels, resolve_loss
 from tfprune.scoring.grasp import make_grasp
 from tfprune.scoring.magnitude import make_magnitude
 from tfprune.scoring.random import make_random
@@ -39,6 +40,7 @@ def make_score_fn(model, method, data=None, loss=None, **options):
                              "examples per class, see tfprune.data.balanced_batch) or a tf.data.Dataset of (x, y) batches.")
         batches = as_batches(model, data)
         loss_fn = resolve_loss(model, loss)
+        check_labels(model, batches, loss_fn)  # before any gradient work
     return scorer, scorer.make(model, batches, loss_fn, **options)
 
 
@@ -59,9 +61,16 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         method: a registered scorer name: ``random``, ``magnitude``, ``snip``, ``grasp``,
             ``synflow`` or one added with :func:`register_scorer`.
         data: ``(x, y)`` arrays or a ``tf.data.Dataset`` of ``(x, y)`` batches, for the
-            data-dependent methods (SNIP, GraSP).
+            data-dependent methods (SNIP, GraSP, and registered ones with ``needs_data``).
+            Multi-output models take ``y`` as a list (one array per output) or a dict keyed by
+            output-layer name. Class labels are checked first: with a sparse categorical
+            cross-entropy (or integer labels for an output of C > 1 units) every label must be a
+            whole number in ``[0, C)``, one-hot labels must have C columns; otherwise a
+            ``ValueError`` names the output, the bad label and how many there are.
         loss: a Keras loss (name, object or callable ``(y_true, y_pred)``); defaults to the
-            compiled model's loss.
+            compiled model's loss. Multi-output models: one loss for every output, a list (one
+            per output) or a dict keyed by output name; the objective is the sum over the outputs
+            of each loss's mean (``loss_weights`` are not applied).
         masks: optional ``{layer: 0/1 array}``; masked weights are zero in the forward pass.
             Defaults to the model's own masks if it is wrapped.
         **options: the method's options (``seed`` for random, ``temperature`` for GraSP,
