@@ -28,8 +28,10 @@ class Scorer:
     Attributes:
         name: the method name users pass (``method="snip"``).
         make: factory ``(model, data, loss, **options) -> score(masks) -> {name: array}``;
-            ``data`` is a list of checked ``(x, y)`` batches (or None), ``loss`` a resolved
-            callable (or None).
+            ``data`` is a list of checked ``(x, y)`` batches (or None; class labels already
+            checked against the outputs; ``y`` is a tuple, one tensor per output, for a
+            multi-output model), ``loss`` a resolved callable ``loss(y, model_outputs)`` (or
+            None; for a multi-output model the sum of the outputs' mean losses).
         needs_data: whether ``data`` (and so a loss) is required.
         keep: ``"highest"`` or ``"lowest"``: which scores survive allocation.
         rounds: default number of score → prune rounds used by ``compute_masks``
