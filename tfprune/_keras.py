@@ -81,8 +81,16 @@ def _is_keras3_object(obj) -> bool:
     return module.startswith("keras.") and not module.startswith("keras.api._v2")
 
 
+# Keras revives a layer whose class it does not know (a SavedModel loaded without the custom
+# objects) as a RevivedLayer subclass under the saved class name.
+_WRAPPER_NAMES = ("FixedMaskWrapper", "PruneLowMagnitude")
+
+
 def check_model(model, argument: str = "model") -> None:
     """Raises a clear error unless ``model`` is a built tf_keras Sequential/Functional model.
+
+    Also refused: a model whose pruning wrappers Keras revived without their classes (a
+    SavedModel loaded without :func:`tfprune.custom_object_scope`): tfprune would see no mask.
 
     Example:
         >>> check_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
@@ -110,6 +118,12 @@ def check_model(model, argument: str = "model") -> None:
             "(keras.Input(...) or input_shape=...) before pruning."
         )
     for layer in model.layers:
+        if type(layer).__name__ in _WRAPPER_NAMES and not is_pruning_wrapper(layer):
+            raise TypeError(
+                f"{argument}: layer {layer.name!r} is a pruning wrapper ({type(layer).__name__}) loaded without "
+                "tfprune's classes, so its mask cannot be read; load the model with tfprune.load_model(path), "
+                "or call tf_keras.models.load_model inside `with tfprune.custom_object_scope():`."
+            )
         if isinstance(layer, keras.Model):
             raise TypeError(
                 f"{argument}: layer {layer.name!r} is a nested model ({type(layer).__name__}); "
@@ -263,6 +277,20 @@ def ends_in_softmax(layer) -> bool:
         return True
     act = getattr(layer, "activation", None)
     return act is keras.activations.softmax or getattr(act, "__name__", "") == "softmax"
+
+
+def variables_in_true_dtype():
+    """A context in which mixed-precision (autocast) variables read in their own dtype (float32),
+    not the layer's compute dtype (float16): masking must not round the float32 weights."""
+    from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_variables
+
+    return enable_auto_cast_variables(None)
+
+
+def compute_dtype_is_low_precision(layer) -> bool:
+    """Whether ``layer`` computes in float16/bfloat16 (e.g. under the ``mixed_float16`` policy)."""
+    policy = getattr(layer, "dtype_policy", None)
+    return getattr(policy, "compute_dtype", None) in ("float16", "bfloat16")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,7 +74,8 @@ def loss_from_logits(loss_fn) -> bool:
 
 
 def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False, linear: bool = False):
-    """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is).
+    """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is,
+    except that float16/bfloat16 layers, e.g. under ``mixed_float16``, compute in float32).
 
     With ``strip_softmax`` each output layer's softmax (its activation, or a final ``Softmax``
     layer) is replaced by the identity, so the clone returns logits. With ``linear`` every
@@ -90,6 +91,8 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
         config = dict(inner.get_config())
         if dtype is not None:
             config["dtype"] = dtype
+        elif _keras.compute_dtype_is_low_precision(inner):
+            config["dtype"] = "float32"  # scores never in float16, whatever the policy
         if linear and _keras.is_activation_layer(inner):
             return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
         if linear and "activation" in config:
