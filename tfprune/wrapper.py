@@ -206,7 +206,12 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]):
 
     A plain model is first wrapped (every prunable layer; layers missing from ``masks`` get an
     all-ones mask); a wrapped model is updated in place and returned. Always use the return
-    value. Keys are the original layer names.
+    value. Keys are the original layer names. Masks must hold only 0 and 1.
+
+    On a wrapped model the given masks *replace* its masks as they are: a weight pruned before
+    and kept now restarts from its stored value, 0.0 (set the weights afterwards, as the lottery
+    engine does when it rewinds). To prune further within the existing masks, use
+    :func:`tfprune.compute_masks` / :func:`tfprune.prune_at_init`, which never revive a weight.
 
     Example:
         >>> masks = tfprune.compute_masks(model, "synflow", 0.98)
