@@ -22,7 +22,7 @@ import TF-MOT: the names that need it (the wrapper and schedule classes) and the
 import importlib
 
 from tfprune.allocation import allocate
-from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init
+from tfprune.api import LayerCollapseWarning, NotPrunedWarning, callbacks, compute_masks, prune_at_init
 from tfprune.report import SparsityReport, sparsity_report
 from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names
 from tfprune.spec import TrainingSpec
@@ -49,7 +49,7 @@ def __dir__():
 
 
 __all__ = [
-    "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "OneShot", "SparsityReport", "TrainingSpec",
+    "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "NotPrunedWarning", "OneShot", "SparsityReport", "TrainingSpec",
     "allocate", "apply_masks", "callbacks", "compute_masks", "compute_scores", "custom_object_scope",
     "custom_objects", "get_masks", "get_scorer", "load_model", "prune_at_init", "register_scorer",
     "keras_utils", "lottery", "scorer_names", "sparsity_report", "strip", "structured",

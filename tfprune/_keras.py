@@ -239,6 +239,32 @@ def prunable_kernels(model) -> "dict[str, tf.Variable]":
     return {name: inner_layer(layer).kernel for name, layer in prunable_layers(model).items()}
 
 
+def _short_name(variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def dense_matrices(model) -> "dict[str, list]":
+    """Weight matrices tfprune leaves dense: ``{layer name: [(variable, mask or None)]}``.
+
+    A *weight matrix* is a kernel or an embedding table (a variable of two or more dimensions
+    whose name ends in ``kernel`` or is ``embeddings``): the kernels of LSTM/GRU/SimpleRNN
+    (recurrent ones too), Embedding tables, MultiHeadAttention's EinsumDense kernels, depthwise
+    and separable kernels, ... of every layer that is not prunable. Biases, normalisation
+    parameters and PReLU slopes are not matrices. ``mask`` is a (TF-MOT) wrapper's mask of that
+    variable, when the layer is wrapped.
+    """
+    out = {}
+    for layer in model.layers:
+        if is_prunable(layer):
+            continue
+        masks = {id(w): m for w, m, _ in getattr(layer, "pruning_vars", ())} if is_pruning_wrapper(layer) else {}
+        found = [(w, masks.get(id(w))) for w in inner_layer(layer).weights
+                 if len(w.shape) >= 2 and (_short_name(w).endswith("kernel") or _short_name(w) == "embeddings")]
+        if found:
+            out[inner_layer(layer).name] = found
+    return out
+
+
 def require_prunable(model, argument: str = "model") -> "dict[str, keras.layers.Layer]":
     layers = prunable_layers(model)
     if not layers:

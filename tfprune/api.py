@@ -5,6 +5,7 @@ Every step is a call into one module: :mod:`tfprune.scoring` (what is important)
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Mapping, Sequence
 
@@ -20,6 +21,34 @@ from tfprune.wrapper import apply_masks, check_masks, get_masks, is_wrapped
 class LayerCollapseWarning(UserWarning):
     """A pruned layer keeps no weight, or every path through it is cut: the network's output
     no longer depends on its input through that layer."""
+
+
+class NotPrunedWarning(UserWarning):
+    """The model holds weight matrices tfprune leaves dense (LSTM/GRU/SimpleRNN kernels,
+    Embedding tables, MultiHeadAttention's EinsumDense kernels, depthwise kernels, ...): the
+    requested sparsity applies to the prunable layers only. The sparsity report lists them as
+    "not prunable" and gives ``overall_sparsity`` over every weight matrix."""
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside tfprune (the user's call)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tfprune."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_not_pruned(model, sparsity) -> None:
+    dense = _keras.dense_matrices(model)
+    if not dense:
+        return
+    left = sum(int(np.prod(v.shape)) for matrices in dense.values() for v, _ in matrices)
+    pruned = sum(int(np.prod(k.shape)) for k in _keras.prunable_kernels(model).values())
+    kinds = sorted({type(_keras.inner_layer(l)).__name__ for l in model.layers if _keras.inner_layer(l).name in dense})
+    warnings.warn(f"layers {list(dense)} ({', '.join(kinds)}) hold {left:,} weights in matrices that tfprune does not "
+                  f"prune ({left / (left + pruned):.0%} of all weight matrices); they stay dense and sparsity={sparsity} "
+                  "applies to the Dense/Conv kernels only. sparsity_report(...).overall_sparsity counts them.",
+                  NotPrunedWarning, stacklevel=_caller_stacklevel())
 
 
 def compute_masks(model, method: str, sparsity: "float | None" = None, data=None, loss=None, scope: str = "global",
@@ -63,6 +92,9 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
     Returns:
         ``{original layer name: float32 0/1 array of the kernel's shape}``.
 
+    Warns with :class:`NotPrunedWarning`, naming them, when the model has weight matrices
+    tfprune leaves dense (recurrent kernels, embeddings, attention, depthwise kernels).
+
     Example:
         >>> masks = tfprune.compute_masks(model, "synflow", sparsity=0.98)
         >>> masks = tfprune.compute_masks(model, "snip", 0.9, data=tfprune.data.balanced_batch(x, y))
@@ -77,6 +109,7 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         sparsity = check_sparsity(sparsity)
     scorer, score = make_score_fn(model, method, data, loss,
                                   **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
+    _warn_not_pruned(model, sparsity if n_m is None else f"{n_m[0]}:{n_m[1]}")
     if rounds is None:
         rounds = 1 if n_m is not None else scorer.rounds
     if keep is None:
