@@ -104,10 +104,11 @@ def test_h5_with_non_binary_mask_is_refused_in_the_custom_object_scope(tmp_path)
             keras.models.load_model(path)
 
 
-def test_savedmodel_with_non_binary_mask_is_refused_by_load_model(tmp_path):
+@pytest.mark.parametrize("name", ["saved", "m.keras"])
+def test_savedmodel_or_keras_file_with_non_binary_mask_is_refused_by_load_model(tmp_path, name):
     pruned = tfprune.prune_at_init(mlp(), "magnitude", 0.5)
     poison(pruned, "out", 0.75)
-    path = str(tmp_path / "saved")
+    path = str(tmp_path / name)
     pruned.save(path)
     with pytest.raises(ValueError, match=r"mask of layer 'out' holds values other than 0 and 1 \(0\.75, 1 entry\)"):
         tfprune.load_model(path)
