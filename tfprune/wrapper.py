@@ -4,13 +4,18 @@
 ``UpdatePruningStep``, ``PruningSummaries`` and ``strip_pruning`` (isinstance checks) accept it,
 and it keeps the same variables (``mask``, ``threshold``, ``pruning_step``), so that the
 masks are saved with the model. Unlike TF-MOT's wrapper it never re-ranks weights by
-magnitude: its ``call`` only applies ``kernel ← kernel ⊙ mask`` before the wrapped layer runs.
+magnitude: its ``call`` only sets the masked kernel entries to +0.0 before the wrapped layer
+runs (idempotent: applying it twice changes nothing; in the weight's own dtype, so float32
+weights under ``mixed_float16`` are never rounded). The wrapper computes in its layer's dtype
+policy (a float32 output layer in a mixed-precision model stays float32).
 There is no ``top_k``, ``tf.cond``, step counter or step assertion in the training step, so
 ``UpdatePruningStep`` is accepted (it initialises ``pruning_step`` to 0 and re-applies the masks
-at each epoch end) but not required; ``pruning_step`` is not advanced, since nothing reads it.
+at each epoch end, through the same idempotent op) but not required; ``pruning_step`` is not
+advanced, since nothing reads it.
 
-Masks are set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
-original layer names. The class is made on first use (:func:`wrapper_class`, or the name
+Masks are 0/1: set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
+original layer names; any other value is refused there and when a file is loaded
+(:func:`load_model`, :func:`custom_object_scope`). The class is made on first use (:func:`wrapper_class`, or the name
 ``FixedMaskWrapper`` through PEP 562), so that importing tfprune does not import TF-MOT; its
 behaviour is in ``_FixedMaskWrapper`` below.
 """
