@@ -132,3 +132,12 @@ def test_bad_arguments_name_the_argument():
     bad["b"][0, 0] = np.nan
     with pytest.raises(FloatingPointError, match="layer 'b' has 1 NaN/inf"):
         allocate(bad, 0.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(min_density="abc"), r"^min_density: expected a number in \[0, 1\], got 'abc'\.$"),
+    (dict(exclude=5), r"^exclude: got 5; allowed: a layer name or a list of layer names\.$"),
+])
+def test_bad_argument_types_are_one_line_errors(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        allocate({"a": np.array([3., 1.])}, 0.5, **kwargs)

@@ -68,3 +68,15 @@ def test_model_with_tfmot_wrapper_and_our_schedule_saves_and_loads(tmp_path):
     pruned.save(path)
     loaded = tfprune.load_model(path)
     assert loaded.layers[0].pruning_schedule == tfprune.Iterative([1, 2], [0.5, 0.6])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: tfprune.FixedMask("abc"), r"^sparsity: expected a number in \[0, 1\), got 'abc'\.$"),
+    (lambda: tfprune.OneShot(0.5, step=1.5), r"^steps: got 1\.5; allowed: an integer >= 1\.$"),
+    (lambda: tfprune.OneShot(0.5, step="x"), r"^steps: got 'x'; allowed: an integer >= 1\.$"),
+    (lambda: tfprune.Iterative(steps=[1, 2], sparsities=[0.5, "high"]),
+     r"^sparsities: expected a number in \[0, 1\), got 'high'\.$"),
+])
+def test_schedule_arguments_of_the_wrong_type_are_one_line_errors(make, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        make()

@@ -3,7 +3,7 @@
 Three lines to prune before training (models built with ``tf_keras``)::
 
     pruned = tfprune.prune_at_init(model, "synflow", sparsity=0.98)
-    pruned.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     pruned.fit(x, y, epochs=5, callbacks=tfprune.callbacks())
 
 Public names: :func:`compute_scores`, :func:`compute_masks`, :func:`prune_at_init`,
@@ -15,46 +15,52 @@ and the modules :mod:`tfprune.keras_utils`, :mod:`tfprune.checks`, :mod:`tfprune
 :mod:`tfprune.io`. The experiment harness (configs, procedures, datasets, model zoo, the
 binaries' flags) is :mod:`tfprune.experiment`, imported only when asked for.
 
-Importing tfprune changes neither the environment nor what ``tf.keras`` means, and does not
-import TF-MOT: the names that need it (the wrapper and schedule classes) and the
-``lottery`` / ``structured`` subpackages are loaded on first access (PEP 562).
+Importing tfprune is cheap: every public name and subpackage is loaded on first access
+(PEP 562), so the binaries parse their flags before TensorFlow is imported. It changes neither
+the environment nor what ``tf.keras`` means, and does not import TF-MOT until a model is wrapped.
+TensorFlow's native start-up lines are filtered from the first ``import tensorflow`` on
+(:mod:`tfprune.logs`), whoever imports it.
 """
 import importlib
-
-from tfprune.logs import import_tensorflow as _import_tensorflow
-
-_import_tensorflow()  # first, so that TensorFlow's native start-up lines are filtered (tfprune.logs)
-
-from tfprune.allocation import allocate  # noqa: E402
-from tfprune.api import LayerCollapseWarning, callbacks, compute_masks, prune_at_init  # noqa: E402
-from tfprune.report import SparsityReport, sparsity_report  # noqa: E402
-from tfprune.scoring import compute_scores, get_scorer, register_scorer, scorer_names  # noqa: E402
-from tfprune.spec import TrainingSpec  # noqa: E402
-from tfprune.wrapper import apply_masks, custom_object_scope, custom_objects, get_masks, load_model, strip  # noqa: E402
+import sys
 
 __version__ = "0.1.0"
 
-_LAZY = {"FixedMaskWrapper": "tfprune.wrapper", "FixedMask": "tfprune.schedules", "Iterative": "tfprune.schedules",
-         "OneShot": "tfprune.schedules", "lottery": None, "structured": None, "keras_utils": None,
-         "experiment": None}
+#: Public name → the module that defines it.
+_NAMES = {
+    "allocate": "tfprune.allocation",
+    "LayerCollapseWarning": "tfprune.api", "NotPrunedWarning": "tfprune.api", "callbacks": "tfprune.api",
+    "compute_masks": "tfprune.api", "prune_at_init": "tfprune.api",
+    "SparsityReport": "tfprune.report", "sparsity_report": "tfprune.report",
+    "compute_scores": "tfprune.scoring", "get_scorer": "tfprune.scoring", "register_scorer": "tfprune.scoring",
+    "scorer_names": "tfprune.scoring", "unregister_scorer": "tfprune.scoring",
+    "TrainingSpec": "tfprune.spec",
+    "FixedMaskWrapper": "tfprune.wrapper", "apply_masks": "tfprune.wrapper", "custom_object_scope": "tfprune.wrapper",
+    "custom_objects": "tfprune.wrapper", "get_masks": "tfprune.wrapper", "load_model": "tfprune.wrapper",
+    "strip": "tfprune.wrapper",
+    "FixedMask": "tfprune.schedules", "Iterative": "tfprune.schedules", "OneShot": "tfprune.schedules",
+}
+_SUBPACKAGES = ("checks", "experiment", "io", "keras_utils", "logs", "lottery", "structured", "table")
+
+if "tensorflow" not in sys.modules:
+    from tfprune.logs import quiet_tensorflow_import as _quiet_tensorflow_import
+
+    _quiet_tensorflow_import()
 
 
 def __getattr__(name):
-    if name not in _LAZY:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = _LAZY[name]
-    value = importlib.import_module(f"{__name__}.{name}") if module is None else getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
 
 
-__all__ = [
-    "FixedMask", "FixedMaskWrapper", "Iterative", "LayerCollapseWarning", "OneShot", "SparsityReport", "TrainingSpec",
-    "allocate", "apply_masks", "callbacks", "compute_masks", "compute_scores", "custom_object_scope",
-    "custom_objects", "get_masks", "get_scorer", "load_model", "prune_at_init", "register_scorer",
-    "keras_utils", "lottery", "scorer_names", "sparsity_report", "strip", "structured",
-]
+__all__ = sorted(_NAMES) + ["checks", "io", "keras_utils", "lottery", "structured", "table"]

@@ -81,8 +81,16 @@ def _is_keras3_object(obj) -> bool:
     return module.startswith("keras.") and not module.startswith("keras.api._v2")
 
 
+# Keras revives a layer whose class it does not know (a SavedModel loaded without the custom
+# objects) as a RevivedLayer subclass under the saved class name.
+_WRAPPER_NAMES = ("FixedMaskWrapper", "PruneLowMagnitude")
+
+
 def check_model(model, argument: str = "model") -> None:
     """Raises a clear error unless ``model`` is a built tf_keras Sequential/Functional model.
+
+    Also refused: a model whose pruning wrappers Keras revived without their classes (a
+    SavedModel loaded without :func:`tfprune.custom_object_scope`): tfprune would see no mask.
 
     Example:
         >>> check_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
@@ -110,6 +118,12 @@ def check_model(model, argument: str = "model") -> None:
             "(keras.Input(...) or input_shape=...) before pruning."
         )
     for layer in model.layers:
+        if type(layer).__name__ in _WRAPPER_NAMES and not is_pruning_wrapper(layer):
+            raise TypeError(
+                f"{argument}: layer {layer.name!r} is a pruning wrapper ({type(layer).__name__}) loaded without "
+                "tfprune's classes, so its mask cannot be read; load the model with tfprune.load_model(path), "
+                "or call tf_keras.models.load_model inside `with tfprune.custom_object_scope():`."
+            )
         if isinstance(layer, keras.Model):
             raise TypeError(
                 f"{argument}: layer {layer.name!r} is a nested model ({type(layer).__name__}); "
@@ -225,6 +239,32 @@ def prunable_kernels(model) -> "dict[str, tf.Variable]":
     return {name: inner_layer(layer).kernel for name, layer in prunable_layers(model).items()}
 
 
+def _short_name(variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def dense_matrices(model) -> "dict[str, list]":
+    """Weight matrices tfprune leaves dense: ``{layer name: [(variable, mask or None)]}``.
+
+    A *weight matrix* is a kernel or an embedding table (a variable of two or more dimensions
+    whose name ends in ``kernel`` or is ``embeddings``): the kernels of LSTM/GRU/SimpleRNN
+    (recurrent ones too), Embedding tables, MultiHeadAttention's EinsumDense kernels, depthwise
+    and separable kernels, ... of every layer that is not prunable. Biases, normalisation
+    parameters and PReLU slopes are not matrices. ``mask`` is a (TF-MOT) wrapper's mask of that
+    variable, when the layer is wrapped.
+    """
+    out = {}
+    for layer in model.layers:
+        if is_prunable(layer):
+            continue
+        masks = {id(w): m for w, m, _ in getattr(layer, "pruning_vars", ())} if is_pruning_wrapper(layer) else {}
+        found = [(w, masks.get(id(w))) for w in inner_layer(layer).weights
+                 if len(w.shape) >= 2 and (_short_name(w).endswith("kernel") or _short_name(w) == "embeddings")]
+        if found:
+            out[inner_layer(layer).name] = found
+    return out
+
+
 def require_prunable(model, argument: str = "model") -> "dict[str, keras.layers.Layer]":
     layers = prunable_layers(model)
     if not layers:
@@ -246,13 +286,37 @@ def input_shape(model) -> tuple:
     return tuple(shape)
 
 
-def output_activation_is_softmax(model) -> bool:
-    """Whether the model's last layer ends in a softmax (its own activation or a Softmax layer)."""
-    last = inner_layer(model.layers[-1])
-    if layer_kind(last) == "softmax":
+def output_layers(model) -> list:
+    """The layers (wrappers included) that produce ``model.outputs``, in output order."""
+    return [tensor._keras_history.layer for tensor in model.outputs]
+
+
+def output_names(model) -> "list[str]":
+    """The user's names of the output layers (wrappers seen through), in output order."""
+    return [inner_layer(layer).name for layer in output_layers(model)]
+
+
+def ends_in_softmax(layer) -> bool:
+    """Whether ``layer`` (a wrapper is seen through) is a Softmax layer or has a softmax activation."""
+    layer = inner_layer(layer)
+    if layer_kind(layer) == "softmax":
         return True
-    act = getattr(last, "activation", None)
+    act = getattr(layer, "activation", None)
     return act is keras.activations.softmax or getattr(act, "__name__", "") == "softmax"
+
+
+def variables_in_true_dtype():
+    """A context in which mixed-precision (autocast) variables read in their own dtype (float32),
+    not the layer's compute dtype (float16): masking must not round the float32 weights."""
+    from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_variables
+
+    return enable_auto_cast_variables(None)
+
+
+def compute_dtype_is_low_precision(layer) -> bool:
+    """Whether ``layer`` computes in float16/bfloat16 (e.g. under the ``mixed_float16`` policy)."""
+    policy = getattr(layer, "dtype_policy", None)
+    return getattr(policy, "compute_dtype", None) in ("float16", "bfloat16")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,21 +5,50 @@ Every step is a call into one module: :mod:`tfprune.scoring` (what is important)
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from tfprune import _keras
+from tfprune import _keras, checks
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn
-from tfprune.wrapper import apply_masks, check_masks
+from tfprune.wrapper import apply_masks, check_masks, get_masks, is_wrapped
 
 
 class LayerCollapseWarning(UserWarning):
     """A pruned layer keeps no weight, or every path through it is cut: the network's output
     no longer depends on its input through that layer."""
+
+
+class NotPrunedWarning(UserWarning):
+    """The model holds weight matrices tfprune leaves dense (LSTM/GRU/SimpleRNN kernels,
+    Embedding tables, MultiHeadAttention's EinsumDense kernels, depthwise kernels, ...): the
+    requested sparsity applies to the prunable layers only. The sparsity report lists them as
+    "not prunable" and gives ``overall_sparsity`` over every weight matrix."""
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside tfprune (the user's call)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tfprune."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_not_pruned(model, sparsity) -> None:
+    dense = _keras.dense_matrices(model)
+    if not dense:
+        return
+    left = sum(int(np.prod(v.shape)) for matrices in dense.values() for v, _ in matrices)
+    pruned = sum(int(np.prod(k.shape)) for k in _keras.prunable_kernels(model).values())
+    kinds = sorted({type(_keras.inner_layer(l)).__name__ for l in model.layers if _keras.inner_layer(l).name in dense})
+    warnings.warn(f"layers {list(dense)} ({', '.join(kinds)}) hold {left:,} weights in matrices that tfprune does not "
+                  f"prune ({left / (left + pruned):.0%} of all weight matrices); they stay dense and sparsity={sparsity} "
+                  "applies to the Dense/Conv kernels only. sparsity_report(...).overall_sparsity counts them.",
+                  NotPrunedWarning, stacklevel=_caller_stacklevel())
 
 
 def compute_masks(model, method: str, sparsity: "float | None" = None, data=None, loss=None, scope: str = "global",
@@ -36,12 +65,19 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             ``n_m`` it is ``None`` (or ``1 - N/M``).
         data, loss: for data-dependent methods, see :func:`tfprune.compute_scores`.
         scope: ``"global"`` (default) or ``"layerwise"`` ranking.
-        seed: seed of the ``random`` scorer (same seed → bit-identical masks).
+        seed: seed of the ``random`` scorer (same seed → bit-identical masks): None or an
+            integer >= 0, checked whatever the method.
         exclude: layer names left dense. min_density: per-layer floor. block: ``(4, 1)`` etc.
             for block-sparse Dense kernels. See :func:`tfprune.allocation.allocate`.
         rounds: number of score → prune rounds, densities d^(r/rounds); defaults to the
             method's own (100 for SynFlow, 1 otherwise).
-        within: masks of weights still alive (only those can be kept), e.g. a lottery level.
+        within: masks of weights still alive (only those can be kept; the sparsity still counts
+            all the weights), e.g. a lottery level. **Defaults to the model's own masks when
+            ``model`` is already wrapped** (pruned by tfprune or TF-MOT): pruning then continues
+            within them (iterative pruning), no pruned weight is ever kept again (excluded layers
+            keep their masks too), and a ``sparsity`` below the one the masks already have is a
+            ``ValueError``. Pass ``within={}`` to score every weight again and replace the masks
+            (pruned weights are 0.0 by then, so most methods rank them last anyway).
         keep: ``"highest"`` or ``"lowest"`` scores survive; defaults to the method's own
             (``"lowest"`` for GraSP). The opposite of the default gives the *inverted* sanity
             check of Frankle et al. 2021 (every round of an iterative method keeps that end).
@@ -56,6 +92,9 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
     Returns:
         ``{original layer name: float32 0/1 array of the kernel's shape}``.
 
+    Warns with :class:`NotPrunedWarning`, naming them, when the model has weight matrices
+    tfprune leaves dense (recurrent kernels, embeddings, attention, depthwise kernels).
+
     Example:
         >>> masks = tfprune.compute_masks(model, "synflow", sparsity=0.9)
         >>> int(sum(m.sum() for m in masks.values()))        # round(1,088 · 0.1) weights kept
@@ -65,6 +104,7 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         >>> sorted(masks), masks["fc1"].shape, float(masks["fc1"].mean())
         (['fc1', 'fc2', 'output'], (16, 32), 0.5)
     """
+    seed = checks.seed(seed)
     if n_m is not None:
         n, m = check_n_m_options(n_m, sparsity, block=block, min_density=min_density)
     else:
@@ -73,25 +113,50 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         sparsity = check_sparsity(sparsity)
     scorer, score = make_score_fn(model, method, data, loss,
                                   **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
+    _warn_not_pruned(model, sparsity if n_m is None else f"{n_m[0]}:{n_m[1]}")
     if rounds is None:
         rounds = 1 if n_m is not None else scorer.rounds
     if keep is None:
         keep = scorer.keep
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds: expected an integer >= 1, got {rounds!r}.")
+    if within is None and is_wrapped(model):
+        within = get_masks(model)  # an already-pruned model: prune further, never revive
     masks = check_masks(model, within, "within") if within is not None else None
+    if masks and n_m is None:
+        _check_within_budget(model, masks, sparsity, exclude)
     if n_m is not None:
         for r in range(1, rounds + 1):
             scores = check_finite(score(masks), method)
             kept = m - int(round((m - n) * r / rounds))
             masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
-        return masks
+        return _never_revive(masks, within)
     density = 1.0 - sparsity
     for r in range(1, rounds + 1):
         scores = check_finite(score(masks), method)
         masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
                          exclude=exclude, min_density=min_density, block=block, within=masks)
+    return _never_revive(masks, within)
+
+
+def _never_revive(masks, within):
+    """Excluded layers come back dense from allocation: they keep their ``within`` mask."""
+    if within:
+        masks = {n: m * (np.asarray(within[n]) != 0).astype(np.float32) if n in within else m for n, m in masks.items()}
     return masks
+
+
+def _check_within_budget(model, within, sparsity, exclude):
+    """Pruning within masks cannot reach a sparsity below the one they already have."""
+    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    sizes = {n: int(np.prod(k.shape)) for n, k in _keras.prunable_kernels(model).items() if n not in exclude}
+    total = sum(sizes.values())
+    alive = sum(int(np.count_nonzero(within[n])) if n in within else size for n, size in sizes.items())
+    if total and int(round(total * (1.0 - sparsity))) > alive:
+        current = 1.0 - alive / total
+        raise ValueError(f"sparsity: got {sparsity}, but model {model.name!r} already prunes {current:.3f} of these "
+                         f"weights and pruning within its masks never revives one; allowed: a sparsity >= {current:.3f}, "
+                         "or within={} to score every weight again (replacing the masks).")
 
 
 def _scorer_options(method):
@@ -106,6 +171,10 @@ def prune_at_init(model, method: str, sparsity: float, data=None, loss=None, sco
     The result is ready for ``compile`` and ``fit`` (pass ``callbacks=tfprune.callbacks()``);
     its masks never change during training. Like TF-MOT's ``prune_low_magnitude`` it reuses
     ``model``'s layers. Warns with :class:`LayerCollapseWarning` if a layer collapsed.
+
+    An already-pruned (wrapped) ``model`` is pruned further *within* its masks, to
+    ``sparsity`` of all its prunable weights, and updated in place (see ``within`` in
+    :func:`compute_masks`): a weight pruned before stays pruned.
 
     Example:
         >>> pruned = tfprune.prune_at_init(model, "synflow", sparsity=0.9)

@@ -16,7 +16,7 @@ import math
 import numbers
 from typing import Iterable
 
-__all__ = ["choice", "fraction", "integer", "positive_number"]
+__all__ = ["choice", "fraction", "integer", "positive_number", "seed"]
 
 
 def fraction(value, argument: str, *, closed_low: bool = True, closed_high: bool = False,
@@ -57,3 +57,16 @@ def choice(value, argument: str, allowed: Iterable):
     if value not in allowed:
         raise ValueError(f"{argument}: got {value!r}; allowed: {', '.join(map(repr, allowed))}.")
     return value
+
+
+def seed(value, argument: str = "seed") -> "int | None":
+    """A random seed: ``None`` (fresh entropy) or an integer >= 0 (bools, floats, strings refused).
+
+        >>> seed("abc")
+        Traceback (most recent call last):
+        ...
+        ValueError: seed: got 'abc'; allowed: None or an integer >= 0.
+    """
+    if value is None:
+        return None
+    return integer(value, argument, 0, allowed="None or an integer >= 0")

@@ -6,9 +6,11 @@ on a machine without a GPU, CPU feature notes) and LiteRT prints ``Created Tenso
 XNNPACK delegate``. The ones printed before absl logging is initialised ignore
 ``TF_CPP_MIN_LOG_LEVEL``, so they are filtered where they are printed:
 
-* :func:`import_tensorflow` imports TensorFlow (if nothing has yet) with ``TF_CPP_MIN_LOG_LEVEL=2``
-  for the import only (TensorFlow reads it once; the environment is restored afterwards) and
-  with the native stderr filtered by :func:`quiet_native_logs`; tfprune calls it first.
+* :func:`quiet_tensorflow_import` (installed by ``import tfprune`` when TensorFlow is not imported
+  yet) makes the first ``import tensorflow`` of the process, whoever does it, run with
+  ``TF_CPP_MIN_LOG_LEVEL=2`` for the import only (TensorFlow reads it once; the environment is
+  restored afterwards) and with the native stderr filtered by :func:`quiet_native_logs`, devices
+  initialised inside the filter. It changes nothing else about the import.
 * :func:`quiet_native_logs` runs a block with file descriptor 2 captured, then writes back every
   captured line except the known noise above (:data:`NOISE`): real errors, Python warnings and
   tracebacks come through, in their order.
@@ -22,12 +24,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import os
 import re
 import sys
 import tempfile
 
-__all__ = ["NOISE", "import_tensorflow", "quiet_native_logs"]
+__all__ = ["NOISE", "quiet_native_logs", "quiet_tensorflow_import"]
 
 #: Lines dropped by :func:`quiet_native_logs`: native INFO/WARNING records (``I``/``W`` + date),
 #: absl's pre-initialisation banner, TensorFlow's CPU-instructions note, the cuInit error of a
@@ -67,21 +71,39 @@ def quiet_native_logs():
                 sys.stderr.flush()
 
 
-def import_tensorflow():
-    """``import tensorflow`` without its native start-up lines (a no-op once TensorFlow is imported:
-    then there is nothing left to hide). Also initialises the devices inside the filter."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    previous = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        with quiet_native_logs():
-            import tensorflow as tf
+class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``tensorflow`` once (then leaves ``sys.meta_path``) and runs its real loader quietly."""
 
-            tf.config.list_physical_devices()
-    finally:
-        if previous is None:
-            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-        else:
-            os.environ["TF_CPP_MIN_LOG_LEVEL"] = previous
-    return tf
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is None or spec.loader is None:
+            return spec
+        self._loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        previous = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            with quiet_native_logs():
+                self._loader.exec_module(module)
+                module.config.list_physical_devices()
+        finally:
+            if previous is None:
+                os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+            else:
+                os.environ["TF_CPP_MIN_LOG_LEVEL"] = previous
+
+
+def quiet_tensorflow_import() -> None:
+    """Makes the process's first ``import tensorflow`` quiet (see the module docstring); a no-op once
+    TensorFlow is imported (nothing is left to hide) or the hook is already installed."""
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlow())

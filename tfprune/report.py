@@ -40,9 +40,19 @@ class LayerRow:
 
 @dataclasses.dataclass(frozen=True)
 class SparsityReport:
-    """Rows per prunable layer plus totals. ``str(report)`` is a table; ``to_dict()`` for JSON."""
+    """Rows per prunable layer plus totals. ``str(report)`` is a table; ``to_dict()`` for JSON.
+
+    ``rows``, ``params``, ``kept`` and ``sparsity`` cover the *prunable* weights (Dense, Conv and
+    transposed-Conv kernels): ``sparsity`` is the fraction of them removed, what
+    ``sparsity=...`` asked for. ``not_prunable`` lists the layers whose weight matrices tfprune
+    leaves dense (LSTM/GRU/SimpleRNN kernels, Embedding tables, MultiHeadAttention's EinsumDense
+    kernels, depthwise kernels, ...; see :func:`tfprune._keras.dense_matrices`), and
+    ``overall_sparsity`` is the sparsity over every weight matrix of the model, those included.
+    The table prints both when they differ, so that a report never overstates sparsity.
+    """
 
     rows: "tuple[LayerRow, ...]"
+    not_prunable: "tuple[LayerRow, ...]" = ()
 
     @property
     def params(self) -> int:
@@ -57,28 +67,58 @@ class SparsityReport:
         return 1.0 - self.kept / self.params if self.params else 0.0
 
     @property
+    def overall_params(self) -> int:
+        return self.params + sum(r.params for r in self.not_prunable)
+
+    @property
+    def overall_kept(self) -> int:
+        return self.kept + sum(r.kept for r in self.not_prunable)
+
+    @property
+    def overall_sparsity(self) -> float:
+        """Fraction removed of every weight matrix (prunable kernels and the ones left dense)."""
+        if not self.not_prunable:
+            return self.sparsity
+        return 1.0 - self.overall_kept / self.overall_params if self.overall_params else 0.0
+
+    @property
     def collapsed(self) -> "list[str]":
         """Names of the collapsed layers (no weight left, or every path through them cut)."""
         return [r.name for r in self.rows if r.collapsed]
 
     def to_dict(self) -> dict:
+        def row(r):
+            return dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
+
         return {
-            "layers": [dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
-                       for r in self.rows],
+            "layers": [row(r) for r in self.rows],
             "params": self.params, "kept": self.kept, "sparsity": self.sparsity, "collapsed": self.collapsed,
+            "not_prunable": [row(r) for r in self.not_prunable], "overall_params": self.overall_params,
+            "overall_kept": self.overall_kept, "overall_sparsity": self.overall_sparsity,
         }
 
     def __str__(self) -> str:
+        def total(label, params, kept, sparsity):
+            return [label, "", f"{params:,}", f"{kept:,}", f"{1 - sparsity:.4f}", f"sparsity {sparsity:.4f}"]
+
         rows = [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}",
                  f"COLLAPSED: {r.reason}" if r.collapsed else ""] for r in self.rows]
-        total = [["total", "", f"{self.params:,}", f"{self.kept:,}", f"{1 - self.sparsity:.4f}",
-                  f"sparsity {self.sparsity:.4f}"]]
-        text = table(["layer", "shape", "params", "kept", "density", "note"], rows, align="<<>>>", footer=total)
+        rows += [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}", "not prunable"]
+                 for r in self.not_prunable]
+        if self.not_prunable:
+            footer = [total("prunable", self.params, self.kept, self.sparsity),
+                      total("all weight matrices", self.overall_params, self.overall_kept, self.overall_sparsity)]
+        else:
+            footer = [total("total", self.params, self.kept, self.sparsity)]
+        text = table(["layer", "shape", "params", "kept", "density", "note"], rows, align="<<>>>", footer=footer)
         return text + (f"\nlayer collapse: {', '.join(self.collapsed)}" if self.collapsed else "")
 
 
 def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, check_paths: bool = True) -> SparsityReport:
     """Per-layer (name, shape, params, kept, density) and global sparsity of ``model``.
+
+    ``sparsity`` is over the prunable weights; layers whose weight matrices tfprune leaves
+    dense are listed as "not prunable" rows and counted in ``overall_sparsity``.
 
     Args:
         model: a tf_keras model, wrapped (masks read from the wrappers) or plain (nonzeros).
@@ -121,4 +161,17 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
             value = paths[name]
             flow = value if np.isfinite(value) else float("inf")
         rows.append(LayerRow(name, tuple(mask.shape), int(mask.size), kept, kept / mask.size, flow))
-    return SparsityReport(tuple(rows))
+    return SparsityReport(tuple(rows), _not_prunable_rows(model))
+
+
+def _not_prunable_rows(model) -> "tuple[LayerRow, ...]":
+    """One row per layer holding weight matrices tfprune leaves dense (kept: all of them, or
+    what a TF-MOT wrapper's masks keep)."""
+    rows = []
+    for name, matrices in _keras.dense_matrices(model).items():
+        shapes = [tuple(v.shape) for v, _ in matrices]
+        params = sum(int(np.prod(s)) for s in shapes)
+        kept = sum(int(np.prod(v.shape)) if m is None else int(np.count_nonzero(m.numpy())) for v, m in matrices)
+        rows.append(LayerRow(name, shapes[0] if len(shapes) == 1 else tuple(shapes), params, kept,
+                             kept / params if params else 1.0, None))
+    return tuple(rows)

@@ -23,7 +23,7 @@ import types
 
 import tensorflow as tf
 
-from tfprune import _keras
+from tfprune import _keras, checks
 
 PUBLIC = ("FixedMask", "Iterative", "OneShot")
 
@@ -51,9 +51,7 @@ class _FixedMask(_Schedule):
     """
 
     def __init__(self, sparsity: float = 0.0):
-        if not 0.0 <= float(sparsity) < 1.0:
-            raise ValueError(f"sparsity: got {sparsity!r}; allowed: a number in [0, 1).")
-        self.sparsity = float(sparsity)
+        self.sparsity = checks.fraction(sparsity, "sparsity")
 
     def __call__(self, step):
         return tf.constant(False), tf.constant(self.sparsity, dtype=tf.float32)
@@ -67,11 +65,12 @@ class _Iterative(_Schedule):
 
     Args:
         steps: strictly increasing training steps (>= 1, TF-MOT's first step is 1).
-        sparsities: non-decreasing target sparsities in (0, 1), one per step.
+        sparsities: non-decreasing target sparsities in [0, 1), one per step.
     """
 
     def __init__(self, steps, sparsities):
-        steps, sparsities = [int(s) for s in steps], [float(s) for s in sparsities]
+        steps = [checks.integer(s, "steps", 1) for s in steps]
+        sparsities = [checks.fraction(s, "sparsities") for s in sparsities]
         if not steps or len(steps) != len(sparsities):
             raise ValueError(f"steps/sparsities: need the same non-zero number of entries, got {len(steps)} and {len(sparsities)}.")
         if any(s < 1 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):

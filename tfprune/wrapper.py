@@ -4,13 +4,18 @@
 ``UpdatePruningStep``, ``PruningSummaries`` and ``strip_pruning`` (isinstance checks) accept it,
 and it keeps the same variables (``mask``, ``threshold``, ``pruning_step``), so that the
 masks are saved with the model. Unlike TF-MOT's wrapper it never re-ranks weights by
-magnitude: its ``call`` only applies ``kernel ← kernel ⊙ mask`` before the wrapped layer runs.
+magnitude: its ``call`` only sets the masked kernel entries to +0.0 before the wrapped layer
+runs (idempotent: applying it twice changes nothing; in the weight's own dtype, so float32
+weights under ``mixed_float16`` are never rounded). The wrapper computes in its layer's dtype
+policy (a float32 output layer in a mixed-precision model stays float32).
 There is no ``top_k``, ``tf.cond``, step counter or step assertion in the training step, so
 ``UpdatePruningStep`` is accepted (it initialises ``pruning_step`` to 0 and re-applies the masks
-at each epoch end) but not required; ``pruning_step`` is not advanced, since nothing reads it.
+at each epoch end, through the same idempotent op) but not required; ``pruning_step`` is not
+advanced, since nothing reads it.
 
-Masks are set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
-original layer names. The class is made on first use (:func:`wrapper_class`, or the name
+Masks are 0/1: set with :func:`apply_masks` and read with :func:`get_masks`, keyed by the user's
+original layer names; any other value is refused there and when a file is loaded
+(:func:`load_model`, :func:`custom_object_scope`). The class is made on first use (:func:`wrapper_class`, or the name
 ``FixedMaskWrapper`` through PEP 562), so that importing tfprune does not import TF-MOT; its
 behaviour is in ``_FixedMaskWrapper`` below.
 """
@@ -21,8 +26,9 @@ import types
 from typing import Mapping
 
 import numpy as np
+import tensorflow as tf
 
-from tfprune import _keras, keras_utils, schedules
+from tfprune import _keras, _loading, keras_utils, schedules
 from tfprune._keras import keras
 
 
@@ -41,14 +47,33 @@ class _FixedMaskWrapper:
     def __init__(self, layer, pruning_schedule=None, **kwargs):
         if pruning_schedule is None:
             pruning_schedule = schedules.schedule_classes()["FixedMask"]()
+        # The wrapper computes in its layer's dtype policy (mixed precision: a float32 output
+        # layer in a mixed_float16 model gets float32 inputs, as it would unwrapped).
+        kwargs["dtype"] = getattr(layer, "dtype_policy", None) or kwargs.get("dtype")
         super().__init__(layer, pruning_schedule=pruning_schedule, **kwargs)
         self._call_accepts_training = "training" in inspect.signature(self.layer.call).parameters
 
+    def build(self, input_shape):
+        super().build(input_shape)
+        # UpdatePruningStep re-masks at each epoch end through this op: make it ours (idempotent).
+        self.pruning_obj.weight_mask_op = self.mask_weights
+
+    def mask_weights(self):
+        """``kernel ← 0 where mask == 0`` for every masked weight: idempotent (applying it twice
+        changes nothing, whatever the mask holds), +0.0 (never -0.0), and done in the weight's own
+        dtype, so a float32 weight under ``mixed_float16`` is never rounded to float16."""
+        updates = []
+        with _keras.variables_in_true_dtype():
+            for weight, mask, _ in self.pruning_vars:
+                keep = tf.not_equal(tf.convert_to_tensor(mask), 0)
+                value = tf.convert_to_tensor(weight)
+                updates.append(weight.assign(tf.where(keep, value, tf.zeros_like(value))))
+        return tf.group(*updates)
+
     def call(self, inputs, training=None, **kwargs):
-        # The only per-step work: kernel ← kernel ⊙ mask (after the previous optimizer update).
+        # The only per-step work: masked weights ← 0 (after the previous optimizer update).
         # No step counter, no schedule query, no top_k: a fixed mask needs none of them.
-        for weight, mask, _ in self.pruning_vars:
-            weight.assign(weight * mask)
+        self.mask_weights()
         if self._call_accepts_training:
             return self.layer.call(inputs, training=training, **kwargs)
         return self.layer.call(inputs, **kwargs)
@@ -62,7 +87,9 @@ class _FixedMaskWrapper:
                        PolynomialDecay=tfmot.PolynomialDecay)
         config["pruning_schedule"] = keras.utils.deserialize_keras_object(schedule, custom_objects=objects)
         config["layer"] = keras.layers.deserialize(config.pop("layer"))
-        return cls(**config)
+        wrapper = cls(**config)
+        _loading.record(wrapper)
+        return wrapper
 
 
 def wrapper_class() -> type:
@@ -92,7 +119,13 @@ def custom_objects() -> "dict[str, object]":
 
 
 def custom_object_scope():
-    """The one scope to load models saved with tfprune wrappers (.h5 or SavedModel).
+    """The one scope to load models saved with tfprune wrappers (.h5, .keras or SavedModel).
+
+    When the block ends, the masks of the wrappers loaded in it are checked: a value other
+    than 0 and 1 (a damaged or edited file) is a ``ValueError`` naming the layer. Without this
+    scope Keras cannot rebuild the wrappers: an .h5 or .keras file fails inside Keras (which
+    tfprune cannot intercept), and a SavedModel loads with "revived" layers that every tfprune
+    function refuses with a message pointing here.
 
     Example:
         >>> tfprune.prune_at_init(model, "magnitude", sparsity=0.5).save("pruned.h5")
@@ -101,12 +134,14 @@ def custom_object_scope():
         >>> int(sum(mask.sum() for mask in tfprune.get_masks(again).values()))   # 50% of 1,088 kept
         544
     """
-    return keras.utils.custom_object_scope(custom_objects())
+    return _loading.LoadScope(custom_objects())
 
 
 def load_model(path, **kwargs):
-    """``tf_keras.models.load_model`` inside :func:`custom_object_scope`."""
-    with custom_object_scope():
+    """``tf_keras.models.load_model(path)`` inside :func:`custom_object_scope`: .h5, .keras or
+    SavedModel. A mask holding anything but 0 and 1 is refused with a ``ValueError`` naming
+    ``path`` and the layer."""
+    with _loading.LoadScope(custom_objects(), source=str(path)):
         return keras.models.load_model(path, **kwargs)
 
 
@@ -144,12 +179,14 @@ def check_masks(model, masks: Mapping[str, np.ndarray], argument: str = "masks")
         if mask.shape != expected:
             problems.append(f"{name}: mask shape {mask.shape} != kernel shape {expected}")
             continue
-        if not np.all((mask == 0) | (mask == 1)):
-            problems.append(f"{name}: mask values must be 0 or 1")
+        problem = _loading.non_binary(mask)
+        if problem:
+            problems.append(f"{name}: mask values must be 0 or 1, got {problem[0]} ({problem[1]})")
             continue
         out[name] = mask.astype(np.float32)
     if problems:
-        raise ValueError(f"{argument}: " + "; ".join(problems) + ".")
+        allowed = "; allowed: 0/1 arrays" if any("0 or 1" in p for p in problems) else ""
+        raise ValueError(f"{argument}: " + "; ".join(problems) + allowed + ".")
     return out
 
 
@@ -177,7 +214,12 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]):
 
     A plain model is first wrapped (every prunable layer; layers missing from ``masks`` get an
     all-ones mask); a wrapped model is updated in place and returned. Always use the return
-    value. Keys are the original layer names.
+    value. Keys are the original layer names. Masks must hold only 0 and 1.
+
+    On a wrapped model the given masks *replace* its masks as they are: a weight pruned before
+    and kept now restarts from its stored value, 0.0 (set the weights afterwards, as the lottery
+    engine does when it rewinds). To prune further within the existing masks, use
+    :func:`tfprune.compute_masks` / :func:`tfprune.prune_at_init`, which never revive a weight.
 
     Example:
         >>> masks = tfprune.compute_masks(model, "synflow", 0.9)
@@ -211,7 +253,9 @@ def get_masks(model) -> "dict[str, np.ndarray]":
     masks = {}
     for name, layer in _keras.prunable_layers(model).items():
         if _keras.is_pruning_wrapper(layer):
-            masks[name] = _kernel_mask(layer).numpy().astype(np.float32)
+            values = _loading.check_mask(name, _kernel_mask(layer).numpy(),
+                                         hint=": set masks with tfprune.apply_masks, not through the variables")
+            masks[name] = values.astype(np.float32)
         else:
             masks[name] = (layer.kernel.numpy() != 0).astype(np.float32)
     return masks

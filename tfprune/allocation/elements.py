@@ -98,6 +98,13 @@ def _check_scope_keep_exclude(scores, scope, keep, exclude) -> list:
         raise ValueError(f"keep: got {keep!r}; allowed: 'highest', 'lowest'.")
     if isinstance(exclude, str):
         exclude = [exclude]
+    try:
+        names = list(exclude)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"exclude: got {exclude!r}; allowed: a layer name or a list of layer names.")
+    exclude = names
     unknown = [name for name in exclude if name not in scores]
     if unknown:
         raise ValueError(f"exclude: unknown layer name(s) {unknown}; prunable layers: {list(scores)}.")
@@ -175,8 +182,7 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
     sparsity = check_sparsity(sparsity)
     min_kept = _check_min_kept(min_kept)
     exclude = _check_scope_keep_exclude(scores, scope, keep, exclude)
-    if not 0.0 <= float(min_density) <= 1.0:
-        raise ValueError(f"min_density: got {min_density!r}; allowed: a fraction in [0, 1].")
+    min_density = checks.fraction(min_density, "min_density", closed_high=True, allowed="a fraction in [0, 1]")
     block = _check_block(block)
 
     density = 1.0 - sparsity

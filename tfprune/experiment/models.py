@@ -116,15 +116,11 @@ def _layer_seed(seed: int, name: str) -> int:
 class _Init:
     """Makes a fresh, seeded initializer instance per layer name."""
 
-    _KINDS = {
-        "glorot_normal": keras.initializers.GlorotNormal,
-        "glorot_uniform": keras.initializers.GlorotUniform,
-        "he_normal": keras.initializers.HeNormal,
-    }
+    _KINDS = {"glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform", "he_normal": "HeNormal"}
 
     def __init__(self, seed: int, kind: str):
         self.seed = seed
-        self.cls = self._KINDS[kind]
+        self.cls = getattr(keras.initializers, self._KINDS[kind])
 
     def __call__(self, name: str):
         return self.cls(seed=_layer_seed(self.seed, name))

@@ -5,84 +5,31 @@ Each method's formula lives in its own short module: :mod:`.random`, :mod:`.magn
 """
 from __future__ import annotations
 
-import numpy as np
+import importlib
 
-from tfprune import _keras
-from tfprune.scoring._common import as_batches, kernel_values, resolve_loss
-from tfprune.scoring.grasp import make_grasp
-from tfprune.scoring.magnitude import make_magnitude
-from tfprune.scoring.random import make_random
-from tfprune.scoring.registry import Scorer, get_scorer, register_scorer, scorer_names, unregister_scorer
-from tfprune.scoring.snip import make_snip
-from tfprune.scoring.synflow import make_synflow, path_flow
+from tfprune.scoring.registry import Scorer, get_scorer, lazy, register_scorer, scorer_names, unregister_scorer
 
-register_scorer("random", make_random, needs_data=False, options=("seed",))
-register_scorer("magnitude", make_magnitude, needs_data=False)
-register_scorer("snip", make_snip, needs_data=True)
-register_scorer("grasp", make_grasp, needs_data=True, keep="lowest", options=("temperature",))
-register_scorer("synflow", make_synflow, needs_data=False, rounds=100, options=("input_shape",))
+# The built-in methods (their modules, and TensorFlow, are imported when a method is first used).
+register_scorer("random", lazy("tfprune.scoring.random", "make_random"), needs_data=False, options=("seed",))
+register_scorer("magnitude", lazy("tfprune.scoring.magnitude", "make_magnitude"), needs_data=False)
+register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), needs_data=True)
+register_scorer("grasp", lazy("tfprune.scoring.grasp", "make_grasp"), needs_data=True, keep="lowest",
+                options=("temperature",))
+register_scorer("synflow", lazy("tfprune.scoring.synflow", "make_synflow"), needs_data=False, rounds=100,
+                options=("input_shape",))
 
-
-def make_score_fn(model, method, data=None, loss=None, **options):
-    """Validates the arguments and returns ``(scorer, score(masks))`` for ``method``."""
-    _keras.check_model(model)
-    _keras.require_prunable(model)
-    scorer = get_scorer(method)
-    unknown = set(options) - set(scorer.options)
-    if unknown:
-        raise TypeError(f"{sorted(unknown)[0]}: not an option of method {method!r}; its options: "
-                        f"{list(scorer.options) or 'none'}.")
-    batches, loss_fn = None, None
-    if scorer.needs_data:
-        if data is None:
-            raise ValueError(f"data: method {method!r} needs data, got None. Pass data=(x, y) arrays (about 10 "
-                             "examples per class, see tfprune.experiment.data.balanced_batch) or a tf.data.Dataset "
-                             "of (x, y) batches.")
-        batches = as_batches(model, data)
-        loss_fn = resolve_loss(model, loss)
-    return scorer, scorer.make(model, batches, loss_fn, **options)
+_LAZY = {"compute_scores": "tfprune.scoring.compute", "make_score_fn": "tfprune.scoring.compute",
+         "check_finite": "tfprune.scoring.compute", "kernel_values": "tfprune.scoring._common",
+         "path_flow": "tfprune.scoring.synflow"}
 
 
-def check_finite(scores, method):
-    for name, value in scores.items():
-        bad = ~np.isfinite(value)
-        if bad.any():
-            raise FloatingPointError(f"scores: method {method!r} produced {int(bad.sum())} NaN/inf score(s) in layer "
-                                     f"{name!r}; check the model's weights, the data and the loss.")
-    return scores
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
 
 
-def compute_scores(model, method, data=None, loss=None, masks=None, **options):
-    """One round of ``method``'s scores for every prunable kernel of ``model``.
-
-    Args:
-        model: a built tf_keras Sequential or Functional model (wrapped or not).
-        method: a registered scorer name: ``random``, ``magnitude``, ``snip``, ``grasp``,
-            ``synflow`` or one added with :func:`register_scorer`.
-        data: ``(x, y)`` arrays or a ``tf.data.Dataset`` of ``(x, y)`` batches, for the
-            data-dependent methods (SNIP, GraSP).
-        loss: a Keras loss (name, object or callable ``(y_true, y_pred)``); defaults to the
-            compiled model's loss.
-        masks: optional ``{layer: 0/1 array}``; masked weights are zero in the forward pass.
-            Defaults to the model's own masks if it is wrapped.
-        **options: the method's options (``seed`` for random, ``temperature`` for GraSP,
-            ``input_shape`` for SynFlow).
-
-    Returns:
-        ``{original layer name: np.ndarray}`` with each kernel's shape. For SynFlow this is a
-        single round; :func:`tfprune.compute_masks` runs the iterative schedule.
-
-    Example:
-        >>> scores = tfprune.compute_scores(model, "snip", data=(x[:40], y[:40]), loss=loss)
-        >>> {name: s.shape for name, s in scores.items()}
-        {'fc1': (16, 32), 'fc2': (32, 16), 'output': (16, 4)}
-    """
-    if masks is None and any(_keras.is_pruning_wrapper(l) for l in getattr(model, "layers", [])):
-        from tfprune.wrapper import get_masks
-        masks = get_masks(model)
-    _, score = make_score_fn(model, method, data, loss, **options)
-    return check_finite(score(masks), method)
-
-
-__all__ = ["Scorer", "compute_scores", "get_scorer", "kernel_values", "make_score_fn", "path_flow",
+__all__ = ["Scorer", "compute_scores", "get_scorer", "kernel_values", "lazy", "make_score_fn", "path_flow",
            "register_scorer", "scorer_names", "unregister_scorer"]

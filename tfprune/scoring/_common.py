@@ -13,19 +13,23 @@ import tensorflow as tf
 
 from tfprune import _keras
 from tfprune._keras import keras
+from tfprune.scoring._targets import resolve_loss, split_targets  # noqa: F401  (resolve_loss: re-exported)
 
 # Arrays larger than this are split into batches of this size; the gradients are averaged
 # weighted by batch size, which gives the gradient of the mean loss over all examples.
 DEFAULT_SCORING_BATCH = 256
 
 
-def output_layer(model):
-    """The layer (possibly a pruning wrapper) that produces the model's (single) output."""
-    return model.outputs[0]._keras_history.layer
+def _sliced(y, start, stop):
+    return tf.nest.map_structure(lambda a: tf.convert_to_tensor(a[start:stop]), y)
 
 
-def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, tf.Tensor]]":
-    """``data`` (``(x, y)`` arrays or a ``tf.data.Dataset`` of ``(x, y)`` batches) as checked batches."""
+def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, object]]":
+    """``data`` (``(x, y)`` arrays or a ``tf.data.Dataset`` of ``(x, y)`` batches) as checked batches.
+
+    ``y`` is one tensor for a single-output model and a tuple aligned with ``model.outputs``
+    for a multi-output one (see :mod:`tfprune.scoring._targets`).
+    """
     if data is None:
         raise ValueError(f"{argument}: this method needs data, got None. Pass data=(x, y) arrays or a tf.data.Dataset of (x, y) batches.")
     expected = _keras.input_shape(model)
@@ -38,19 +42,20 @@ def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, tf
             x, y = element
             if len(x.shape) == len(expected) - 1:
                 raise ValueError(f"{argument}: dataset elements have x of shape {tuple(x.shape)}, which looks unbatched; call .batch(n) on it.")
-            batches.append((tf.convert_to_tensor(x), tf.convert_to_tensor(y)))
+            y = tf.nest.map_structure(tf.convert_to_tensor, split_targets(model, y, argument))
+            batches.append((tf.convert_to_tensor(x), y))
         if not batches:
             raise ValueError(f"{argument}: the dataset is empty.")
     elif isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = np.asarray(data[0]), np.asarray(data[1])
-        if len(x) != len(y):
-            raise ValueError(f"{argument}: x has {len(x)} examples but y has {len(y)}.")
+        x = np.asarray(data[0])
+        y = tf.nest.map_structure(np.asarray, split_targets(model, data[1], argument))
+        for part in tf.nest.flatten(y):
+            if len(part) != len(x):
+                raise ValueError(f"{argument}: x has {len(x)} examples but y has {len(part)}.")
         if len(x) == 0:
             raise ValueError(f"{argument}: x is empty.")
-        batches = [
-            (tf.convert_to_tensor(x[i:i + DEFAULT_SCORING_BATCH]), tf.convert_to_tensor(y[i:i + DEFAULT_SCORING_BATCH]))
-            for i in range(0, len(x), DEFAULT_SCORING_BATCH)
-        ]
+        batches = [(tf.convert_to_tensor(x[i:i + DEFAULT_SCORING_BATCH]), _sliced(y, i, i + DEFAULT_SCORING_BATCH))
+                   for i in range(0, len(x), DEFAULT_SCORING_BATCH)]
     else:
         raise TypeError(f"{argument}: expected (x, y) arrays or a tf.data.Dataset of (x, y) batches, got {type(data).__name__}.")
     for x, _ in batches:
@@ -62,20 +67,6 @@ def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, tf
     return batches
 
 
-def resolve_loss(model, loss, argument: str = "loss"):
-    """``loss`` (a callable, a Keras loss name or object) or the compiled model's loss."""
-    candidate = loss if loss is not None else getattr(model, "loss", None)
-    if candidate is None:
-        raise ValueError(f"{argument}: this method needs a loss; got None and model {model.name!r} is not compiled. "
-                         "Pass loss=... (e.g. 'sparse_categorical_crossentropy' or a callable(y_true, y_pred)) or compile the model.")
-    if isinstance(candidate, (dict, list, tuple)):
-        raise ValueError(f"{argument}: got {type(candidate).__name__} of losses; tfprune scorers support single-output models with one loss.")
-    try:
-        return keras.losses.get(candidate)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{argument}: unknown loss {candidate!r}: {err}") from err
-
-
 def loss_from_logits(loss_fn) -> bool:
     """Whether a Keras loss object expects logits (``from_logits=True``)."""
     fn_kwargs = getattr(loss_fn, "_fn_kwargs", None) or {}
@@ -83,26 +74,30 @@ def loss_from_logits(loss_fn) -> bool:
 
 
 def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False, linear: bool = False):
-    """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is).
+    """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is,
+    except that float16/bfloat16 layers, e.g. under ``mixed_float16``, compute in float32).
 
-    With ``strip_softmax`` the output layer's softmax (its activation, or a final ``Softmax``
+    With ``strip_softmax`` each output layer's softmax (its activation, or a final ``Softmax``
     layer) is replaced by the identity, so the clone returns logits. With ``linear`` every
     activation (layer argument or activation layer) is the identity.
     Returns ``(clone, had_softmax)``. The clone's weights are a copy of the original's.
     """
-    out_layer = _keras.inner_layer(output_layer(model))
-    had_softmax = strip_softmax and _keras.output_activation_is_softmax(model)
+    softmax_outputs = {id(_keras.inner_layer(l)) for l in _keras.output_layers(model)
+                       if strip_softmax and _keras.ends_in_softmax(l)}
+    had_softmax = bool(softmax_outputs)
 
     def clone_layer(layer):
         inner = _keras.inner_layer(layer)
         config = dict(inner.get_config())
         if dtype is not None:
             config["dtype"] = dtype
+        elif _keras.compute_dtype_is_low_precision(inner):
+            config["dtype"] = "float32"  # scores never in float16, whatever the policy
         if linear and _keras.is_activation_layer(inner):
             return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
         if linear and "activation" in config:
             config["activation"] = "linear"
-        if had_softmax and inner is out_layer:
+        if id(inner) in softmax_outputs:
             if _keras.layer_kind(inner) == "softmax":
                 return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
             config["activation"] = "linear"

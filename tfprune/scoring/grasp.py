@@ -8,39 +8,38 @@
 Models whose output layer applies a softmax are scored on their pre-softmax logits. For
 (sparse) categorical cross-entropy the loss is computed as −log_softmax(z)[y] on those logits
 (TF's fused sparse cross-entropy op has no second derivative); any other loss is applied to
-``z`` as is. The model is in inference mode; several batches give example-weighted means for
+``z`` as is. A multi-output model's objective is the sum of its outputs' losses, each on its own
+logits / T. The model is in inference mode; several batches give example-weighted means for
 both g and Hg. Registered with ``keep="lowest"``.
 """
 import tensorflow as tf
 
-from tfprune import _keras
+from tfprune import _keras, checks
 from tfprune.scoring._common import accumulate, kernel_values, scoring_clone, set_kernels
+from tfprune.scoring._targets import CE, SPARSE_CE, loss_name, per_output
 
-_CROSSENTROPY = {"sparse_categorical_crossentropy": True, "categorical_crossentropy": False}
-
-
-def _loss_name(loss):
-    return getattr(loss, "name", None) or getattr(getattr(loss, "fn", None), "__name__", None) or getattr(loss, "__name__", "")
+_CROSSENTROPY = {SPARSE_CE: True, CE: False}
 
 
 def make_grasp(model, data, loss, *, temperature=200.0):
-    if not temperature > 0:
-        raise ValueError(f"temperature: expected a positive number, got {temperature!r}.")
+    temperature = checks.positive_number(temperature, "temperature")
     clone, _ = scoring_clone(model, strip_softmax=True)
     kernels = _keras.prunable_kernels(clone)
     names = list(kernels)
     variables = [kernels[n] for n in names]
     base = kernel_values(model)
-    sparse_labels = _CROSSENTROPY.get(_loss_name(loss))
-
-    def objective(x, y):
-        z = clone(x, training=False) / tf.cast(temperature, clone.outputs[0].dtype)
+    def output_loss(out_loss, y, out):
+        z = out / tf.cast(temperature, out.dtype)
+        sparse_labels = _CROSSENTROPY.get(loss_name(out_loss))
         if sparse_labels is None:
-            return tf.reduce_mean(loss(y, z))
+            return tf.reduce_mean(out_loss(y, z))
         log_p = tf.nn.log_softmax(z)
         if sparse_labels:
             y = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), tf.shape(z)[-1], dtype=z.dtype)
         return -tf.reduce_mean(tf.reduce_sum(tf.cast(y, z.dtype) * log_p, axis=-1))
+
+    def objective(x, y):
+        return tf.add_n([output_loss(*term) for term in per_output(loss, y, clone(x, training=False))])
 
     def _fill(grads):
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]

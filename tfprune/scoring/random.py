@@ -2,10 +2,11 @@
 under global ranking). Same seed → the same scores, drawn layer by layer in model order."""
 import numpy as np
 
-from tfprune import _keras
+from tfprune import _keras, checks
 
 
 def make_random(model, data=None, loss=None, *, seed=None):
+    seed = checks.seed(seed)
     shapes = {name: tuple(k.shape) for name, k in _keras.prunable_kernels(model).items()}
 
     def score(masks=None):

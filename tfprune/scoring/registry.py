@@ -35,8 +35,10 @@ class Scorer:
     Attributes:
         name: the method name users pass (``method="snip"``).
         make: factory ``(model, data, loss, **options) -> score(masks) -> {name: array}``;
-            ``data`` is a list of checked ``(x, y)`` batches (or None), ``loss`` a resolved
-            callable (or None).
+            ``data`` is a list of checked ``(x, y)`` batches (or None; class labels already
+            checked against the outputs; ``y`` is a tuple, one tensor per output, for a
+            multi-output model), ``loss`` a resolved callable ``loss(y, model_outputs)`` (or
+            None; for a multi-output model the sum of the outputs' mean losses).
         needs_data: whether ``data`` (and so a loss) is required.
         keep: ``"highest"`` or ``"lowest"``: which scores survive allocation.
         rounds: default number of score → prune rounds used by ``compute_masks``
@@ -53,6 +55,22 @@ class Scorer:
 
 
 _REGISTRY: "dict[str, Scorer]" = {}
+
+
+class lazy:  # noqa: N801 (used like a function: lazy("module", "factory"))
+    """A factory imported on first call, so that the registry (and every ``--method`` list) needs no
+    TensorFlow: ``register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), ...)``."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def __call__(self, *args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
+
+    def __repr__(self):
+        return f"lazy({self.module!r}, {self.name!r})"
 
 
 def register_scorer(name: str, make: Callable, *, needs_data: bool, keep: str = "highest",

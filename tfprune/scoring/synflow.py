@@ -5,7 +5,8 @@ biases, BatchNorm γ, β and moving statistics, ...) is replaced by its absolute
 kernels are multiplied by the current masks:
 
     R        = sum(f(1))                  (1 = all-ones input of the model's input shape, batch 1;
-                                           f returns pre-softmax outputs)
+                                           f returns pre-softmax outputs; with several outputs,
+                                           R sums all of them)
     score(w) = |w ⊙ ∂R/∂w|
 
 ``compute_masks`` runs 100 rounds by default, density after round k = d^(k/100), pruned weights
@@ -38,7 +39,7 @@ def _flow_function(clone, names, compiled=True):
 
     def flow(ones):
         with tf.GradientTape() as tape:
-            r = tf.reduce_sum(clone(ones, training=False))
+            r = tf.add_n([tf.reduce_sum(out) for out in tf.nest.flatten(clone(ones, training=False))])
         grads = tape.gradient(r, variables)
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
