@@ -19,7 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = [
     (0, ["tfprune._keras"]),
     (1, ["tfprune.checks", "tfprune.table", "tfprune.io", "tfprune.spec", "tfprune.keras_utils", "tfprune.logs"]),
-    (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune.schedules", "tfprune.report"]),
+    (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune._loading", "tfprune.schedules",
+         "tfprune.report"]),
     (3, ["tfprune.api"]),
     (4, ["tfprune.lottery", "tfprune.structured"]),
     (5, ["tfprune"]),  # the facade (tfprune/__init__.py): re-exports the layers below
