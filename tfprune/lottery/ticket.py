@@ -104,20 +104,41 @@ def save_ticket(path, masks: Mapping[str, np.ndarray], model=None, info: "Mappin
 
 def load_ticket(path) -> Ticket:
     """Reads a ticket saved by :func:`save_ticket` (or a lottery level's ``mask.npz``)."""
+    return _load(path)
+
+
+def _load(path, model=None) -> Ticket:
     if isinstance(path, Ticket):
         return path
     if not os.path.exists(path):
         raise FileNotFoundError(f"ticket: no file {os.fspath(path)!r}.")
-    arrays = load_npz(path)
+    return ticket_from_arrays(load_npz(path), path, model)
+
+
+def ticket_from_arrays(arrays: Mapping[str, np.ndarray], path, model=None) -> Ticket:
+    """The :class:`Ticket` in the arrays of a ticket file ``path`` (read by the caller); ``model``,
+    if given, is named in the errors."""
+    path = os.fspath(path)
+    arrays = dict(arrays)
     if META_KEY not in arrays:
-        raise ValueError(f"ticket: {os.fspath(path)!r} is not a tfprune ticket (no {META_KEY!r} entry); "
+        raise ValueError(f"ticket: {path!r} is not a tfprune ticket (no {META_KEY!r} entry); "
                          "save masks with tfprune.lottery.save_ticket(path, masks, model).")
     meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
     if meta.get("format") != FORMAT or int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"ticket: {os.fspath(path)!r} has format {meta.get('format')!r} version {meta.get('version')!r}; "
+        raise ValueError(f"ticket: {path!r} has format {meta.get('format')!r} version {meta.get('version')!r}; "
                          f"this tfprune reads {FORMAT!r} up to version {VERSION}.")
     layers = tuple(meta["layers"])
-    masks = {row["name"]: arrays[row["name"]].astype(np.float32) for row in layers}
+    listed = [row["name"] for row in layers]
+    without_mask = [name for name in listed if name not in arrays]
+    unlisted = [name for name in arrays if name not in listed]
+    if without_mask or unlisted:
+        problem = (f"lists layers {without_mask} it holds no mask for" if without_mask else
+                   f"holds masks for layers {unlisted} its layer table does not list")
+        where = f"; model {model.name!r} has the prunable layers {list(_keras.prunable_kernels(model))}" \
+            if model is not None else ""
+        raise ValueError(f"ticket: {path!r} {problem} (masks in the file: {sorted(arrays)}){where}; the file was "
+                         "edited or damaged: save the ticket again with tfprune.lottery.save_ticket.")
+    masks = {name: arrays[name].astype(np.float32) for name in listed}
     return Ticket(masks, layers, meta.get("info", {}))
 
 
@@ -155,14 +176,16 @@ def ticket_masks_for(model, ticket, match: str = "name") -> "dict[str, np.ndarra
     if match not in ("name", "order"):
         raise ValueError(f"match: got {match!r}; allowed: 'name' (same layer names) or 'order' (same prunable "
                          "layers in the same order, names may differ).")
-    ticket = load_ticket(ticket)
+    source = "a Ticket" if isinstance(ticket, Ticket) else repr(os.fspath(ticket))
+    ticket = _load(ticket, model)
     current = ticket_layers(model)
     problems = _differences(list(ticket.layers), current, match)
     if problems:
-        raise TicketMismatchError(f"ticket: made for another architecture than model {model.name!r}: " + "; ".join(problems)
-                                  + ". A ticket applies to a freshly built model of the same architecture"
-                                  + (" (match='order' pairs layers by position when only the names differ)."
-                                     if match == "name" else "."))
+        raise TicketMismatchError(
+            f"ticket: {source} was made for another architecture than model {model.name!r} (prunable layers "
+            f"{[row['name'] for row in current]}): " + "; ".join(problems)
+            + ". A ticket applies to a freshly built model of the same architecture"
+            + (" (match='order' pairs layers by position when only the names differ)." if match == "name" else "."))
     if match == "order":
         return {b["name"]: ticket.masks[a["name"]] for a, b in zip(ticket.layers, current)}
     return {row["name"]: ticket.masks[row["name"]] for row in ticket.layers}
