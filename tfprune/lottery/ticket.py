@@ -3,8 +3,9 @@ built model of the same architecture (e.g. to train a ticket found on one datase
 
 File format (``.npz``, written atomically): one float32 0/1 array per prunable layer, keyed by
 the layer's name, plus ``__tfprune_ticket__``, a JSON string (uint8 array) with the format
-version and, for every layer in model order, its name, class and kernel shape. Every
-``level_<n>/mask.npz`` of a lottery run is such a file.
+version and, for every layer in model order, its name, class and kernel shape, and
+``__tfprune_sha256__``, the digest of the rest (checked on load; tickets without it are read as
+they are). Every ``level_<n>/mask.npz`` of a lottery run is such a file.
 
 Example::
 
@@ -22,7 +23,8 @@ from typing import Mapping
 import numpy as np
 
 from tfprune import _keras
-from tfprune.io import load_npz, save_npz_atomic
+from tfprune.io import save_npz_atomic
+from tfprune.lottery import _files
 from tfprune.wrapper import apply_masks, check_masks
 
 __all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_ticket", "save_ticket", "ticket_layers"]
@@ -44,11 +46,13 @@ class Ticket:
         masks: ``{layer name: float32 0/1 array}`` in model order.
         layers: ``[{"name", "class", "shape"}]`` of the prunable layers, in model order.
         info: free-form metadata saved with the ticket (run, level, sparsity, ...).
+        path: the file it was read from (None if made in memory).
     """
 
     masks: "dict[str, np.ndarray]"
     layers: "tuple[dict, ...]"
     info: dict
+    path: "str | None" = dataclasses.field(default=None, compare=False)
 
     @property
     def sparsity(self) -> float:
@@ -98,7 +102,7 @@ def save_ticket(path, masks: Mapping[str, np.ndarray], model=None, info: "Mappin
         arrays[name] = mask
     meta = {"format": FORMAT, "version": VERSION, "layers": layers, "info": dict(info or {})}
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    save_npz_atomic(path, arrays, compressed=True)
+    save_npz_atomic(path, arrays, compressed=True, checksum=True)
     return os.fspath(path)
 
 
@@ -112,7 +116,7 @@ def _load(path, model=None) -> Ticket:
         return path
     if not os.path.exists(path):
         raise FileNotFoundError(f"ticket: no file {os.fspath(path)!r}.")
-    return ticket_from_arrays(load_npz(path), path, model)
+    return ticket_from_arrays(_files.read_npz(path), path, model)
 
 
 def ticket_from_arrays(arrays: Mapping[str, np.ndarray], path, model=None) -> Ticket:
@@ -139,7 +143,7 @@ def ticket_from_arrays(arrays: Mapping[str, np.ndarray], path, model=None) -> Ti
         raise ValueError(f"ticket: {path!r} {problem} (masks in the file: {sorted(arrays)}){where}; the file was "
                          "edited or damaged: save the ticket again with tfprune.lottery.save_ticket.")
     masks = {name: arrays[name].astype(np.float32) for name in listed}
-    return Ticket(masks, layers, meta.get("info", {}))
+    return Ticket(masks, layers, meta.get("info", {}), path)
 
 
 def _differences(saved: "list[dict]", current: "list[dict]", match: str) -> "list[str]":
@@ -176,7 +180,7 @@ def ticket_masks_for(model, ticket, match: str = "name") -> "dict[str, np.ndarra
     if match not in ("name", "order"):
         raise ValueError(f"match: got {match!r}; allowed: 'name' (same layer names) or 'order' (same prunable "
                          "layers in the same order, names may differ).")
-    source = "a Ticket" if isinstance(ticket, Ticket) else repr(os.fspath(ticket))
+    source = (repr(ticket.path) if ticket.path else "a Ticket") if isinstance(ticket, Ticket) else repr(os.fspath(ticket))
     ticket = _load(ticket, model)
     current = ticket_layers(model)
     problems = _differences(list(ticket.layers), current, match)
@@ -218,4 +222,4 @@ def load_phase_weights(model, path) -> None:
     ``model`` (a fresh build of the run's architecture, wrapped or not; layers keyed by name)."""
     from tfprune.lottery import _state
 
-    _state.set_layer_weights(model, load_npz(path))
+    _state.set_layer_weights(model, _files.read_npz(path))
