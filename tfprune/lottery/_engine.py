@@ -36,7 +36,7 @@ import tensorflow as tf
 from tfprune import _keras
 from tfprune._keras import keras
 from tfprune import io
-from tfprune.lottery import _files, _phase, _rundir, _state
+from tfprune.lottery import _files, _phase, _progress, _rundir, _state
 from tfprune.lottery._data import EvalData, TrainData
 from tfprune.lottery.ticket import save_ticket, ticket_from_arrays, ticket_masks_for
 from tfprune.spec import TrainingSpec
@@ -67,6 +67,7 @@ class Engine:
         self._determinism_was = None
         self._stored = None
         self.model = None
+        self.watch = _progress.Watch(training.verbose)
 
     # -- opening ---------------------------------------------------------------------------
 

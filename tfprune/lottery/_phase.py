@@ -6,11 +6,13 @@ reseeded from ``(seed, phase, step)`` with a freshly traced train function and f
 weights, optimizer variables, layer RNG states and history go to ``checkpoint.npz``. A killed
 run re-invoked therefore continues bit for bit (with op determinism on). The phase ends with
 ``trained_weights.npz``, ``sparsity_report.txt`` and, last, ``metrics.json`` (which records the
-digests of the phase's files).
+digests of the phase's files). Every epoch end goes past :class:`tfprune.lottery._progress.Watch`
+(progress lines, the not-learning warning).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import zlib
@@ -116,6 +118,9 @@ def train_phase(engine: "Engine", phase: str, masks: Mapping[str, np.ndarray], s
         logs = {k: float(v[-1]) for k, v in hist.history.items() if v}
         history.append({"epoch": epoch, "start_step": a, "end_step": b, **logs})
         step = b
+        if b % spe == 0 or b == end_step:
+            engine.watch.epoch_end(model, phase, epoch + 1, math.ceil(end_step / spe), b, end_step, logs,
+                                   _accuracy_key(logs), elapsed)
         stopped = bool(model.stop_training) and step < end_step
         if capture_step is not None and step == capture_step:
             engine.capture(phase, step)
@@ -168,8 +173,7 @@ def _finish(engine: "Engine", phase: str, level, steps: "tuple[int, int, int]", 
         os.remove(engine.path(phase, "checkpoint.npz"))
     except FileNotFoundError:
         pass
-    if engine.training.verbose:
-        val = metrics["val_accuracy"]
-        print(f"[tfprune.lottery] {phase}: sparsity {metrics['sparsity']:.4f}, "
-              f"val_{acc_key or 'accuracy'} {'-' if val is None else f'{val:.4f}'}, {elapsed:.1f} s", flush=True)
+    val = metrics["val_accuracy"]
+    engine.watch.phase_end(f"[tfprune.lottery] {phase}: sparsity {metrics['sparsity']:.4f}, "
+                           f"val_{acc_key or 'accuracy'} {'-' if val is None else f'{val:.4f}'}, {elapsed:.1f} s")
     return engine.load_metrics(phase)
