@@ -285,3 +285,22 @@ def test_read_only_run_with_a_stale_summary_still_returns_results(finished, copy
     monkeypatch.setattr(_rundir.RunLock, "acquire", refuse)
     results = ticket(copy).run()
     assert [r.metrics for r in results] == [r.metrics for r in finished[1]]
+
+
+def test_unfinished_run_on_read_only_media_says_it_needs_a_writable_run_dir(tmp_path, monkeypatch):
+    run_dir = tmp_path / "partial"
+    with pytest.raises(Interrupt):
+        ticket(run_dir, [FailAt(4)]).run()
+    real_os_open = os.open
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", os_open)
+    with pytest.raises(OSError) as info:
+        ticket(run_dir).run()
+    message = str(info.value)
+    assert info.value.errno == errno.EROFS and "\n" not in message
+    assert f"run_dir: {str(run_dir)!r}" in message and "not finished" in message and "writable" in message

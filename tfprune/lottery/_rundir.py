@@ -8,6 +8,7 @@ be read from read-only media). ``.lock`` holds the pid of the process working in
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -195,25 +196,36 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    with open(self.path) as handle:
-                        pid = int(handle.read().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise RunInUseError(f"run_dir: {os.path.dirname(self.path)!r} is in use by process {pid} "
-                                        f"(lock file {self.path}); wait for it, or remove the lock if that process "
-                                        "is not a tfprune run.") from None
-                try:
-                    os.remove(self.path)
-                except FileNotFoundError:
-                    pass
+                self._take_over_stale()
                 continue
+            except OSError as error:
+                if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+                raise OSError(error.errno, f"run_dir: {os.path.dirname(self.path)!r} is not writable "
+                                           f"({error.strerror}) and the run is not finished; training needs a "
+                                           "writable run_dir (copy it somewhere writable to continue it)",
+                              self.path) from None
             with os.fdopen(fd, "w") as handle:
                 handle.write(str(os.getpid()))
             self.held = True
             return self
         raise RunInUseError(f"run_dir: could not take the lock {self.path}.")
+
+    def _take_over_stale(self):
+        """Removes the lock of a dead process (or of this one); a live one's: :class:`RunInUseError`."""
+        try:
+            with open(self.path) as handle:
+                pid = int(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and _alive(pid):
+            raise RunInUseError(f"run_dir: {os.path.dirname(self.path)!r} is in use by process {pid} "
+                                f"(lock file {self.path}); wait for it, or remove the lock if that process "
+                                "is not a tfprune run.") from None
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
 
     def release(self):
         if self.held:
