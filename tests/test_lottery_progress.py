@@ -3,7 +3,6 @@ model that is not learning (issue 11, item 8)."""
 import warnings
 
 import numpy as np
-import pytest
 import tf_keras as keras
 
 from tfprune import lottery

@@ -54,7 +54,8 @@ def _write_error(error: OSError, path: str) -> OSError:
     if getattr(error, "filename", None) == path:
         return error
     reason = error.strerror or str(error) or type(error).__name__
-    return OSError(error.errno, f"{reason} (while writing this file; a previous version of it, if any, is unchanged)", path)
+    return OSError(error.errno, f"{reason} (while writing this file; a previous version of it, if any, is "
+                                "unchanged)", path)
 
 
 def _fsync_dir(directory: str) -> None:

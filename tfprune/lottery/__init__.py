@@ -48,9 +48,9 @@ from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, l
                                     save_ticket, ticket_layers)
 
 __all__ = [
-    "CorruptFileError", "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket", "TicketMismatchError",
-    "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density", "invert_keep",
-    "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket", "lottery_ticket",
-    "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level", "sanity_checks",
-    "save_ticket", "shuffle_masks", "ticket_layers",
+    "CorruptFileError", "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket",
+    "TicketMismatchError", "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density",
+    "invert_keep", "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket",
+    "lottery_ticket", "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level",
+    "sanity_checks", "save_ticket", "shuffle_masks", "ticket_layers",
 ]

@@ -180,7 +180,10 @@ def ticket_masks_for(model, ticket, match: str = "name") -> "dict[str, np.ndarra
     if match not in ("name", "order"):
         raise ValueError(f"match: got {match!r}; allowed: 'name' (same layer names) or 'order' (same prunable "
                          "layers in the same order, names may differ).")
-    source = (repr(ticket.path) if ticket.path else "a Ticket") if isinstance(ticket, Ticket) else repr(os.fspath(ticket))
+    if isinstance(ticket, Ticket):
+        source = repr(ticket.path) if ticket.path else "a Ticket"
+    else:
+        source = repr(os.fspath(ticket))
     ticket = _load(ticket, model)
     current = ticket_layers(model)
     problems = _differences(list(ticket.layers), current, match)
