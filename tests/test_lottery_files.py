@@ -304,3 +304,12 @@ def test_unfinished_run_on_read_only_media_says_it_needs_a_writable_run_dir(tmp_
     message = str(info.value)
     assert info.value.errno == errno.EROFS and "\n" not in message
     assert f"run_dir: {str(run_dir)!r}" in message and "not finished" in message and "writable" in message
+
+
+def test_advice_for_a_damaged_phase_names_the_phases_derived_from_it(copy):
+    path = copy / "level_0" / "trained_weights.npz"
+    resave_npz(path, lambda arrays: arrays.update({"a::0": arrays["a::0"] + 1}), keep_digest=False)
+    with pytest.raises(CorruptFileError) as info:
+        ticket(copy).model(0)
+    message = str(info.value)
+    assert str(copy / "level_0") in message and "level_1" in message  # level 1 was pruned from level 0

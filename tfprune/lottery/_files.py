@@ -37,9 +37,31 @@ def advice(path) -> str:
             return f"delete the run directory {directory} to start the run over"
         return f"delete {path}, the next run writes it again"
     if _holds_run(os.path.dirname(directory) or "."):
-        return (f"delete the phase directory {directory} to retrain that phase (the next run does it; the other "
-                "phases are kept)")
+        derived = _derived_phases(os.path.dirname(directory) or ".", os.path.basename(directory))
+        if not derived:
+            return (f"delete the phase directory {directory} to retrain that phase (the next run does it; the other "
+                    "phases are kept)")
+        return (f"delete the phase directory {directory} and those derived from it ({', '.join(derived)} in the same "
+                "run_dir) to retrain them (the next run does it; the other phases are kept)")
     return "delete it and write it again"
+
+
+def _derived_phases(run_dir: str, phase: str) -> "list[str]":
+    """The phases of ``run_dir`` made from ``phase``'s results: the later levels, and for level 0
+    every other phase (pruned from its weights or rewound to its rewind point)."""
+    if not phase.startswith("level_") or not phase[6:].isdigit():
+        return []
+    level = int(phase[6:])
+    out = []
+    for name in sorted(os.listdir(run_dir)):
+        if not os.path.isdir(os.path.join(run_dir, name)) or name == phase:
+            continue
+        if name.startswith("level_") and name[6:].isdigit():
+            if int(name[6:]) > level:
+                out.append((int(name[6:]), name))
+        elif level == 0:
+            out.append((float("inf"), name))
+    return [name for _, name in sorted(out)]
 
 
 def _refused(error: CorruptFileError) -> CorruptFileError:
