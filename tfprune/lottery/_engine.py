@@ -33,9 +33,8 @@ from typing import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras
+from tfprune import _keras, io
 from tfprune._keras import keras
-from tfprune import io
 from tfprune.lottery import _files, _phase, _progress, _rundir, _state
 from tfprune.lottery._data import EvalData, TrainData
 from tfprune.lottery.ticket import save_ticket, ticket_from_arrays, ticket_masks_for
