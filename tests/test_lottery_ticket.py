@@ -87,3 +87,35 @@ def test_bad_ticket_files(tmp_path):
         lottery.save_ticket(tmp_path / "x.npz", {"h": np.ones((5, 11))}, build())
     with pytest.raises(ValueError, match="match: got 'shape'"):
         lottery.apply_ticket(build(), lottery.save_ticket(tmp_path / "ok.npz", some_masks(), build()), match="shape")
+
+
+def test_ticket_for_a_model_with_an_extra_layer_names_path_layer_and_model_layers(tmp_path):
+    def with_extra():
+        return keras.Sequential([keras.Input((5,)), keras.layers.Dense(12, activation="relu", name="h"),
+                                 keras.layers.Dense(7, activation="relu", name="extra"),
+                                 keras.layers.Dense(3, name="out")])
+
+    path = lottery.save_ticket(tmp_path / "ticket.npz", {}, with_extra())
+    for match in ("name", "order"):
+        with pytest.raises(lottery.TicketMismatchError) as info:
+            lottery.apply_ticket(build(), path, match=match)
+        message = str(info.value)
+        assert str(path) in message and "'extra'" in message and "['h', 'out']" in message and "\n" not in message
+
+
+def test_ticket_file_listing_a_layer_without_a_mask_is_a_clear_error(tmp_path):
+    """A ticket whose layer table lists a layer the file holds no mask for (today a bare KeyError)."""
+    import json
+
+    path = lottery.save_ticket(tmp_path / "ticket.npz", some_masks(), build())
+    arrays = dict(np.load(path))
+    meta = json.loads(arrays["__tfprune_ticket__"].tobytes().decode())
+    meta["layers"].insert(1, {"name": "extra", "class": "Dense", "shape": [12, 7]})
+    arrays["__tfprune_ticket__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    arrays.pop("__tfprune_sha256__", None)  # an edited file that no longer carries a checksum
+    np.savez(tmp_path / "edited.npz", **arrays)
+    with pytest.raises(ValueError) as info:
+        lottery.apply_ticket(build(), tmp_path / "edited.npz")
+    message = str(info.value)
+    assert not isinstance(info.value, KeyError)
+    assert str(tmp_path / "edited.npz") in message and "['extra']" in message and "['h', 'out']" in message

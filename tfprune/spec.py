@@ -48,7 +48,10 @@ class TrainingSpec:
         seed: seeds θ0 (model factories), the data order and every training segment; None draws
             one (and the run directory remembers it).
         deterministic: turn on TF op determinism while training (bit-identical resumes).
-        verbose: 0 silent, 1 one line per phase/epoch, 2 also Keras' per-epoch line.
+        verbose: 1 (default) one line per trained phase (a lottery level), and one per epoch in
+            long phases; 0 silent; 2 one line per epoch and Keras' own epoch line. The lines go
+            where Keras' ``fit`` progress goes (stdout, or absl logging after
+            ``tf_keras.utils.disable_interactive_logging()``).
         continue_lr_schedule: after a rewind, give the new optimizer ``iterations = rewind step``
             so a step-based learning-rate schedule continues (leave False with Adam).
     """
@@ -66,7 +69,7 @@ class TrainingSpec:
     steps: "int | None" = None
     seed: "int | None" = None
     deterministic: bool = False
-    verbose: int = 0
+    verbose: int = 1
     continue_lr_schedule: bool = False
 
     def __post_init__(self):

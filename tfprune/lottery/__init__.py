@@ -15,7 +15,9 @@ Main entry points:
 * Pure mask transforms: :func:`shuffle_masks`, :func:`invert_keep`, :func:`prune_level`.
 
 Every procedure takes ``training=``, a :class:`tfprune.spec.TrainingSpec` (optimizer, loss,
-metrics, batching, training length, seed, determinism, ...), and its own settings.
+metrics, batching, training length, seed, determinism, verbosity: one line per level by default),
+and its own settings. Every file of a run carries a checksum verified on every read; a damaged
+file raises :class:`CorruptFileError` naming it and what to delete.
 
 Example (a resumable lottery run; call it again after an interruption and it continues)::
 
@@ -33,6 +35,7 @@ Example (a resumable lottery run; call it again after an interruption and it con
                                prune_fraction=0.2, target_sparsity=0.98)
     print(lt.run())
 """
+from tfprune.io import CorruptFileError
 from tfprune.lottery._phase import plan_segments
 from tfprune.lottery._rundir import RunConfigError, RunInUseError
 from tfprune.lottery.early import prune_early
@@ -45,9 +48,9 @@ from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, l
                                     save_ticket, ticket_layers)
 
 __all__ = [
-    "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket", "TicketMismatchError",
-    "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density", "invert_keep",
-    "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket", "lottery_ticket",
-    "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level", "sanity_checks",
-    "save_ticket", "shuffle_masks", "ticket_layers",
+    "CorruptFileError", "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket",
+    "TicketMismatchError", "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density",
+    "invert_keep", "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket",
+    "lottery_ticket", "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level",
+    "sanity_checks", "save_ticket", "shuffle_masks", "ticket_layers",
 ]

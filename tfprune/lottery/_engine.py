@@ -5,7 +5,8 @@ A *run* is a directory::
     run_dir/
       config.json            what the run is (compared on every re-invocation), layer names, seed
       init_weights.npz       θ0, the weights before any training
-      summary.json           the completed rows so far (rewritten after each level)
+      summary.json           the completed rows so far (rewritten after each level, and by any
+                             later call that finds it stale; results never depend on it)
       <phase>/               one per trained level or variant (level_0, level_1, ..., shuffle, ...)
         mask.npz             the masks (a ticket: tfprune.lottery.load_ticket / apply_ticket)
         rewind_weights.npz   the weights this phase started training from (masked)
@@ -13,26 +14,30 @@ A *run* is a directory::
         checkpoint.npz       while training: weights, optimizer, RNG and history after the last epoch
         trained_weights.npz  the weights after training (masked)
         sparsity_report.txt  tfprune.sparsity_report of the trained phase
-        metrics.json         written last: the phase is complete iff it exists
+        metrics.json         written last: the phase is complete iff it exists; it records the
+                             digests of the phase's other files
 
-Every file is written atomically (:mod:`tfprune.io`). :class:`Engine` owns the directory and
-the working model (this module); :mod:`tfprune.lottery._rundir` holds the lock, ``config.json``
-and determinism, :mod:`tfprune.lottery._phase` the checkpointed training of one phase.
+Every file is written atomically with a checksum and verified on every read
+(:mod:`tfprune.lottery._files`). :class:`Engine` owns the directory and the working model (this
+module); :mod:`tfprune.lottery._rundir` holds the lock, ``config.json`` and determinism,
+:mod:`tfprune.lottery._phase` the checkpointed training of one phase. :meth:`Engine.prepare`
+builds the model and checks the configuration without writing anything, so a finished run is
+read without the lock (read-only media); :meth:`Engine.open` takes the lock to train.
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras
+from tfprune import _keras, io
 from tfprune._keras import keras
-from tfprune.io import load_json, load_npz, save_json_atomic, save_npz_atomic
-from tfprune.lottery import _phase, _rundir, _state
+from tfprune.lottery import _files, _phase, _progress, _rundir, _state
 from tfprune.lottery._data import EvalData, TrainData
-from tfprune.lottery.ticket import save_ticket, ticket_masks_for
+from tfprune.lottery.ticket import save_ticket, ticket_from_arrays, ticket_masks_for
 from tfprune.spec import TrainingSpec
 from tfprune.wrapper import apply_masks, get_masks
 
@@ -59,32 +64,20 @@ class Engine:
         self.rename: "dict[str, str]" = {}
         self._last_optimizer = None
         self._determinism_was = None
+        self._stored = None
         self.model = None
+        self.watch = _progress.Watch(training.verbose)
 
     # -- opening ---------------------------------------------------------------------------
 
-    def open(self, procedure: str, settings: dict) -> "Engine":
-        """Creates or checks ``run_dir`` against this configuration and builds the model."""
-        os.makedirs(self.run_dir, exist_ok=True)
-        self.lock.acquire()
-        try:
-            self._open(procedure, settings)
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def close(self):
-        if self._determinism_was is False:  # turned on by this run: off again
-            _rundir.disable_determinism()
-        self._determinism_was = None
-        self.lock.release()
-
-    def _open(self, procedure, settings):
+    def prepare(self, procedure: str, settings: dict) -> "Engine":
+        """Builds the model and checks ``run_dir``'s configuration against this one, writing
+        nothing (no lock either: enough to read a finished run, also on read-only media)."""
         stored = _rundir.read_config(self.run_dir)
         self.seed = _rundir.run_seed(self.training.seed, stored)
         if self.training.deterministic:
-            self._determinism_was = _rundir.determinism_enabled()
+            if self._determinism_was is None:
+                self._determinism_was = _rundir.determinism_enabled()
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(self.seed)
         plain = self._build()
@@ -101,13 +94,36 @@ class Engine:
             "seed": self.training.seed,
             **settings,
         })
-        self.rename = _rundir.settle_config(self.run_dir, stored, self.config, self.layer_names, self.seed)
+        self.rename = _rundir.check_config(self.run_dir, stored, self.config, self.layer_names)
+        self._stored = stored
         init_path = self.path("init_weights.npz")
-        if os.path.exists(init_path):
-            self.init_weights = self.load_weights(init_path)
-        else:
-            self.init_weights = _state.layer_weights(plain)
-            save_npz_atomic(init_path, self.init_weights)
+        self.init_weights = (self.load_weights(init_path) if os.path.exists(init_path)
+                             else _state.layer_weights(plain))
+        return self
+
+    def open(self, procedure: str, settings: dict) -> "Engine":
+        """Takes the lock of ``run_dir`` to train in it: prepares (again, if the run directory
+        changed since :meth:`prepare`) and writes ``config.json`` and θ0 for a new run."""
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.lock.acquire()
+        try:
+            if self.model is None or _rundir.read_config(self.run_dir) != self._stored:
+                self.prepare(procedure, settings)
+            if self._stored is None:
+                _rundir.write_config(self.run_dir, self.config, self.layer_names, self.seed)
+                self._stored = _rundir.read_config(self.run_dir)
+            if not os.path.exists(self.path("init_weights.npz")):
+                _files.write_npz(self.path("init_weights.npz"), self.init_weights)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self):
+        if self._determinism_was is False:  # turned on by this run: off again
+            _rundir.disable_determinism()
+        self._determinism_was = None
+        self.lock.release()
 
     def _build(self):
         if self.factory is not None:
@@ -160,7 +176,7 @@ class Engine:
 
     def load_weights(self, path) -> "dict[str, np.ndarray]":
         """A weights ``.npz`` of this run, keyed by the current model's layer names."""
-        return {self._rename_key(key): value for key, value in load_npz(path).items()}
+        return {self._rename_key(key): value for key, value in _files.read_npz(path).items()}
 
     def _rename_key(self, key: str) -> str:
         if not self.rename:
@@ -176,7 +192,8 @@ class Engine:
         return self.load_masks_file(self.path(phase, "mask.npz"))
 
     def load_masks_file(self, path) -> "dict[str, np.ndarray]":
-        return ticket_masks_for(self.model, path, match="order" if self.rename else "name")
+        ticket = ticket_from_arrays(_files.read_npz(path), path, self.model)
+        return ticket_masks_for(self.model, ticket, match="order" if self.rename else "name")
 
     def save_masks(self, phase: str, masks, info: "dict | None" = None):
         save_ticket(self.path(phase, "mask.npz"), masks, self.model, info=info)
@@ -193,19 +210,49 @@ class Engine:
         arrays = _state.prefixed("w/", self.weights())
         if step > 0:
             arrays.update(_state.prefixed("opt/", _state.optimizer_state(self.model.optimizer, self.model)))
-        save_npz_atomic(self.path(phase, "rewind_point.npz"), arrays)
+        _files.write_npz(self.path(phase, "rewind_point.npz"), arrays)
 
     def is_complete(self, phase: str) -> bool:
         return os.path.exists(self.path(phase, "metrics.json"))
 
     def load_metrics(self, phase: str) -> dict:
-        return load_json(self.path(phase, "metrics.json"))
+        return _files.read_json(self.path(phase, "metrics.json"))
 
-    def write_summary(self, rows: "list[dict]", complete: bool, extra: "dict | None" = None):
-        save_json_atomic(self.path("summary.json"), {"complete": complete, "rows": [
+    def finished(self, phases) -> "list[dict] | None":
+        """The metrics of ``phases`` if every one is complete (verified), else None."""
+        if not all(self.is_complete(phase) for phase in phases):
+            return None
+        return [self.load_metrics(phase) for phase in phases]
+
+    def write_summary(self, rows: "list[dict]", complete: bool, extra: "dict | None" = None,
+                      best_effort: bool = False):
+        """Writes ``summary.json`` unless it already says exactly this. ``best_effort``: for a
+        finished run read without the lock: a stale summary is rewritten only if the lock can
+        be taken and the directory is writable; otherwise it is left (nothing reads it as truth)."""
+        summary = _rundir.jsonable({"complete": complete, "rows": [
             {k: r.get(k) for k in ("name", "level", "sparsity", "density", "kept", "params", "steps", "train_loss",
                                    "train_accuracy", "val_loss", "val_accuracy", "best_val_accuracy", "wall_time_s")}
             for r in rows], **(extra or {})})
+        path = self.path("summary.json")
+        try:
+            if io.load_json(path) == summary:
+                return
+        except (OSError, ValueError):  # absent, unreadable or damaged: written again
+            pass
+        if not best_effort:
+            _files.write_json(path, summary)
+            return
+        try:
+            self.lock.acquire()
+        except (_rundir.RunInUseError, OSError):
+            return
+        try:
+            _files.write_json(path, summary)
+        except OSError as error:
+            if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+                raise
+        finally:
+            self.lock.release()
 
     # -- training --------------------------------------------------------------------------
 

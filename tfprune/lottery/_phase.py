@@ -5,11 +5,14 @@ reseeded from ``(seed, phase, step)`` with a freshly traced train function and f
 :class:`tfprune.lottery._data.TrainData` assigns to those global steps; after each call the
 weights, optimizer variables, layer RNG states and history go to ``checkpoint.npz``. A killed
 run re-invoked therefore continues bit for bit (with op determinism on). The phase ends with
-``trained_weights.npz``, ``sparsity_report.txt`` and, last, ``metrics.json``.
+``trained_weights.npz``, ``sparsity_report.txt`` and, last, ``metrics.json`` (which records the
+digests of the phase's files). Every epoch end goes past :class:`tfprune.lottery._progress.Watch`
+(progress lines, the not-learning warning).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import zlib
@@ -19,8 +22,8 @@ import numpy as np
 
 from tfprune._keras import keras
 from tfprune.api import callbacks as pruning_callbacks
-from tfprune.io import atomic_write, load_json, save_json_atomic, save_npz_atomic, to_jsonable
-from tfprune.lottery import _state
+from tfprune.io import atomic_write, to_jsonable
+from tfprune.lottery import _files, _state
 from tfprune.report import sparsity_report
 
 if TYPE_CHECKING:
@@ -95,7 +98,7 @@ def train_phase(engine: "Engine", phase: str, masks: Mapping[str, np.ndarray], s
             _state.restore_optimizer(model.optimizer, model, optimizer_state)
         elif training.continue_lr_schedule and start_step:
             _state.set_optimizer_step(model.optimizer, model, start_step)
-        save_npz_atomic(engine.path(phase, "rewind_weights.npz"), engine.weights())
+        _files.write_npz(engine.path(phase, "rewind_weights.npz"), engine.weights())
         step, history, elapsed, stopped = start_step, [], 0.0, False
         if capture_step is not None and capture_step == step:
             engine.capture(phase, step)
@@ -115,6 +118,9 @@ def train_phase(engine: "Engine", phase: str, masks: Mapping[str, np.ndarray], s
         logs = {k: float(v[-1]) for k, v in hist.history.items() if v}
         history.append({"epoch": epoch, "start_step": a, "end_step": b, **logs})
         step = b
+        if b % spe == 0 or b == end_step:
+            engine.watch.epoch_end(model, phase, epoch + 1, math.ceil(end_step / spe), b, end_step, logs,
+                                   _accuracy_key(logs), elapsed)
         stopped = bool(model.stop_training) and step < end_step
         if capture_step is not None and step == capture_step:
             engine.capture(phase, step)
@@ -130,7 +136,7 @@ def _checkpoint(model, path: str, state: dict):
     arrays.update(_state.prefixed("opt/", _state.optimizer_state(model.optimizer, model)))
     arrays.update(_state.prefixed("rng/", _state.rng_state(model)))
     arrays["__state__"] = np.frombuffer(json.dumps(to_jsonable(state)).encode("utf-8"), dtype=np.uint8)
-    save_npz_atomic(path, arrays)
+    _files.write_npz(path, arrays)
 
 
 def _finish(engine: "Engine", phase: str, level, steps: "tuple[int, int, int]", history: list, elapsed: float,
@@ -159,15 +165,15 @@ def _finish(engine: "Engine", phase: str, level, steps: "tuple[int, int, int]", 
         "history": history, "collapsed": report.collapsed, "sparsity_report": report.to_dict(),
         "wall_time_s": elapsed,
     }
-    save_npz_atomic(engine.path(phase, "trained_weights.npz"), engine.weights())
+    _files.write_npz(engine.path(phase, "trained_weights.npz"), engine.weights())
     atomic_write(engine.path(phase, "sparsity_report.txt"), str(report) + "\n")
-    save_json_atomic(engine.path(phase, "metrics.json"), metrics)
+    metrics["files"] = _files.phase_digests(engine.path(phase))
+    _files.write_json(engine.path(phase, "metrics.json"), metrics)
     try:
         os.remove(engine.path(phase, "checkpoint.npz"))
     except FileNotFoundError:
         pass
-    if engine.training.verbose:
-        val = metrics["val_accuracy"]
-        print(f"[tfprune.lottery] {phase}: sparsity {metrics['sparsity']:.4f}, "
-              f"val_{acc_key or 'accuracy'} {'-' if val is None else f'{val:.4f}'}, {elapsed:.1f} s", flush=True)
-    return load_json(engine.path(phase, "metrics.json"))
+    val = metrics["val_accuracy"]
+    engine.watch.phase_end(f"[tfprune.lottery] {phase}: sparsity {metrics['sparsity']:.4f}, "
+                           f"val_{acc_key or 'accuracy'} {'-' if val is None else f'{val:.4f}'}, {elapsed:.1f} s")
+    return engine.load_metrics(phase)

@@ -3,11 +3,12 @@
 ``config.json`` records what a run *is* — the procedure, the model's architecture, the training
 fingerprint (data, optimizer, loss, metrics) and the procedure's settings — and is compared on
 every re-invocation: a run directory made with another configuration is refused with the list
-of differences, so two runs are never mixed. ``.lock`` holds the pid of the process working in
-the run.
+of differences, so two runs are never mixed (the comparison writes nothing: a finished run can
+be read from read-only media). ``.lock`` holds the pid of the process working in the run.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -16,7 +17,8 @@ import numpy as np
 
 from tfprune import _keras
 from tfprune._keras import keras
-from tfprune.io import load_json, save_json_atomic, to_jsonable
+from tfprune.io import to_jsonable
+from tfprune.lottery import _files
 from tfprune.lottery._data import EvalData, TrainData, _callable_name
 
 FORMAT_VERSION = 1
@@ -112,7 +114,7 @@ def config_differences(stored, current, path: str = "") -> "list[str]":
 def read_config(run_dir: str) -> "dict | None":
     """The stored ``config.json`` of ``run_dir`` (None for a new run)."""
     path = os.path.join(run_dir, "config.json")
-    return load_json(path) if os.path.exists(path) else None
+    return _files.read_json(path) if os.path.exists(path) else None
 
 
 def run_seed(requested: "int | None", stored: "dict | None") -> int:
@@ -124,15 +126,11 @@ def run_seed(requested: "int | None", stored: "dict | None") -> int:
     return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def settle_config(run_dir: str, stored: "dict | None", config: dict, layer_names: "list[str]",
-                  seed: int) -> "dict[str, str]":
-    """Writes ``config.json`` for a new run, or checks ``config`` against the stored one (a
-    :class:`RunConfigError` listing the differences); returns ``{stored layer name: current
-    name}`` for the layers whose auto-generated names changed since."""
+def check_config(run_dir: str, stored: "dict | None", config: dict, layer_names: "list[str]") -> "dict[str, str]":
+    """Checks ``config`` against the stored one (a :class:`RunConfigError` listing the
+    differences; nothing is written); returns ``{stored layer name: current name}`` for the
+    layers whose auto-generated names changed since (empty for a new run)."""
     if stored is None:
-        save_json_atomic(os.path.join(run_dir, "config.json"), {
-            "config": config, "layer_names": layer_names, "seed_used": seed,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S")})
         return {}
     differences = config_differences(stored.get("config"), config)
     if differences:
@@ -141,6 +139,13 @@ def settle_config(run_dir: str, stored: "dict | None", config: dict, layer_names
             "Differences: " + "; ".join(differences) + ". Use another run_dir, or delete this one to start over.")
     old = stored.get("layer_names", layer_names)
     return {a: b for a, b in zip(old, layer_names) if a != b}
+
+
+def write_config(run_dir: str, config: dict, layer_names: "list[str]", seed: int) -> None:
+    """Writes ``config.json`` of a new run."""
+    _files.write_json(os.path.join(run_dir, "config.json"), {
+        "config": config, "layer_names": layer_names, "seed_used": seed,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,25 +196,36 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    with open(self.path) as handle:
-                        pid = int(handle.read().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise RunInUseError(f"run_dir: {os.path.dirname(self.path)!r} is in use by process {pid} "
-                                        f"(lock file {self.path}); wait for it, or remove the lock if that process "
-                                        "is not a tfprune run.") from None
-                try:
-                    os.remove(self.path)
-                except FileNotFoundError:
-                    pass
+                self._take_over_stale()
                 continue
+            except OSError as error:
+                if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+                raise OSError(error.errno, f"run_dir: {os.path.dirname(self.path)!r} is not writable "
+                                           f"({error.strerror}) and the run is not finished; training needs a "
+                                           "writable run_dir (copy it somewhere writable to continue it)",
+                              self.path) from None
             with os.fdopen(fd, "w") as handle:
                 handle.write(str(os.getpid()))
             self.held = True
             return self
         raise RunInUseError(f"run_dir: could not take the lock {self.path}.")
+
+    def _take_over_stale(self):
+        """Removes the lock of a dead process (or of this one); a live one's: :class:`RunInUseError`."""
+        try:
+            with open(self.path) as handle:
+                pid = int(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and _alive(pid):
+            raise RunInUseError(f"run_dir: {os.path.dirname(self.path)!r} is in use by process {pid} "
+                                f"(lock file {self.path}); wait for it, or remove the lock if that process "
+                                "is not a tfprune run.") from None
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
 
     def release(self):
         if self.held:

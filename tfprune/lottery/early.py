@@ -143,8 +143,14 @@ def prune_early(model, train_data, validation_data=None, *, training: TrainingSp
                              train_dense=train_dense, reset_optimizer=reset_optimizer)
     setup = _EarlySetup(train_data, validation_data, training, settings)
     engine = Engine(model, setup.train, setup.val, run_dir=run_dir, training=training)
-    engine.open("early", setup.config())
+    extra = {"title": f"{method} at step {setup.prune_step}"}
     try:
+        done = engine.prepare("early", setup.config()).finished(["level_0", "level_1"])
+        if done is not None:  # nothing to train: no lock, no write unless the summary is stale
+            engine.write_summary(done, complete=True, extra=extra, best_effort=True)
+            return RunResults(load_results(run_dir).rows, title=f"Pruning with {method} at step "
+                                                                f"{setup.prune_step} (sparsity {settings.sparsity})")
+        engine.open("early", setup.config())
         rows = [setup.dense_phase(engine)]
         engine.write_summary(rows, complete=False)
         if not engine.is_complete("level_1"):
@@ -161,7 +167,7 @@ def prune_early(model, train_data, validation_data=None, *, training: TrainingSp
                                            info={"method": method, "prune_step": setup.prune_step}))
         else:
             rows.append(engine.load_metrics("level_1"))
-        engine.write_summary(rows, complete=True, extra={"title": f"{method} at step {setup.prune_step}"})
+        engine.write_summary(rows, complete=True, extra=extra)
     finally:
         engine.close()
     return RunResults(load_results(run_dir).rows, title=f"Pruning with {method} at step {setup.prune_step} "

@@ -1,4 +1,10 @@
-"""Results of a run: one row per level (or per sanity-check variant), read from ``metrics.json``."""
+"""Results of a run: one row per level (or per sanity-check variant), read from ``metrics.json``.
+
+The rows come from the phases the run's ``config.json`` plans that have a ``metrics.json``
+(every file verified, :mod:`tfprune.lottery._files`); ``summary.json`` is only a convenience copy
+and may be stale after a kill, so it is used for the title alone. Nothing is written: a finished
+run is readable from read-only media.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +12,9 @@ import math
 import os
 from typing import Sequence
 
-from tfprune.io import load_json
+from tfprune import io
+from tfprune.io import CorruptFileError
+from tfprune.lottery import _files
 from tfprune.table import table
 
 __all__ = ["LevelResult", "RunResults", "load_results"]
@@ -128,24 +136,54 @@ class RunResults(Sequence):
         return self.table()
 
 
+def _level_dirs(run_dir: str) -> "list[str]":
+    levels = sorted(int(d.split("_", 1)[1]) for d in os.listdir(run_dir)
+                    if d.startswith("level_") and d.split("_", 1)[1].isdigit())
+    return [f"level_{n}" for n in levels]
+
+
+def _summary(run_dir: str) -> dict:
+    try:
+        summary = io.load_json(os.path.join(run_dir, "summary.json"))
+    except (OSError, ValueError):  # absent or damaged: it is only a copy
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _row_names(run_dir: str, config: dict, summary: dict) -> "list[str]":
+    """The phases that are rows of the run, in order (complete or not)."""
+    procedure = config.get("procedure")
+    if procedure == "sanity":  # the dense reference is a row unless it only provided θ0
+        dense = ["level_0"] if config.get("train_dense") or config.get("prune_step") else []
+        return dense + [str(v) for v in config.get("variants", [])]
+    if procedure in ("lottery", "early"):
+        return _level_dirs(run_dir)
+    names = [row.get("name") for row in summary.get("rows", []) if isinstance(row, dict)]
+    return names + [n for n in _level_dirs(run_dir) if n not in names]
+
+
+def _row(path: str) -> LevelResult:
+    metrics = _files.read_json(path)
+    try:
+        return LevelResult.from_metrics(metrics)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CorruptFileError(path, f"not the metrics of a phase ({type(error).__name__}: {error})",
+                               _files.advice(path)) from None
+
+
 def load_results(run_dir) -> RunResults:
     """The completed rows of the run in ``run_dir`` (levels in order, or sanity-check variants)."""
     run_dir = os.fspath(run_dir)
-    if not os.path.exists(os.path.join(run_dir, "config.json")):
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(config_path):
         raise FileNotFoundError(f"run_dir: {run_dir!r} holds no tfprune run (no config.json).")
-    summary_path = os.path.join(run_dir, "summary.json")
-    summary = load_json(summary_path) if os.path.exists(summary_path) else {}
-    names = [row["name"] for row in summary.get("rows", [])]
-    if all(name.startswith("level_") for name in names):
-        # a level run: also the levels completed after the last summary was written
-        levels = sorted(int(d.split("_", 1)[1]) for d in os.listdir(run_dir)
-                        if d.startswith("level_") and d.split("_", 1)[1].isdigit())
-        names += [f"level_{n}" for n in levels if f"level_{n}" not in names]
+    config = _files.read_json(config_path).get("config") or {}
+    summary = _summary(run_dir)
     rows = []
-    for name in names:
+    for name in _row_names(run_dir, config, summary):
         path = os.path.join(run_dir, name, "metrics.json")
         if os.path.exists(path):
-            rows.append(LevelResult.from_metrics(load_json(path)))
+            rows.append(_row(path))
     if all(r.level is not None for r in rows):
         rows.sort(key=lambda r: r.level)
-    return RunResults(tuple(rows), title=summary.get("title", ""))
+    return RunResults(tuple(rows), title=str(summary.get("title", "")))

@@ -14,7 +14,8 @@ their trained values and are fine-tuned for ``finetune_steps`` with a new optimi
 :func:`magnitude_after_training` is its one-shot form (prune once to a sparsity, fine-tune).
 
 Every level is written to ``run_dir/level_<n>/`` (see :mod:`tfprune.lottery._engine` for the
-files) and the run resumes where it stopped when called again with the same arguments.
+files) and the run resumes where it stopped when called again with the same arguments. A
+finished run is returned without the lock or any write (it may lie on read-only media).
 """
 from __future__ import annotations
 
@@ -25,14 +26,13 @@ from typing import Mapping
 import numpy as np
 
 from tfprune import _keras, checks
-from tfprune.io import load_json, load_npz
-from tfprune.lottery import _state
+from tfprune.lottery import _files, _state
 from tfprune.lottery._data import data_for
 from tfprune.lottery._engine import Engine
 from tfprune.lottery.masks import (SCOPES, check_layer_fractions, check_prune_fraction, check_target_sparsity,
                                    levels_for_sparsity, prune_level)
 from tfprune.lottery.results import RunResults, load_results
-from tfprune.lottery.ticket import apply_ticket, load_ticket
+from tfprune.lottery.ticket import apply_ticket, ticket_from_arrays
 from tfprune.scoring import compute_scores, get_scorer
 from tfprune.spec import TrainingSpec
 
@@ -184,15 +184,18 @@ class LotteryTicket:
         """Trains every level not yet complete in run_dir; returns :meth:`results`."""
         plan = self.plan
         engine = Engine(self._model, self.train, self.val, run_dir=self.run_dir, training=self.training)
-        engine.open("lottery", plan.config())
         try:
+            engine.prepare("lottery", plan.config())
             fractions = check_layer_fractions(plan.layer_prune_fractions, engine.prunable)
             if plan.levels is None:
                 sizes = {n: int(np.prod(k.shape)) for n, k in _keras.prunable_kernels(engine.model).items()}
                 self.num_levels = levels_for_sparsity(plan.target_sparsity, plan.prune_fraction, sizes, fractions)
             names = [f"level_{n}" for n in range(self.num_levels + 1)]
-            if all(engine.is_complete(n) for n in names):
+            done = engine.finished(names)
+            if done is not None:  # nothing to train: no lock, no write unless the summary is stale
+                engine.write_summary(done, complete=True, best_effort=True)
                 return self.results()
+            engine.open("lottery", plan.config())
             capture = plan.rewind_step if plan.strategy == "rewind" else None
             rows = [engine.train_phase("level_0", {}, lambda: (engine.init_weights, None), *plan.level_range(0),
                                        level=0, capture_step=capture)]
@@ -255,9 +258,13 @@ class LotteryTicket:
             raise ValueError(f"level: got {level!r}; run_dir {self.run_dir!r} has no level {level} (yet).")
         return path
 
+    def _ticket(self, directory: str):
+        path = os.path.join(directory, "mask.npz")
+        return ticket_from_arrays(_files.read_npz(path), path)
+
     def masks(self, level: int = -1) -> "dict[str, np.ndarray]":
         """The masks of ``level`` (negative: counted from the last completed level)."""
-        return load_ticket(os.path.join(self._level_dir(level), "mask.npz")).masks
+        return self._ticket(self._level_dir(level)).masks
 
     def ticket_path(self, level: int = -1) -> str:
         """The ticket file (``mask.npz``) of ``level``, for :func:`tfprune.lottery.apply_ticket`."""
@@ -276,10 +283,11 @@ class LotteryTicket:
         else:
             plain = source()
         names = [_keras.inner_layer(l).name for l in plain.layers]
-        stored = load_json(os.path.join(self.run_dir, "config.json")).get("layer_names", names)
+        stored = _files.read_json(os.path.join(self.run_dir, "config.json")).get("layer_names", names)
         rename = {a: b for a, b in zip(stored, names) if a != b}
-        pruned = apply_ticket(plain, os.path.join(directory, "mask.npz"), match="order" if rename else "name")
-        _state.set_layer_weights(pruned, load_npz(os.path.join(directory, f"{weights}_weights.npz")), rename=rename)
+        pruned = apply_ticket(plain, self._ticket(directory), match="order" if rename else "name")
+        _state.set_layer_weights(pruned, _files.read_npz(os.path.join(directory, f"{weights}_weights.npz")),
+                                 rename=rename)
         return pruned
 
 

@@ -80,10 +80,17 @@ def sanity_checks(model, train_data, validation_data=None, *, training: Training
     setup = _EarlySetup(train_data, validation_data, training, settings)
     engine = Engine(model, setup.train, setup.val, run_dir=run_dir, training=training)
     title = f"Sanity checks: {method} at sparsity {settings.sparsity}, pruned at step {setup.prune_step}"
-    engine.open("sanity", {**setup.config(), "variants": variants})
+    config = {**setup.config(), "variants": variants}
+    dense_row = settings.train_dense or setup.prune_step > 0  # else level 0 only provides θ0
     try:
+        done = engine.prepare("sanity", config).finished(["level_0", *variants])
+        if done is not None:  # nothing to train: no lock, no write unless the summary is stale
+            engine.write_summary(done if dense_row else done[1:], complete=True, extra={"title": title},
+                                 best_effort=True)
+            return RunResults(load_results(run_dir).rows, title=title)
+        engine.open("sanity", config)
         rows = []
-        if settings.train_dense or setup.prune_step > 0:
+        if dense_row:
             rows.append(setup.dense_phase(engine))
         else:  # at init, no dense reference: only θ0 is needed as the rewind point
             setup.dense_phase(engine)

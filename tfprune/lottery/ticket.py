@@ -3,8 +3,9 @@ built model of the same architecture (e.g. to train a ticket found on one datase
 
 File format (``.npz``, written atomically): one float32 0/1 array per prunable layer, keyed by
 the layer's name, plus ``__tfprune_ticket__``, a JSON string (uint8 array) with the format
-version and, for every layer in model order, its name, class and kernel shape. Every
-``level_<n>/mask.npz`` of a lottery run is such a file.
+version and, for every layer in model order, its name, class and kernel shape, and
+``__tfprune_sha256__``, the digest of the rest (checked on load; tickets without it are read as
+they are). Every ``level_<n>/mask.npz`` of a lottery run is such a file.
 
 Example::
 
@@ -22,7 +23,8 @@ from typing import Mapping
 import numpy as np
 
 from tfprune import _keras
-from tfprune.io import load_npz, save_npz_atomic
+from tfprune.io import save_npz_atomic
+from tfprune.lottery import _files
 from tfprune.wrapper import apply_masks, check_masks
 
 __all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_ticket", "save_ticket", "ticket_layers"]
@@ -44,11 +46,13 @@ class Ticket:
         masks: ``{layer name: float32 0/1 array}`` in model order.
         layers: ``[{"name", "class", "shape"}]`` of the prunable layers, in model order.
         info: free-form metadata saved with the ticket (run, level, sparsity, ...).
+        path: the file it was read from (None if made in memory).
     """
 
     masks: "dict[str, np.ndarray]"
     layers: "tuple[dict, ...]"
     info: dict
+    path: "str | None" = dataclasses.field(default=None, compare=False)
 
     @property
     def sparsity(self) -> float:
@@ -98,27 +102,48 @@ def save_ticket(path, masks: Mapping[str, np.ndarray], model=None, info: "Mappin
         arrays[name] = mask
     meta = {"format": FORMAT, "version": VERSION, "layers": layers, "info": dict(info or {})}
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    save_npz_atomic(path, arrays, compressed=True)
+    save_npz_atomic(path, arrays, compressed=True, checksum=True)
     return os.fspath(path)
 
 
 def load_ticket(path) -> Ticket:
     """Reads a ticket saved by :func:`save_ticket` (or a lottery level's ``mask.npz``)."""
+    return _load(path)
+
+
+def _load(path, model=None) -> Ticket:
     if isinstance(path, Ticket):
         return path
     if not os.path.exists(path):
         raise FileNotFoundError(f"ticket: no file {os.fspath(path)!r}.")
-    arrays = load_npz(path)
+    return ticket_from_arrays(_files.read_npz(path), path, model)
+
+
+def ticket_from_arrays(arrays: Mapping[str, np.ndarray], path, model=None) -> Ticket:
+    """The :class:`Ticket` in the arrays of a ticket file ``path`` (read by the caller); ``model``,
+    if given, is named in the errors."""
+    path = os.fspath(path)
+    arrays = dict(arrays)
     if META_KEY not in arrays:
-        raise ValueError(f"ticket: {os.fspath(path)!r} is not a tfprune ticket (no {META_KEY!r} entry); "
+        raise ValueError(f"ticket: {path!r} is not a tfprune ticket (no {META_KEY!r} entry); "
                          "save masks with tfprune.lottery.save_ticket(path, masks, model).")
     meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
     if meta.get("format") != FORMAT or int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"ticket: {os.fspath(path)!r} has format {meta.get('format')!r} version {meta.get('version')!r}; "
+        raise ValueError(f"ticket: {path!r} has format {meta.get('format')!r} version {meta.get('version')!r}; "
                          f"this tfprune reads {FORMAT!r} up to version {VERSION}.")
     layers = tuple(meta["layers"])
-    masks = {row["name"]: arrays[row["name"]].astype(np.float32) for row in layers}
-    return Ticket(masks, layers, meta.get("info", {}))
+    listed = [row["name"] for row in layers]
+    without_mask = [name for name in listed if name not in arrays]
+    unlisted = [name for name in arrays if name not in listed]
+    if without_mask or unlisted:
+        problem = (f"lists layers {without_mask} it holds no mask for" if without_mask else
+                   f"holds masks for layers {unlisted} its layer table does not list")
+        where = f"; model {model.name!r} has the prunable layers {list(_keras.prunable_kernels(model))}" \
+            if model is not None else ""
+        raise ValueError(f"ticket: {path!r} {problem} (masks in the file: {sorted(arrays)}){where}; the file was "
+                         "edited or damaged: save the ticket again with tfprune.lottery.save_ticket.")
+    masks = {name: arrays[name].astype(np.float32) for name in listed}
+    return Ticket(masks, layers, meta.get("info", {}), path)
 
 
 def _differences(saved: "list[dict]", current: "list[dict]", match: str) -> "list[str]":
@@ -155,14 +180,19 @@ def ticket_masks_for(model, ticket, match: str = "name") -> "dict[str, np.ndarra
     if match not in ("name", "order"):
         raise ValueError(f"match: got {match!r}; allowed: 'name' (same layer names) or 'order' (same prunable "
                          "layers in the same order, names may differ).")
-    ticket = load_ticket(ticket)
+    if isinstance(ticket, Ticket):
+        source = repr(ticket.path) if ticket.path else "a Ticket"
+    else:
+        source = repr(os.fspath(ticket))
+    ticket = _load(ticket, model)
     current = ticket_layers(model)
     problems = _differences(list(ticket.layers), current, match)
     if problems:
-        raise TicketMismatchError(f"ticket: made for another architecture than model {model.name!r}: " + "; ".join(problems)
-                                  + ". A ticket applies to a freshly built model of the same architecture"
-                                  + (" (match='order' pairs layers by position when only the names differ)."
-                                     if match == "name" else "."))
+        raise TicketMismatchError(
+            f"ticket: {source} was made for another architecture than model {model.name!r} (prunable layers "
+            f"{[row['name'] for row in current]}): " + "; ".join(problems)
+            + ". A ticket applies to a freshly built model of the same architecture"
+            + (" (match='order' pairs layers by position when only the names differ)." if match == "name" else "."))
     if match == "order":
         return {b["name"]: ticket.masks[a["name"]] for a, b in zip(ticket.layers, current)}
     return {row["name"]: ticket.masks[row["name"]] for row in ticket.layers}
@@ -199,4 +229,4 @@ def load_phase_weights(model, path) -> None:
     ``model`` (a fresh build of the run's architecture, wrapped or not; layers keyed by name)."""
     from tfprune.lottery import _state
 
-    _state.set_layer_weights(model, load_npz(path))
+    _state.set_layer_weights(model, _files.read_npz(path))
