@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from tfprune import checks
 
-__all__ = ["TrainingSpec", "op_determinism"]
+__all__ = ["TrainingSpec", "determinism_enabled", "disable_determinism", "op_determinism"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +190,19 @@ def _is_factory(optimizer) -> bool:
     return callable(optimizer) and (isinstance(optimizer, type) or not hasattr(optimizer, "get_config"))
 
 
+def determinism_enabled() -> bool:
+    """Whether TensorFlow op determinism is on."""
+    from tensorflow.python.framework import config as tf_config  # the only place that can say and undo
+
+    return bool(tf_config.is_op_determinism_enabled())
+
+
+def disable_determinism() -> None:
+    from tensorflow.python.framework import config as tf_config
+
+    tf_config.disable_op_determinism()
+
+
 @contextlib.contextmanager
 def op_determinism():
     """Turns TensorFlow op determinism on for the block and back off afterwards if it was off
@@ -197,15 +210,15 @@ def op_determinism():
 
     Example:
         >>> with op_determinism():
-        ...     pass
+        ...     determinism_enabled()
+        True
     """
     import tensorflow as tf
-    from tensorflow.python.framework import config as tf_config  # the only place that can say and undo
 
-    was = tf_config.is_op_determinism_enabled()
+    was = determinism_enabled()
     tf.config.experimental.enable_op_determinism()
     try:
         yield
     finally:
         if not was:
-            tf_config.disable_op_determinism()
+            disable_determinism()

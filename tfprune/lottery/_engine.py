@@ -19,7 +19,7 @@ A *run* is a directory::
 
 Every file is written atomically with a checksum and verified on every read
 (:mod:`tfprune.lottery._files`). :class:`Engine` owns the directory and the working model (this
-module); :mod:`tfprune.lottery._rundir` holds the lock, ``config.json`` and determinism,
+module); :mod:`tfprune.lottery._rundir` holds the lock and ``config.json``,
 :mod:`tfprune.lottery._phase` the checkpointed training of one phase. :meth:`Engine.prepare`
 builds the model and checks the configuration without writing anything, so a finished run is
 read without the lock (read-only media); :meth:`Engine.open` takes the lock to train.
@@ -33,7 +33,7 @@ from typing import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras, io
+from tfprune import _keras, io, spec
 from tfprune._keras import keras
 from tfprune.lottery import _files, _phase, _progress, _rundir, _state
 from tfprune.lottery._data import EvalData, TrainData
@@ -77,7 +77,7 @@ class Engine:
         self.seed = _rundir.run_seed(self.training.seed, stored)
         if self.training.deterministic:
             if self._determinism_was is None:
-                self._determinism_was = _rundir.determinism_enabled()
+                self._determinism_was = spec.determinism_enabled()
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(self.seed)
         plain = self._build()
@@ -121,7 +121,7 @@ class Engine:
 
     def close(self):
         if self._determinism_was is False:  # turned on by this run: off again
-            _rundir.disable_determinism()
+            spec.disable_determinism()
         self._determinism_was = None
         self.lock.release()
 

@@ -1,4 +1,4 @@
-"""The run directory's bookkeeping: its lock, its ``config.json`` and TF op determinism.
+"""The run directory's bookkeeping: its lock and its ``config.json``.
 
 ``config.json`` records what a run *is* — the procedure, the model's architecture, the training
 fingerprint (data, optimizer, loss, metrics) and the procedure's settings — and is compared on
@@ -146,27 +146,6 @@ def write_config(run_dir: str, config: dict, layer_names: "list[str]", seed: int
     _files.write_json(os.path.join(run_dir, "config.json"), {
         "config": config, "layer_names": layer_names, "seed_used": seed,
         "created": time.strftime("%Y-%m-%d %H:%M:%S")})
-
-
-# ---------------------------------------------------------------------------------------------
-# Determinism
-# ---------------------------------------------------------------------------------------------
-
-def determinism_enabled() -> "bool | None":
-    """Whether TF op determinism is on (None where TensorFlow cannot say)."""
-    try:
-        from tensorflow.python.framework import config as tf_config
-        return bool(tf_config.is_op_determinism_enabled())
-    except (ImportError, AttributeError):
-        return None
-
-
-def disable_determinism() -> None:
-    try:
-        from tensorflow.python.framework import config as tf_config
-        tf_config.disable_op_determinism()
-    except (ImportError, AttributeError):
-        pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Callable
 
 from tfprune._keras import keras
 from tfprune.api import LayerCollapseWarning, callbacks as pruning_callbacks
+from tfprune.diagnostics import NotLearningWarning
 from tfprune.experiment import summaries
 from tfprune.experiment.runner import RunContext, make_result
 from tfprune.report import sparsity_report
@@ -38,7 +39,7 @@ def fit_run(ctx: RunContext, prune: "Callable | None"):
 
     spec = ctx.spec()
     model.compile(spec.optimizer(), spec.loss, metrics=list(spec.metrics))
-    callbacks = pruning_callbacks() if prune is not None else []
+    callbacks = (pruning_callbacks() if prune is not None else []) + [NotLearningWarning()]
     if ctx.log_dir:
         callbacks += [keras.callbacks.TensorBoard(log_dir=ctx.log_dir, write_graph=False, profile_batch=0),
                       summaries.DensitySummaries(ctx.log_dir)]
