@@ -134,7 +134,7 @@ def prune_early(model, train_data, validation_data=None, *, training: TrainingSp
 
         >>> res = prune_early(build_lenet, (x, y), (x_val, y_val), method="snip", sparsity=0.9, prune_step=2,
         ...                   run_dir="runs/snip_k2",
-        ...                   training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0))
+        ...                   training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0, verbose=0))
         >>> [(r.name, r.start_step, r.end_step) for r in res]   # print(res): the table
         [('level_0', 0, 6), ('level_1', 2, 6)]
     """

@@ -152,7 +152,7 @@ class LotteryTicket:
     Example (``build_lenet`` returns a small tf_keras model with logit outputs):
 
         >>> training = TrainingSpec(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        ...                         epochs=1, batch_size=32, seed=0)
+        ...                         epochs=1, batch_size=32, seed=0, verbose=0)
         >>> lt = LotteryTicket(build_lenet, (x, y), (x_val, y_val), training=training, run_dir="runs/lenet",
         ...                    prune_fraction=0.5, target_sparsity=0.75)
         >>> results = lt.run()        # call again after a crash: it continues
@@ -300,7 +300,7 @@ def lottery_ticket(model, train_data, validation_data=None, *, training: Trainin
     Example:
 
         >>> results = lottery_ticket(build_lenet, (x, y), (x_val, y_val), run_dir="runs/lt", levels=2, rewind_step=1,
-        ...                          training=TrainingSpec(loss=loss, epochs=1, batch_size=32, seed=0))
+        ...                          training=TrainingSpec(loss=loss, epochs=1, batch_size=32, seed=0, verbose=0))
         >>> [(r.level, r.start_step, r.end_step) for r in results]   # levels >= 1 train from step 1
         [(0, 0, 3), (1, 1, 3), (2, 1, 3)]
     """
@@ -324,7 +324,7 @@ def prune_finetune(model, train_data, validation_data=None, *, training: Trainin
     Example:
 
         >>> results = prune_finetune(build_lenet, (x, y), (x_val, y_val), run_dir="runs/ft", levels=2,
-        ...                          finetune_epochs=1, training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0))
+        ...                          finetune_epochs=1, training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0, verbose=0))
         >>> [(r.level, r.kept, r.steps) for r in results]   # 1,088 weights, 20% of the rest per level
         [(0, 1088, 6), (1, 870, 3), (2, 696, 3)]
     """
@@ -348,7 +348,7 @@ def magnitude_after_training(model, train_data, validation_data=None, *, trainin
 
         >>> res = magnitude_after_training(build_lenet, (x, y), (x_val, y_val), sparsity=0.9, run_dir="runs/mag",
         ...                                finetune_epochs=1,
-        ...                                training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0))
+        ...                                training=TrainingSpec(loss=loss, epochs=2, batch_size=32, seed=0, verbose=0))
         >>> res[1].kept, round(res[1].sparsity, 4)     # 0.9 to one weight: 109 of 1,088 kept
         (109, 0.8998)
     """

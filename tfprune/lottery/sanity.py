@@ -63,7 +63,7 @@ def sanity_checks(model, train_data, validation_data=None, *, training: Training
 
         >>> res = sanity_checks(build_lenet, (x, y), (x_val, y_val), method="snip", sparsity=0.9,
         ...                     run_dir="runs/sanity_snip",
-        ...                     training=TrainingSpec(loss=loss, epochs=1, batch_size=32, seed=0))
+        ...                     training=TrainingSpec(loss=loss, epochs=1, batch_size=32, seed=0, verbose=0))
         >>> [r.name for r in res]   # print(res): the variants side by side
         ['level_0', 'unmodified', 'shuffle', 'reinit', 'invert']
     """
