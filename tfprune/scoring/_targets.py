@@ -42,6 +42,18 @@ def _output_index(model) -> "dict[str, int]":
     return index
 
 
+def _by_output(model, values: Mapping, what: str) -> list:
+    """``{output name: value}`` as a list aligned with the model's outputs (None where absent)."""
+    index, names = _output_index(model), _keras.output_names(model)
+    unknown = sorted(k for k in values if k not in index)
+    if unknown:
+        raise ValueError(f"{what} no output named {unknown}; outputs: {names}.")
+    out = [None] * len(names)
+    for key, value in values.items():
+        out[index[key]] = value
+    return out
+
+
 def split_targets(model, y, argument: str = "data"):
     """``y`` for a single-output model; for several outputs a tuple aligned with ``model.outputs``."""
     names = _keras.output_names(model)
@@ -50,13 +62,7 @@ def split_targets(model, y, argument: str = "data"):
             return next(iter(y.values()))
         return y
     if isinstance(y, Mapping):
-        index = _output_index(model)
-        unknown = sorted(k for k in y if k not in index)
-        if unknown:
-            raise ValueError(f"{argument}: y has labels for no output named {unknown}; outputs: {names}.")
-        out = [None] * len(names)
-        for key, value in y.items():
-            out[index[key]] = value
+        out = _by_output(model, y, f"{argument}: y has labels for")
         missing = [n for n, v in zip(names, out) if v is None]
         if missing:
             raise ValueError(f"{argument}: y has no labels for outputs {missing}; model {model.name!r} has outputs {names}.")
@@ -108,13 +114,7 @@ def resolve_loss(model, loss, argument: str = "loss"):
                          "Pass loss=... (e.g. 'sparse_categorical_crossentropy' or a callable(y_true, y_pred)) or compile the model.")
     names = _keras.output_names(model)
     if isinstance(candidate, Mapping):
-        index = _output_index(model)
-        unknown = sorted(k for k in candidate if k not in index)
-        if unknown:
-            raise ValueError(f"{argument}: no output named {unknown}; outputs: {names}.")
-        losses = [None] * len(names)
-        for key, value in candidate.items():
-            losses[index[key]] = value
+        losses = _by_output(model, candidate, f"{argument}:")
     elif isinstance(candidate, (list, tuple)):
         if len(candidate) != len(names):
             raise ValueError(f"{argument}: got a list of {len(candidate)} loss(es) for model {model.name!r} with "
