@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # `python benchmarks/sweep.py`: use this checkout
     sys.path.insert(1, os.getcwd())  # --plugin modules in the current directory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags, logging  # noqa: E402  (absl.logging defines its flags, e.g. --verbosity, on import)
 
 from tfprune.experiment import check_config, grid, method_names  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
@@ -326,7 +326,6 @@ def settings_from_flags():
 
 def main(argv):
     import tensorflow as tf
-    from absl import logging
     tf.get_logger().setLevel("ERROR")  # retracing notices: one model per cell is expected
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:

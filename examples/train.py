@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python examples/train.py`: use this checkout's
     sys.path.insert(1, os.getcwd())  # --plugin modules in the current directory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags, logging  # noqa: E402  (absl.logging defines its flags, e.g. --verbosity, on import)
 
 from tfprune import experiment  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
@@ -45,7 +45,6 @@ def config_from_flags() -> experiment.Config:
 
 def main(argv):
     import tensorflow as tf
-    from absl import logging
     tf.get_logger().setLevel("ERROR")
     logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
     if len(argv) > 1:
