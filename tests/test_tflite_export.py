@@ -415,3 +415,92 @@ def test_report_prints_and_serialises(block16_model, tmp_path):
     text = str(report)
     for part in ("WRITTEN", "Verification", "block 1x16", "dense twin", "fc0"):
         assert part in text
+
+
+# --- errors the user can cause (issue 11, item 12) ---------------------------------------
+
+@pytest.mark.parametrize("argname", ["representative_data", "verify_with"])
+def test_non_finite_data_is_reported_as_the_input(block16_model, tmp_path, argname):
+    x = inputs(block16_model, 32)
+    x[3, 5] = np.nan
+    x[7, 0], x[7, 1] = np.inf, -np.inf
+    kw = {argname: x, "quantization": "int8" if argname == "representative_data" else "none"}
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ValueError) as info:
+        tflite_export.export(block16_model, path, **kw)
+    message = str(info.value)
+    for w in (argname, "'x'", "3 non-finite values", "2 of 32 samples", "allowed: finite"):
+        assert w in message, (w, message)
+    assert "\n" not in message and not path.exists()
+
+
+def _model_with_op(op):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    fn = {"Igamma": lambda t: tf.math.igamma(t, t),  # no TFLite kernel at all (custom op)
+          "MatrixDeterminant": lambda t: tf.reshape(tf.linalg.det(tf.reshape(t, (-1, 4, 4))),
+                                                    (-1, 1))}[op]  # TF Select only
+    inp = keras.Input((16,), name="x")
+    h = keras.layers.Dense(16, name="fc0")(inp)
+    h = keras.layers.Lambda(fn, name="odd_op")(h)
+    return keras.Model(inp, keras.layers.Dense(4, name="fc1")(h))
+
+
+@pytest.mark.parametrize("op", ["Igamma", "MatrixDeterminant"])
+def test_unsupported_op_is_an_export_error_naming_layer_and_op(tmp_path, op):
+    path = tmp_path / "m.tflite"
+    with pytest.raises(tflite_export.ExportError) as info:
+        tflite_export.export(_model_with_op(op), path)
+    message = str(info.value)
+    for w in (f"op {op}", "layer 'odd_op'", "nothing written", "TFLite builtin"):
+        assert w in message, (w, message)
+    assert "\n" not in message and len(message) < 600
+    assert info.value.__suppress_context__  # no chained TensorFlow traceback
+    assert op in info.value.converter_message
+    assert not path.exists() and _leftovers(tmp_path) == []
+
+
+def _fail_in(directory, original, error):
+    """A stand-in for ``original`` that raises ``error`` for files in ``directory`` only."""
+    def fake(*args, **kwargs):
+        target = kwargs.get("dir") or (args[0] if args and isinstance(args[0], str) else None)
+        if isinstance(args[0] if args else None, int) or target == str(directory):
+            raise error
+        return original(*args, **kwargs)
+    return fake
+
+
+@pytest.mark.parametrize("failure", ["disk full", "unwritable directory"])
+def test_write_errors_name_the_file_and_leave_nothing(block16_model, tmp_path, monkeypatch, failure):
+    import errno
+    import tempfile
+
+    path = tmp_path / "m.tflite"
+    model = block16_model
+    if failure == "disk full":  # ENOSPC when the bytes are flushed to disk
+        error = OSError(errno.ENOSPC, "No space left on device")
+        real_fsync = os.fsync
+        monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(error)
+                            if os.path.dirname(os.readlink(f"/proc/self/fd/{fd}")) == str(tmp_path)
+                            else real_fsync(fd))
+    else:  # a directory this process may not create files in (root ignores chmod, so simulated)
+        error = PermissionError(errno.EACCES, "Permission denied")
+        monkeypatch.setattr(tempfile, "mkstemp", _fail_in(tmp_path, tempfile.mkstemp, error))
+    with pytest.raises(OSError) as info:
+        tflite_export.export(model, path, sparse=False)
+    message = str(info.value)
+    assert repr(str(path)) in message and error.strerror in message, message
+    assert isinstance(info.value, type(error)) and info.value.errno == error.errno
+    assert "\n" not in message
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_directory_is_refused_before_any_work(block16_model, tmp_path):
+    os.chmod(tmp_path, 0o555)
+    try:
+        with pytest.raises(ValueError, match="not writable"):
+            tflite_export.export(block16_model, tmp_path / "m.tflite")
+    finally:
+        os.chmod(tmp_path, 0o755)
