@@ -456,7 +456,8 @@ def test_unsupported_op_is_an_export_error_naming_layer_and_op(tmp_path, op):
     for w in (f"op {op}", "layer 'odd_op'", "nothing written", "TFLite builtin"):
         assert w in message, (w, message)
     assert "\n" not in message and len(message) < 600
-    assert info.value.__suppress_context__  # no chained TensorFlow traceback
+    error = info.value  # no chained TensorFlow traceback
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
     assert op in info.value.converter_message
     assert not path.exists() and _leftovers(tmp_path) == []
 

@@ -146,7 +146,27 @@ def input_dict(model, data, argname: str) -> dict:
         n = arr.shape[0]
         dtype = tensor.dtype.as_numpy_dtype if hasattr(tensor.dtype, "as_numpy_dtype") else np.float32
         out[name] = arr.astype(dtype, copy=False)
+        check_finite(out[name], argname, name)
     return out
+
+
+def check_finite(arr: np.ndarray, argname: str, name: str) -> None:
+    """Raises ``ValueError`` naming the argument if ``arr`` holds NaN or inf: such inputs make
+    the converter crash (int8 calibration) or every verification fail, and the cause is the
+    data, not the model."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        return
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    per_sample = bad.reshape(len(arr), -1).any(axis=1)
+    n_bad = int(bad.sum())
+    raise ValueError(
+        f"{argname}: input {name!r} has {n_bad} non-finite value{'s' if n_bad > 1 else ''} "
+        f"(NaN or inf) in "
+        f"{int(per_sample.sum())} of {len(arr)} samples (first: sample {int(per_sample.argmax())}); "
+        "allowed: finite numbers. The problem is this input data, not the model: clean or drop "
+        "those samples.")
 
 
 def random_inputs(model, n: int, seed: int = 0) -> dict:

@@ -90,6 +90,10 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     try:
         chosen = _choose(work, representative_data, verify_with, report)
         writing.write(path, chosen, overwrite)
+    except ExportError as e:
+        if e.report is None:
+            e.report = report
+        raise
     finally:
         if restore is not None:  # the model could not be cloned: put its weights back
             work.set_weights(restore)
@@ -110,7 +114,8 @@ def _choose(model, representative_data, verify_with, report) -> bytes:
         blocks.check_blocks(report, report.block, report.quantization)
 
     reference = keras_side.reference_outputs(model, inputs)
-    dense_bytes = conversion.convert(model, report.quantization, calibration)
+    dense_bytes = conversion.convert(model, report.quantization, calibration,
+                                     path=report.path)
     report.dense_twin_bytes = len(dense_bytes)
     report.dense_twin_gzip_bytes = gzip_size(dense_bytes)
     twin_results, twin_outs = verification.verify("dense twin", dense_bytes, inputs, reference,
@@ -139,7 +144,8 @@ def _sparse_candidate(model, dense_bytes, calibration, inputs, reference, twin_o
     """Returns ``(sparse bytes, verification results)``; the bytes are ``None`` when the dense
     twin is to be written instead (the reason is in ``report.fallbacks`` / ``.notes``)."""
     quantization = report.quantization
-    sparse_bytes = conversion.sparsify(dense_bytes, model, quantization, calibration)
+    sparse_bytes = conversion.sparsify(dense_bytes, model, quantization, calibration,
+                                      path=report.path)
     candidate = rules.apply_rules(sparse_bytes, dense_bytes, keras_side.kernel_zero_masks(model),
                                   report)
     if report.block is not None:

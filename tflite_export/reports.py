@@ -15,7 +15,10 @@ from tfprune.table import human_bytes, table
 
 
 class ExportError(RuntimeError):
-    """Export refused: nothing was written.  ``.report`` holds what was tried and measured."""
+    """Export refused: nothing was written.  ``.report`` holds what was tried and measured;
+    ``.converter_message`` the TFLite converter's full output when the converter failed."""
+
+    converter_message = None
 
     def __init__(self, message, report=None):
         super().__init__(message)
