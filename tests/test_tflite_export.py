@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tflite_export
-from tflite_export import _runtime, rules, verification
+from tflite_export import _runtime, arguments, rules, verification
 from tflite_helpers import (float_buffers, inputs, mlp, op_names, rel_err, run_tflite,
                                   sparsify)
 
@@ -505,3 +505,89 @@ def test_read_only_directory_is_refused_before_any_work(block16_model, tmp_path)
             tflite_export.export(block16_model, tmp_path / "m.tflite")
     finally:
         os.chmod(tmp_path, 0o755)
+
+
+# --- an honest error bound: a few hundred verification samples (issue 11, item 4) ----------
+
+def _twin_feature_model():
+    """Branch "diff" is relu(x[:8] - x[8:]), branch "pos" relu(x[:8]); the output sums both."""
+    import tf_keras as keras
+
+    inp = keras.Input((16,), name="x")
+    eye = np.eye(8, dtype=np.float32)
+    diff = keras.layers.Dense(8, activation="relu", name="diff")
+    pos = keras.layers.Dense(8, activation="relu", name="pos")
+    out = keras.layers.Dense(4, name="out")
+    model = keras.Model(inp, out(keras.layers.Concatenate()([diff(inp), pos(inp)])))
+    diff.set_weights([np.concatenate([eye, -eye]), np.zeros(8, np.float32)])
+    pos.set_weights([np.concatenate([eye, 0 * eye]), np.zeros(8, np.float32)])
+    out.set_weights([np.random.default_rng(0).uniform(0.5, 1, (16, 4)).astype(np.float32),
+                     np.zeros(4, np.float32)])
+    return model
+
+
+def test_int8_error_beyond_the_bound_on_fresh_inputs_is_refused(tmp_path):
+    # The data has x[8:] == x[:8]: the "diff" branch is 0 on it, so int8 calibrates a zero range
+    # there; inputs that break the correlation (every element still in the data's range) get
+    # that branch clipped away.
+    model = _twin_feature_model()
+    z = np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32)
+    x = np.concatenate([z, z], axis=1)
+    # what 16 verification samples saw: well inside the bound
+    converted = tflite_export.conversion.convert(model, "int8", {"x": x})
+    ref = model.predict(x[:16], verbose=0)
+    first16 = rel_err(next(iter(_runtime.run_samples(converted, {"x": x[:16]}, "builtin").values())), ref)
+    assert first16 < 0.05
+    path = tmp_path / "m.tflite"
+    with pytest.raises(tflite_export.ExportError, match="nothing written") as info:
+        tflite_export.export(model, path, quantization="int8", representative_data=x)
+    assert not path.exists()
+    report = info.value.report
+    assert report.verify_samples == 16 and report.verify_total >= 256
+    for v in report.verification:
+        assert not v.passed and v.rel_err_keras > 0.1 and v.samples == report.verify_total
+        assert v.p99_rel_err_keras <= v.rel_err_keras
+    assert "p99" in str(report) and f"{report.verify_total} samples" in str(report)
+
+
+def test_report_gives_max_and_p99_error_over_a_few_hundred_samples(block16_model, tmp_path):
+    x = inputs(block16_model, 40)
+    report = export_ok(block16_model, tmp_path / "m.tflite", quantization="int8",
+                       representative_data=x)
+    assert report.verify_samples == 16 and report.verify_total >= 256
+    assert sum(n for _, n in report.verify_parts) == report.verify_total
+    for v in report.verification:
+        assert v.samples == report.verify_total
+        assert 0 < v.p99_rel_err_keras <= v.rel_err_keras <= v.tol_keras
+    d = json.loads(json.dumps(report.to_dict()))
+    written = [v for v in report.verification if v.model == "sparse"]
+    assert d["max_rel_err_keras"] == max(v.rel_err_keras for v in written)
+    assert d["p99_rel_err_keras"] == max(v.p99_rel_err_keras for v in written)
+    text = str(report)
+    assert f"on {report.verify_total} samples" in text and "p99" in text
+    assert f"max {d['max_rel_err_keras']:.3g}" in text
+
+
+def test_verification_set_adds_calibration_held_out_and_fresh_in_range_inputs(block16_model):
+    from tflite_export import samples
+
+    rep, ver = inputs(block16_model, 300), inputs(block16_model, 10, seed=7)
+    calibration, vset = samples.build(block16_model, rep, ver)
+    assert np.array_equal(calibration["x"], rep[:200])
+    got = vset.inputs["x"]
+    assert vset.primary == 10 and vset.source == "verify_with" and len(got) >= 256
+    assert np.array_equal(got[:10], ver) and np.array_equal(got[10:310], rep)  # 100 held out
+    assert [label for label, _ in vset.parts][:3] == [
+        "verify_with", "representative_data (calibration)",
+        "representative_data beyond the 200 calibration samples"]
+    fresh = got[310:]
+    assert len(fresh) == dict(vset.parts)["fresh random, in range"] >= 64
+    real = np.concatenate([ver, rep])
+    assert (fresh >= real.min(0)).all() and (fresh <= real.max(0)).all()
+    assert not any((real == row).all(axis=1).any() for row in fresh)  # new inputs
+    again = samples.build(block16_model, rep, ver)[1].inputs["x"]
+    assert np.array_equal(got, again)  # deterministic
+    # without data: the 16 seeded normal samples as before, then more of them
+    _, vset = samples.build(block16_model, None, None)
+    assert vset.primary == 16 and len(vset.inputs["x"]) >= 256
+    assert np.array_equal(vset.inputs["x"][:16], arguments.random_inputs(block16_model, 16)["x"])
