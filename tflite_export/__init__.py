@@ -17,7 +17,7 @@ Modules: :mod:`~tflite_export.pipeline` (``export``, step by step), ``arguments`
 ``inspection``, ``benchmarking``; ``_flatbuf`` / ``_runtime`` (flatbuffer surgery, LiteRT).
 """
 
-from .arguments import QUANTIZATIONS, TOLERANCES
+from .arguments import KERAS_BOUND, QUANTIZATIONS, TOLERANCES
 from .benchmarking import BenchmarkReport, BenchmarkRow, CompareReport, benchmark, compare
 from .inspection import InspectReport, TensorInfo, inspect
 from .pipeline import export
@@ -28,5 +28,5 @@ __all__ = [
     "export", "inspect", "benchmark", "compare",
     "ExportReport", "ExportError", "InspectReport", "BenchmarkReport", "BenchmarkRow", "CompareReport",
     "TensorInfo", "TensorDecision", "VerifyResult", "LayerInfo",
-    "QUANTIZATIONS", "TOLERANCES", "KNOWN_ISSUES",
+    "QUANTIZATIONS", "TOLERANCES", "KERAS_BOUND", "KNOWN_ISSUES",
 ]

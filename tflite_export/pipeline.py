@@ -22,9 +22,9 @@ Pipeline (each step is recorded in the returned :class:`ExportReport`):
 
 from __future__ import annotations
 
-from . import arguments, blocks, conversion, keras_side, rules, verification, writing
+from . import arguments, blocks, conversion, keras_side, rules, samples, verification, writing
 from .inspection import gzip_size
-from .reports import ExportError, ExportReport
+from .reports import ExportError, ExportReport, _num
 
 
 def export(model, path, quantization="none", representative_data=None, sparse=True, block=None,
@@ -106,25 +106,33 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
 def _choose(model, representative_data, verify_with, report) -> bytes:
     """Converts, checks and verifies; returns the bytes to write (the sparse candidate or the
     dense twin), or raises :class:`ExportError` if the twin itself failed verification."""
-    calibration, inputs, report.verify_source = arguments.data_inputs(
-        model, representative_data, verify_with)
-    report.verify_samples = len(next(iter(inputs.values())))
+    calibration, vset = samples.build(model, representative_data, verify_with)
+    report.verify_samples, report.verify_source = vset.primary, vset.source
+    report.verify_total, report.verify_parts = vset.total, vset.parts
+    report.verify_calibration = int(vset.calibration.sum())
     report.layers = blocks.analyse_layers(model)
     if report.block is not None:
         blocks.check_blocks(report, report.block, report.quantization)
 
-    reference = keras_side.reference_outputs(model, inputs)
     dense_bytes = conversion.convert(model, report.quantization, calibration,
                                      path=report.path)
+    reference = keras_side.reference_outputs(model, vset.inputs)
+    bad = keras_side.count_non_finite(reference)
+    if bad:
+        raise ExportError(
+            f"export refused, nothing written to {report.path!r}: the Keras model itself outputs "
+            f"{bad} non-finite values (NaN or inf) on the {vset.total} finite verification inputs; "
+            "check its weights (e.g. training diverged)", report)
     report.dense_twin_bytes = len(dense_bytes)
     report.dense_twin_gzip_bytes = gzip_size(dense_bytes)
-    twin_results, twin_outs = verification.verify("dense twin", dense_bytes, inputs, reference,
-                                                  None, report.tolerances)
+    twin_results, twin_outs = verification.verify("dense twin", dense_bytes, vset, reference,
+                                                  None, _tols(report))
     chosen, results = None, []
     if report.sparse_requested:
-        chosen, results = _sparse_candidate(model, dense_bytes, calibration, inputs, reference,
+        chosen, results = _sparse_candidate(model, dense_bytes, calibration, vset, reference,
                                             twin_outs, report)
     report.verification = results + twin_results
+    _note_tail(report)
     if chosen is not None:
         report.encoding = "sparse"
         return chosen
@@ -133,14 +141,16 @@ def _choose(model, representative_data, verify_with, report) -> bytes:
         raise ExportError(
             "export refused, nothing written to " + repr(report.path) + ": the dense twin failed "
             "verification (" + "; ".join(
-                f"{r.resolver}: {r.error}, rel err vs keras {r.rel_err_keras} > tol {r.tol_keras}"
+                f"{r.resolver}: {r.error}, rel err vs keras max {r.rel_err_keras:.4g}, p99 "
+                f"{_num(r.p99_rel_err_keras)} on {r.samples} samples (tol {r.tol_keras} on the "
+                f"{r.bound_on})"
                 if r.rel_err_keras is not None else f"{r.resolver}: {r.error}" for r in bad)
             + "). If this is quantization noise, pass a larger tolerance=.", report)
     report.encoding = "dense"
     return dense_bytes
 
 
-def _sparse_candidate(model, dense_bytes, calibration, inputs, reference, twin_outs, report):
+def _sparse_candidate(model, dense_bytes, calibration, vset, reference, twin_outs, report):
     """Returns ``(sparse bytes, verification results)``; the bytes are ``None`` when the dense
     twin is to be written instead (the reason is in ``report.fallbacks`` / ``.notes``)."""
     quantization = report.quantization
@@ -152,8 +162,8 @@ def _sparse_candidate(model, dense_bytes, calibration, inputs, reference, twin_o
         blocks.note_unexpected_encodings(report, quantization)
     if candidate is None:
         return None, []
-    results, _ = verification.verify("sparse", candidate, inputs, reference, twin_outs,
-                                     report.tolerances)
+    results, _ = verification.verify("sparse", candidate, vset, reference, twin_outs,
+                                     _tols(report))
     failed = [r for r in results if not r.passed]
     if failed:
         report.fallbacks.append(
@@ -166,3 +176,21 @@ def _sparse_candidate(model, dense_bytes, calibration, inputs, reference, twin_o
             f"({len(dense_bytes)} B): writing the dense twin")
         return None, results
     return candidate, results
+
+
+def _tols(report) -> tuple:
+    """``(vs_keras, vs_dense_twin, bounded statistic)`` for :func:`verification.verify`."""
+    return tuple(report.tolerances) + (arguments.KERAS_BOUND[report.quantization],)
+
+
+def _note_tail(report) -> None:
+    """A note when the bound is on the p99 and some samples are beyond the tolerance."""
+    rows = [v for v in report.verification if v.bound_on == "p99" and v.passed
+            and v.rel_err_keras is not None and v.rel_err_keras > v.tol_keras]
+    if rows:
+        worst = max(rows, key=lambda v: v.rel_err_keras)
+        report.notes.append(
+            f"{report.quantization}: a few inputs are far off (max rel err {worst.rel_err_keras:.3g}"
+            f" > tol {worst.tol_keras}, p99 {_num(worst.p99_rel_err_keras)}): their activations "
+            "leave the ranges calibrated on representative_data; calibrate on more varied samples "
+            "if such inputs matter")

@@ -65,6 +65,9 @@ class VerifyResult:
     tol_twin: float
     passed: bool
     error: str | None = None
+    p99_rel_err_keras: float | None = None  # 99th percentile, samples not used for calibration
+    samples: int = 0
+    bound_on: str = "max"  # the statistic tol_keras bounds: "max", or "p99" (int8)
 
 
 @dataclasses.dataclass
@@ -79,8 +82,11 @@ class ExportReport:
     encoding: str = "dense"  # "sparse" or "dense" (what was written)
     stripped: bool = False
     negative_zeros_fixed: int = 0
-    verify_samples: int = 0
-    verify_source: str = ""
+    verify_samples: int = 0  # the primary samples (run one at a time) ...
+    verify_source: str = ""  # ... and where they came from
+    verify_total: int = 0  # all verification samples (tflite_export.samples)
+    verify_parts: list = dataclasses.field(default_factory=list)  # (label, count) per part
+    verify_calibration: int = 0  # how many of them int8 was calibrated on (left out of the p99)
     tolerances: tuple = ()
     layers: list = dataclasses.field(default_factory=list)
     tensors: list = dataclasses.field(default_factory=list)
@@ -113,7 +119,21 @@ class ExportReport:
 
         d = {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}
         d["size_ratio_vs_dense_twin"] = self.size_ratio
+        d["max_rel_err_keras"], d["p99_rel_err_keras"] = self.error_vs_keras()
         return d
+
+    def _unseen(self) -> int:
+        return (self.verify_total or self.verify_samples) - self.verify_calibration
+
+    def error_vs_keras(self) -> tuple:
+        """``(max, p99)`` relative error vs Keras of the model written (or, if nothing was, of
+        the dense twin), worst resolver; ``(None, None)`` before verification."""
+        label = "sparse" if self.encoding == "sparse" else "dense twin"
+        rows = [v for v in self.verification if v.model == label and v.rel_err_keras is not None]
+        if not rows:
+            return None, None
+        p99 = [v.p99_rel_err_keras for v in rows if v.p99_rel_err_keras is not None]
+        return max(v.rel_err_keras for v in rows), (max(p99) if p99 else None)
 
     @property
     def size_ratio(self) -> float | None:
@@ -136,6 +156,14 @@ class ExportReport:
                 f"ratio {self.size_ratio:.3f}")
         elif self.dense_twin_bytes is not None:
             lines.append(f"dense twin: {self.dense_twin_bytes} B, gzip {self.dense_twin_gzip_bytes} B")
+        worst, p99 = self.error_vs_keras()
+        if worst is not None:
+            lines.append(f"error vs keras ({'written file' if self.written else 'dense twin'}, "
+                         f"worst resolver, relative to max|keras output|): max {worst:.3g} on "
+                         f"{self.verify_total or self.verify_samples} samples, p99 {_num(p99)} on "
+                         f"the {self._unseen()} not used for calibration; tolerance "
+                         f"{self.tolerances[0] if self.tolerances else '-'} on the "
+                         f"{self.verification[0].bound_on}")
         if self.layers:
             lines.append("\nKeras layers with kernels (Keras layout [in, out] / [h, w, in, out]):")
             lines.append(table(
@@ -150,13 +178,18 @@ class ExportReport:
                   t.dtype, round(t.zero_fraction, 4), t.converter_encoding, t.final_encoding,
                   t.rule or "-") for t in self.tensors]))
         if self.verification:
-            lines.append(f"\nVerification on {self.verify_samples} samples ({self.verify_source}); "
-                         "errors relative to max|keras output|:")
+            parts = " + ".join(f"{n} {label}" for label, n in self.verify_parts)
+            lines.append(
+                f"\nVerification on {self.verify_total or self.verify_samples} samples"
+                + (f": {parts}" if parts else "") + f" (the first {self.verify_samples}, "
+                f"{self.verify_source}, one at a time); errors relative to max|keras output|, "
+                f"max over all samples, p99 over the {self._unseen()} not used for calibration:")
             lines.append(table(
-                ["model", "resolver", "max|err| vs keras", "rel vs keras", "tol", "rel vs twin",
-                 "tol", "ok", "error"],
-                [(v.model, v.resolver, v.max_abs_err_keras, v.rel_err_keras, v.tol_keras,
-                  v.rel_err_twin, v.tol_twin, v.passed, (v.error or "")[:60])
+                ["model", "resolver", "max|err| vs keras", "rel vs keras", "p99", "tol",
+                 "rel vs twin", "tol", "ok", "error"],
+                [(v.model, v.resolver, v.max_abs_err_keras, v.rel_err_keras, v.p99_rel_err_keras,
+                  f"{v.tol_keras} ({v.bound_on})", v.rel_err_twin, v.tol_twin, v.passed,
+                  (v.error or "")[:60])
                  for v in self.verification]))
         if self.fallbacks:
             lines.append("\nFallbacks:")
@@ -165,3 +198,7 @@ class ExportReport:
             lines.append("\nNotes:")
             lines.extend(f"  - {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.3g}"
