@@ -1,6 +1,7 @@
 """tflite_export.export: parity per quantization, the five known-wrong combinations, -0.0,
 atomic writes and argument errors.  Models are tiny and built with numpy masks."""
 
+import dataclasses
 import json
 import os
 import stat
@@ -10,8 +11,8 @@ import pytest
 
 import tflite_export
 from tflite_export import _runtime, arguments, rules, verification
-from tflite_helpers import (float_buffers, inputs, mlp, op_names, rel_err, run_tflite,
-                                  sparsify)
+from tflite_helpers import (cnn, float_buffers, inputs, mlp, op_names, rel_err, run_tflite,
+                            sparsify)
 
 # In-dims 64, 48, 32 are multiples of 16, so (16, 1) blocks never leave a partial block.
 DIMS = (64, 48, 32, 16)
@@ -602,3 +603,104 @@ def test_float_bound_stays_on_the_maximum_over_all_samples(block16_model, tmp_pa
     assert report.verify_total >= 256 and dict(report.verify_parts)["fresh random, standard normal"]
     for v in report.verification:
         assert v.bound_on == "max" and v.passed and v.rel_err_keras <= v.tol_keras == 1e-4
+
+
+# --- dense fallbacks said loudly; quantization="smallest" (issue 11, item 16) ---------------
+
+def _kib(n):
+    from tfprune.table import human_bytes
+
+    return human_bytes(n)
+
+
+@pytest.mark.parametrize("quantization,fallen", [("int8", None), ("dynamic", ["conv1", "fc0"])])
+def test_dense_fallback_is_one_prominent_line_naming_the_smaller_verified_option(
+        tmp_path, quantization, fallen):
+    # int8: every conv / FC weight is int8 behind DENSIFY (XNNPACK cannot prepare it) -> dense
+    # file; dynamic: conv1 and fc0 (int8 CSR) go dense, the small ones stay float32 CSR.
+    model = sparsify(cnn(), 0.9)
+    x = inputs(model, CALIBRATION)
+    report = export_ok(model, tmp_path / "m.tflite", quantization=quantization,
+                       representative_data=x)
+    line = str(report).splitlines()[1]
+    assert line == report.fallback_line()
+    if fallen is None:
+        assert report.encoding == "dense"
+        head = f"sparse encoding fell back to dense: {_kib(report.size_bytes)}"
+    else:
+        assert report.encoding == "sparse"
+        assert sorted(t.layer for t in report.tensors if t.final_encoding == "dense") == fallen
+        head = (f"sparse encoding fell back to dense for {len(fallen)} of {len(report.tensors)} "
+                f"weights ({', '.join(fallen)}): {_kib(report.size_bytes)}")
+    verified = [c for c in report.candidates if c.verified and c.quantization != quantization]
+    best = min(verified, key=lambda c: c.size_bytes)
+    assert best.quantization == "float16" and best.encoding == "sparse"
+    assert best.size_bytes < 0.7 * report.size_bytes
+    assert line.startswith(head + f"; float16 sparse verified: {_kib(best.size_bytes)}"), line
+    # the option named is real: exporting it writes that very file size
+    direct = export_ok(model, tmp_path / "f16.tflite", quantization="float16")
+    assert direct.encoding == "sparse" and direct.size_bytes == best.size_bytes
+
+
+def test_no_fallback_line_when_nothing_fell_back(block16_model, tmp_path):
+    report = export_ok(block16_model, tmp_path / "m.tflite")
+    assert report.fallback_line() is None and report.candidates == []
+    assert "fell back" not in str(report)
+
+
+def test_smallest_keeps_the_smallest_verified_option(block16_model, tmp_path):
+    x = inputs(block16_model, CALIBRATION)
+    path = tmp_path / "s.tflite"
+    report = export_ok(block16_model, path, quantization="smallest", representative_data=x)
+    assert report.quantization_requested == "smallest"
+    by_q = {c.quantization: c for c in report.candidates}
+    assert list(by_q) == ["none", "float16", "dynamic", "int8"]
+    kept = by_q[report.quantization]
+    assert report.quantization == "int8" and kept.kept and kept.verified
+    assert kept.size_bytes == report.size_bytes == os.path.getsize(path)
+    for c in by_q.values():
+        if c is not kept:  # larger (verified or not: why it was not needed), with a reason
+            assert not c.kept and c.reason and c.size_bytes > kept.size_bytes, c
+    assert by_q["float16"].verified  # the runner-up was verified, the rest skipped as larger
+    direct = export_ok(block16_model, tmp_path / "d.tflite", quantization="int8",
+                       representative_data=x)
+    assert direct.size_bytes == report.size_bytes
+    text = str(report)
+    assert "quantization='smallest'" in text
+    for c in report.candidates:
+        assert c.quantization in text and _kib(c.size_bytes) in text
+    assert json.loads(json.dumps(report.to_dict()))["candidates"][3]["quantization"] == "int8"
+
+
+def test_smallest_rejects_an_option_that_fails_verification(block16_model, tmp_path, monkeypatch):
+    real = verification.verify
+
+    def int8_fails(label, model_bytes, vset, reference, twin_outs, tols):
+        results, outs = real(label, model_bytes, vset, reference, twin_outs, tols)
+        if tols[2] == "p99":  # int8's statistic
+            results = [dataclasses.replace(r, passed=False, error="outside tolerance")
+                       for r in results]
+        return results, outs
+
+    monkeypatch.setattr(verification, "verify", int8_fails)
+    x = inputs(block16_model, CALIBRATION)
+    report = export_ok(block16_model, tmp_path / "s.tflite", quantization="smallest",
+                       representative_data=x)
+    assert report.quantization == "float16" and report.encoding == "sparse"
+    int8 = next(c for c in report.candidates if c.quantization == "int8")
+    assert not int8.verified and not int8.kept and "failed verification" in int8.reason
+
+
+def test_smallest_without_representative_data_does_not_try_int8(block16_model, tmp_path):
+    report = export_ok(block16_model, tmp_path / "s.tflite", quantization="smallest")
+    by_q = {c.quantization: c for c in report.candidates}
+    assert report.quantization in ("none", "float16", "dynamic")
+    assert by_q["int8"].size_bytes is None and not by_q["int8"].verified
+    assert "representative_data" in by_q["int8"].reason
+
+
+def test_smallest_is_a_listed_quantization_everywhere():
+    from tfprune.experiment import config
+
+    assert tflite_export.QUANTIZATIONS == ("none", "float16", "dynamic", "int8", "smallest")
+    assert config.QUANTIZATIONS == tflite_export.QUANTIZATIONS
