@@ -21,12 +21,12 @@ from .arguments import KERAS_BOUND, QUANTIZATIONS, TOLERANCES
 from .benchmarking import BenchmarkReport, BenchmarkRow, CompareReport, benchmark, compare
 from .inspection import InspectReport, TensorInfo, inspect
 from .pipeline import export
-from .reports import ExportError, ExportReport, LayerInfo, TensorDecision, VerifyResult
+from .reports import Candidate, ExportError, ExportReport, LayerInfo, TensorDecision, VerifyResult
 from .rules import KNOWN_ISSUES
 
 __all__ = [
     "export", "inspect", "benchmark", "compare",
     "ExportReport", "ExportError", "InspectReport", "BenchmarkReport", "BenchmarkRow", "CompareReport",
-    "TensorInfo", "TensorDecision", "VerifyResult", "LayerInfo",
+    "TensorInfo", "TensorDecision", "VerifyResult", "LayerInfo", "Candidate",
     "QUANTIZATIONS", "TOLERANCES", "KERAS_BOUND", "KNOWN_ISSUES",
 ]

@@ -12,7 +12,8 @@ import numpy as np
 
 from tfprune import checks
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+#: ``quantization=`` values; "smallest" tries the others and keeps the smallest verified file.
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "smallest")
 BLOCKS = (None, "auto", (4, 1), (16, 1))
 
 #: Verification tolerances per quantization, as ``(vs_keras, vs_dense_twin)``.  Both are relative

@@ -71,6 +71,19 @@ class VerifyResult:
 
 
 @dataclasses.dataclass
+class Candidate:
+    """One quantization tried by ``quantization="smallest"``, or after a dense fallback to find
+    a smaller verified file (:mod:`tflite_export.options`)."""
+
+    quantization: str
+    encoding: str | None = None  # what it writes: "sparse" or "dense" (None: not converted)
+    size_bytes: int | None = None  # its file size (not verified: the size it would have)
+    verified: bool = False
+    kept: bool = False  # the file written
+    reason: str = ""
+
+
+@dataclasses.dataclass
 class ExportReport:
     """Everything :func:`export` did.  ``print(report)`` for a table, ``.to_dict()`` for JSON."""
 
@@ -95,12 +108,41 @@ class ExportReport:
     notes: list = dataclasses.field(default_factory=list)
     size_bytes: int | None = None
     gzip_bytes: int | None = None
+    quantization_requested: str | None = None  # "smallest" when export chose `quantization`
+    candidates: list = dataclasses.field(default_factory=list)  # Candidate per option tried
     dense_twin_bytes: int | None = None
     dense_twin_gzip_bytes: int | None = None
 
     @property
     def passed(self) -> bool:
         return self.written
+
+    def fell_back(self) -> bool:
+        """Whether weights the converter encoded sparse were written dense (all of them: the
+        dense twin was written, or some: rules stored them dense)."""
+        return bool(self.sparse_requested and self.tensors and (
+            self.encoding == "dense" or any(t.final_encoding == "dense" for t in self.tensors)))
+
+    def fallback_line(self) -> str | None:
+        """One line for a dense fallback: what was written and the smallest verified option
+        that is smaller (if any was found); ``None`` without a fallback."""
+        if not self.fell_back() or self.size_bytes is None:
+            return None
+        size = human_bytes(self.size_bytes)
+        if self.encoding == "dense":
+            line = f"sparse encoding fell back to dense: {size}"
+        else:
+            dense = sorted(t.layer or t.tensor for t in self.tensors if t.final_encoding == "dense")
+            line = (f"sparse encoding fell back to dense for {len(dense)} of {len(self.tensors)} "
+                    f"weights ({', '.join(dense)}): {size}")
+        smaller = [c for c in self.candidates if c.verified and not c.kept
+                   and c.size_bytes < self.size_bytes]
+        if smaller:
+            c = min(smaller, key=lambda c: c.size_bytes)
+            return (line + f"; {c.quantization} {c.encoding} verified: {human_bytes(c.size_bytes)} "
+                    f"(quantization={c.quantization!r})")
+        tried = [c.quantization for c in self.candidates if not c.kept and c.encoding]
+        return line + (f"; no smaller verified option (tried {', '.join(tried)})" if tried else "")
 
     def fired_rules(self) -> set:
         return {t.rule for t in self.tensors if t.rule}
@@ -144,11 +186,15 @@ class ExportReport:
     def __str__(self) -> str:
         lines = [
             f"export -> {self.path}: {'WRITTEN' if self.written else 'NOT WRITTEN'}; "
-            f"encoding written: {self.encoding}; quantization={self.quantization}; "
-            f"sparse={self.sparse_requested}; block={self.block!r}",
-            f"pruning wrappers stripped: {self.stripped}; -0.0 weights rewritten as +0.0: "
-            f"{self.negative_zeros_fixed}",
+            f"encoding written: {self.encoding}; quantization={self.quantization}"
+            + (f" (chosen by quantization={self.quantization_requested!r})"
+               if self.quantization_requested else "")
+            + f"; sparse={self.sparse_requested}; block={self.block!r}",
         ]
+        if self.fallback_line():
+            lines.append(self.fallback_line())
+        lines.append(f"pruning wrappers stripped: {self.stripped}; -0.0 weights rewritten as "
+                     f"+0.0: {self.negative_zeros_fixed}")
         if self.size_bytes is not None:
             lines.append(
                 f"size: {self.size_bytes} B ({human_bytes(self.size_bytes)}), gzip {self.gzip_bytes} B; "
@@ -191,6 +237,15 @@ class ExportReport:
                   f"{v.tol_keras} ({v.bound_on})", v.rel_err_twin, v.tol_twin, v.passed,
                   (v.error or "")[:60])
                  for v in self.verification]))
+        if self.candidates:
+            lines.append("\nQuantizations tried (" + (
+                "quantization='smallest': the smallest verified file is kept" if
+                self.quantization_requested else "to find a smaller file after the dense fallback")
+                + "):")
+            lines.append(table(
+                ["quantization", "writes", "size", "bytes", "verified", "kept", "why"],
+                [(c.quantization, c.encoding or "-", human_bytes(c.size_bytes), c.size_bytes,
+                  c.verified, c.kept, c.reason) for c in self.candidates]))
         if self.fallbacks:
             lines.append("\nFallbacks:")
             lines.extend(f"  - {f}" for f in self.fallbacks)
