@@ -18,9 +18,10 @@ from tflite_helpers import (cnn, float_buffers, inputs, mlp, op_names, rel_err, 
 DIMS = (64, 48, 32, 16)
 SHAPES = {"fc0": (48, 64), "fc1": (32, 48), "fc2": (16, 32)}  # TFLite [out, in]
 RESOLVERS = ("default", "builtin")
-# Calibration samples for int8: the exporter's maximum.  With the 16-40 random samples these
-# tests used before, the int8 models are 2-5x outside the 0.1 bound on fresh inputs of the same
-# distribution, and export now verifies on such inputs and refuses them (issue 11, item 4).
+# Calibration samples for the int8 tests whose models, calibrated on the 16 or 32 random samples
+# used before, are outside the 0.1 bound on fresh inputs of the same distribution (p99 0.17-0.22
+# on the exporter's in-range inputs; 0.13-0.37 on 1,000 fresh normals), which export now
+# verifies and refuses (issue 11, item 4).  200 is the exporter's calibration maximum.
 CALIBRATION = 200
 
 
@@ -140,7 +141,7 @@ def test_case3_dynamic_range_block_is_stored_dense(block16_model, tmp_path):
 
 def test_case4_int8_element_sparse_never_written_behind_densify(tmp_path):
     model = sparsify(mlp(DIMS), 0.9)  # element-wise: CSR + DENSIFY from the converter
-    x = inputs(model, CALIBRATION)
+    x = inputs(model, 32)
     path = tmp_path / "csr8.tflite"
     report = export_ok(model, path, quantization="int8", representative_data=x)
     assert {t.rule for t in report.tensors} == {"int8_densify_xnnpack"}
@@ -151,7 +152,7 @@ def test_case4_int8_element_sparse_never_written_behind_densify(tmp_path):
 
 def test_case5_sparse_int8_larger_than_dense_is_not_written(tmp_path):
     model = sparsify(mlp(DIMS), 0.5)  # 50% element-wise: int8 CSR costs value + index per weight
-    x = inputs(model, CALIBRATION)
+    x = inputs(model, 32)
     path = tmp_path / "big8.tflite"
     report = export_ok(model, path, quantization="int8", representative_data=x)
     assert {t.rule for t in report.tensors if t.shape != (16, 32)} == {"larger_than_dense"}
@@ -179,7 +180,7 @@ def _case(name, tmp_path):
     if name == "drq_block":
         return sparsify(mlp(DIMS), 0.9, block=(16, 1)), {"quantization": "dynamic"}
     model = sparsify(mlp(DIMS), 0.9)
-    return model, {"quantization": "int8", "representative_data": inputs(model, CALIBRATION)}
+    return model, {"quantization": "int8", "representative_data": inputs(model, 32)}
 
 
 @pytest.mark.parametrize("case", ["partial_block", "fp16_block", "drq_block", "int8_densify"])
@@ -208,7 +209,7 @@ def test_size_guard_catches_larger_sparse_file(tmp_path, monkeypatch):
     monkeypatch.setattr(rules, "known_issue_rules_enabled", lambda: False)
     monkeypatch.setattr(_runtime, "RESOLVERS", ("builtin",))  # so the int8 CSR model verifies
     model = sparsify(mlp(DIMS), 0.5)
-    x = inputs(model, CALIBRATION)
+    x = inputs(model, 32)
     report = tflite_export.export(model, tmp_path / "m.tflite", quantization="int8",
                                   representative_data=x)
     assert any("larger than its dense twin" in f for f in report.fallbacks)
@@ -409,7 +410,7 @@ def test_verification_inputs_default_and_multi_io(tmp_path):
 
 
 def test_report_prints_and_serialises(block16_model, tmp_path):
-    x = inputs(block16_model, CALIBRATION)
+    x = inputs(block16_model, 40)
     report = export_ok(block16_model, tmp_path / "m.tflite", quantization="int8",
                        representative_data=x, block="auto")
     assert report.verify_samples == 16 and "representative_data" in report.verify_source
