@@ -216,3 +216,20 @@ def test_cli_exports_a_tfmot_wrapped_h5_and_prints_everything(tmp_path):
     assert report["export"]["encoding"] == "sparse"
     assert report["compare"]["ratios"]["size_raw"] < 0.3
     assert os.path.isfile(out)
+
+
+def test_cli_quantization_smallest(tmp_path):
+    model = sparsify(mlp((64, 48, 32, 16)), 0.9, block=(16, 1))
+    model_path = tmp_path / "m.h5"
+    model.save(model_path)
+    data = tmp_path / "calib.npz"
+    np.savez(data, x=inputs(model, 200))
+    out, js = tmp_path / "m.tflite", tmp_path / "r.json"
+    proc = cli(f"--model={model_path}", f"--out={out}", f"--representative_data={data}",
+               "--quantization=smallest", "--nobenchmark", f"--json={js}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "quantization='smallest'" in proc.stdout
+    report = json.loads(js.read_text())["export"]
+    assert report["quantization_requested"] == "smallest"
+    assert [c["quantization"] for c in report["candidates"]] == ["none", "float16", "dynamic", "int8"]
+    assert report["size_bytes"] == os.path.getsize(out)

@@ -4,6 +4,7 @@ Public API::
 
     report = tflite_export.export(model, "m.tflite", quantization="none", block="auto")
     print(report)                                   # ExportReport: encodings, fallbacks, parity, sizes
+    tflite_export.export(model, "s.tflite", quantization="smallest", representative_data=x)
     print(tflite_export.inspect("m.tflite"))        # InspectReport: per-tensor encodings, ops, sizes
     print(tflite_export.benchmark("m.tflite"))      # BenchmarkReport: latency per resolver, peak RSS
     print(tflite_export.compare("dense.tflite", "m.tflite"))   # CompareReport: ratios side by side
@@ -12,21 +13,23 @@ TensorFlow is imported lazily (on the first export / inspect call), so ``import 
 is cheap.  The package uses tfprune's public API only (``tfprune.strip``, ``tfprune.keras_utils``,
 ``tfprune.io``, ``tfprune.table``, ``tfprune.checks``).
 
-Modules: :mod:`~tflite_export.pipeline` (``export``, step by step), ``arguments``, ``keras_side``,
-``blocks``, ``conversion``, ``rules`` (+ ``pairing``), ``verification``, ``writing``, ``reports``;
-``inspection``, ``benchmarking``; ``_flatbuf`` / ``_runtime`` (flatbuffer surgery, LiteRT).
+Modules: :mod:`~tflite_export.pipeline` (``export``, step by step), ``arguments``, ``samples``
+(the verification inputs), ``keras_side``, ``steps`` (one quantization: ``blocks``, ``conversion``,
+``rules`` + ``pairing``, ``verification``), ``options`` (``quantization="smallest"``, the smaller
+option a dense fallback names), ``writing``, ``reports``; ``inspection``, ``benchmarking``;
+``_flatbuf`` / ``_runtime`` (flatbuffer surgery, LiteRT).
 """
 
-from .arguments import QUANTIZATIONS, TOLERANCES
+from .arguments import KERAS_BOUND, QUANTIZATIONS, TOLERANCES
 from .benchmarking import BenchmarkReport, BenchmarkRow, CompareReport, benchmark, compare
 from .inspection import InspectReport, TensorInfo, inspect
 from .pipeline import export
-from .reports import ExportError, ExportReport, LayerInfo, TensorDecision, VerifyResult
+from .reports import Candidate, ExportError, ExportReport, LayerInfo, TensorDecision, VerifyResult
 from .rules import KNOWN_ISSUES
 
 __all__ = [
     "export", "inspect", "benchmark", "compare",
     "ExportReport", "ExportError", "InspectReport", "BenchmarkReport", "BenchmarkRow", "CompareReport",
-    "TensorInfo", "TensorDecision", "VerifyResult", "LayerInfo",
-    "QUANTIZATIONS", "TOLERANCES", "KNOWN_ISSUES",
+    "TensorInfo", "TensorDecision", "VerifyResult", "LayerInfo", "Candidate",
+    "QUANTIZATIONS", "TOLERANCES", "KERAS_BOUND", "KNOWN_ISSUES",
 ]

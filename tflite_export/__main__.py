@@ -3,7 +3,7 @@ r"""Export a pruned Keras model to a verified sparse .tflite and print inspect /
 Usage::
 
     python -m tflite_export --model=pruned.h5 --out=m.tflite \
-        [--quantization=none|float16|dynamic|int8] [--representative_data=calib.npz] \
+        [--quantization=none|float16|dynamic|int8|smallest] [--representative_data=calib.npz] \
         [--block=auto|none|4x1|16x1] [--verify_data=verify.npz] [--nosparse] [--overwrite] \
         [--nobenchmark] [--nocompare_dense] [--runs=50] [--threads=1] [--json=report.json]
 
@@ -26,8 +26,9 @@ from absl import app, flags  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "SavedModel directory or .h5 / .keras file (Keras 2).")
 flags.DEFINE_string("out", None, "Output .tflite path (written only if verification passes).")
-flags.DEFINE_enum("quantization", "none", ["none", "float16", "dynamic", "int8"],
-                  "Weight / activation quantization.")
+flags.DEFINE_enum("quantization", "none", ["none", "float16", "dynamic", "int8", "smallest"],
+                  "Weight / activation quantization; smallest: try the others (int8 only with "
+                  "--representative_data) and keep the smallest file that passes verification.")
 flags.DEFINE_string("representative_data", None,
                     ".npz with calibration samples (required for --quantization=int8).")
 flags.DEFINE_string("verify_data", None,
@@ -120,7 +121,7 @@ def main(argv):
         if FLAGS.compare_dense and report.encoding == "sparse":
             with tempfile.TemporaryDirectory() as tmp:
                 dense_path = os.path.join(tmp, "dense_twin.tflite")
-                tflite_export.export(model, dense_path, quantization=FLAGS.quantization,
+                tflite_export.export(model, dense_path, quantization=report.quantization,
                                      representative_data=rep, sparse=False, verify_with=ver)
                 cmp = tflite_export.compare(dense_path, FLAGS.out, threads=FLAGS.threads,
                                             runs=FLAGS.runs)

@@ -55,34 +55,58 @@ def make_interpreter(model_content=None, model_path=None, resolver="default", nu
     return interpreter
 
 
-def run_samples(model_content, inputs: dict, resolver: str) -> dict:
-    """Runs a model one sample at a time (batch 1, as on a phone).
+def run_samples(model_content, inputs: dict, resolver: str, unbatched: int | None = None,
+                batch: int = 64) -> dict:
+    """Runs a model on every sample of ``inputs``; returns its outputs stacked the same way.
 
-    ``inputs`` maps the signature's input names to arrays whose first axis indexes samples.
-    Returns the signature's outputs stacked the same way.  Models without a signature are run
-    positionally (input/output detail order) and their outputs are keyed ``"output_<i>"``.
+    ``inputs`` maps the signature's input names to arrays whose first axis indexes samples.  The
+    first ``unbatched`` samples (default: all) run one at a time (batch 1, as on a phone), the
+    rest in batches of ``batch`` (the input is resized; if the model cannot be resized, one at a
+    time).  Models without a signature run one at a time, positionally (input/output detail
+    order), and their outputs are keyed ``"output_<i>"``.
     """
     interpreter = make_interpreter(model_content=model_content, resolver=resolver)
     n = len(next(iter(inputs.values())))
-    results: dict = {}
+    single = n if unbatched is None else min(n, unbatched)
     signatures = interpreter.get_signature_list()
-    if signatures:
-        runner = interpreter.get_signature_runner(next(iter(signatures)))
-        in_details = runner.get_input_details()
-        for i in range(n):
-            feed = {name: np.asarray(x[i:i + 1], dtype=in_details[name]["dtype"])
-                    for name, x in inputs.items()}
-            out = runner(**feed)
-            for name, value in out.items():
-                results.setdefault(name, []).append(np.array(value))
-    else:
-        in_details = interpreter.get_input_details()
-        out_details = interpreter.get_output_details()
-        arrays = list(inputs.values())
-        for i in range(n):
-            for det, x in zip(in_details, arrays):
-                interpreter.set_tensor(det["index"], np.asarray(x[i:i + 1], dtype=det["dtype"]))
-            interpreter.invoke()
-            for j, det in enumerate(out_details):
-                results.setdefault(f"output_{j}", []).append(interpreter.get_tensor(det["index"]).copy())
+    if not signatures:
+        return _run_positional(interpreter, inputs, n)
+    runner = interpreter.get_signature_runner(next(iter(signatures)))
+    dtypes = {name: d["dtype"] for name, d in runner.get_input_details().items()}
+
+    def run(start, stop):
+        return runner(**{name: np.asarray(x[start:stop], dtype=dtypes[name])
+                         for name, x in inputs.items()})
+
+    results: dict = {}
+    for i in range(single):
+        _append(results, run(i, i + 1))
+    start = single
+    if start < n:
+        try:
+            _append(results, run(start, min(n, start + batch)))
+            start = min(n, start + batch)
+        except Exception:  # pylint: disable=broad-except  (the input cannot be resized)
+            batch = 1
+    for i in range(start, n, batch):
+        _append(results, run(i, min(n, i + batch)))
+    return {name: np.concatenate(v, axis=0) for name, v in results.items()}
+
+
+def _append(results: dict, out: dict) -> None:
+    for name, value in out.items():
+        results.setdefault(name, []).append(np.array(value))
+
+
+def _run_positional(interpreter, inputs: dict, n: int) -> dict:
+    in_details = interpreter.get_input_details()
+    out_details = interpreter.get_output_details()
+    arrays = list(inputs.values())
+    results: dict = {}
+    for i in range(n):
+        for det, x in zip(in_details, arrays):
+            interpreter.set_tensor(det["index"], np.asarray(x[i:i + 1], dtype=det["dtype"]))
+        interpreter.invoke()
+        for j, det in enumerate(out_details):
+            results.setdefault(f"output_{j}", []).append(interpreter.get_tensor(det["index"]).copy())
     return {name: np.concatenate(v, axis=0) for name, v in results.items()}

@@ -12,16 +12,19 @@ import numpy as np
 
 from tfprune import checks
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+#: ``quantization=`` values; "smallest" tries the others and keeps the smallest verified file.
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "smallest")
 BLOCKS = (None, "auto", (4, 1), (16, 1))
 
 #: Verification tolerances per quantization, as ``(vs_keras, vs_dense_twin)``.  Both are relative
-#: errors: ``max|tflite - reference| / max|keras output|`` over all verification samples and
-#: outputs.  ``vs_keras`` bounds quantization noise (int8/dynamic are loose on purpose: the
+#: errors: ``|tflite - reference| / max|keras output|``, per sample the worst element of any
+#: output, the scale taken over all verification samples (:mod:`tflite_export.samples`: a few
+#: hundred).  ``vs_keras`` bounds quantization noise (int8/dynamic are loose on purpose: the
 #: model is quantized); ``vs_dense_twin`` compares the sparse file with the same model converted
 #: without sparse encoding (same quantized weights), so it isolates what the sparse encoding did
 #: and can be tight.  int8 allows a few output quantization steps there (block-sparse int8 kernels
-#: round differently from dense ones).
+#: round differently from dense ones).  Which statistic over the samples is bounded:
+#: :data:`KERAS_BOUND` (vs-twin: always the maximum).
 TOLERANCES = {
     "none": (1e-4, 1e-4),
     "float16": (1e-2, 1e-3),
@@ -29,8 +32,13 @@ TOLERANCES = {
     "int8": (1e-1, 3e-2),
 }
 
-DEFAULT_VERIFY_SAMPLES = 16
-MAX_CALIBRATION_SAMPLES = 200
+#: The statistic of the per-sample vs-Keras error that the tolerance bounds: the maximum, except
+#: for int8.  Its activation ranges are fixed at calibration, so inputs that drive an activation
+#: past them are clipped: a few samples in a few hundred are far off (a pruned MNIST MLP: p99
+#: 0.055-0.065 but max 0.21-0.31 on 1,000 test digits), and the maximum over N samples keeps
+#: growing with N, so no bound on it verified on N samples holds for unseen inputs; the 99th
+#: percentile does, within sampling error.  The maximum is reported either way.
+KERAS_BOUND = {"none": "max", "float16": "max", "dynamic": "max", "int8": "p99"}
 
 
 def check_model(model):
@@ -90,24 +98,7 @@ def _is_positive(value) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Calibration and verification inputs
-
-
-def data_inputs(model, representative_data, verify_with):
-    """Returns ``(calibration, inputs, source)``: the calibration samples (``None`` without
-    ``representative_data``), the verification inputs and a description of where they came from.
-    Both are ``{input name: array [n, ...]}``."""
-    calibration = None
-    if representative_data is not None:
-        rep = input_dict(model, representative_data, "representative_data")
-        calibration = take(rep, MAX_CALIBRATION_SAMPLES)
-    if verify_with is not None:
-        return calibration, input_dict(model, verify_with, "verify_with"), "verify_with"
-    if calibration is not None:
-        return (calibration, take(calibration, DEFAULT_VERIFY_SAMPLES),
-                "first samples of representative_data")
-    return (calibration, random_inputs(model, DEFAULT_VERIFY_SAMPLES),
-            "standard-normal random inputs, seed 0")
+# Calibration and verification inputs (assembled by :mod:`tflite_export.samples`)
 
 
 def input_dict(model, data, argname: str) -> dict:
@@ -146,7 +137,27 @@ def input_dict(model, data, argname: str) -> dict:
         n = arr.shape[0]
         dtype = tensor.dtype.as_numpy_dtype if hasattr(tensor.dtype, "as_numpy_dtype") else np.float32
         out[name] = arr.astype(dtype, copy=False)
+        check_finite(out[name], argname, name)
     return out
+
+
+def check_finite(arr: np.ndarray, argname: str, name: str) -> None:
+    """Raises ``ValueError`` naming the argument if ``arr`` holds NaN or inf: such inputs make
+    the converter crash (int8 calibration) or every verification fail, and the cause is the
+    data, not the model."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        return
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    per_sample = bad.reshape(len(arr), -1).any(axis=1)
+    n_bad = int(bad.sum())
+    raise ValueError(
+        f"{argname}: input {name!r} has {n_bad} non-finite value{'s' if n_bad > 1 else ''} "
+        f"(NaN or inf) in "
+        f"{int(per_sample.sum())} of {len(arr)} samples (first: sample {int(per_sample.argmax())}); "
+        "allowed: finite numbers. The problem is this input data, not the model: clean or drop "
+        "those samples.")
 
 
 def random_inputs(model, n: int, seed: int = 0) -> dict:
@@ -162,7 +173,3 @@ def random_inputs(model, n: int, seed: int = 0) -> dict:
                              "random verification inputs are drawn only for float inputs")
         out[name] = rng.standard_normal((n,) + shape).astype(tensor.dtype.as_numpy_dtype)
     return out
-
-
-def take(inputs: dict, n: int) -> dict:
-    return {k: v[:n] for k, v in inputs.items()}

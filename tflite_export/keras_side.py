@@ -80,10 +80,19 @@ def _tflite_layout(layer, kernel):
     return None
 
 
-def reference_outputs(model, inputs: dict) -> dict:
-    """``{output name: array}``: what the Keras model computes on ``inputs`` (inference mode)."""
+def reference_outputs(model, inputs: dict, batch: int = 128) -> dict:
+    """``{output name: array}``: what the Keras model computes on ``inputs`` (inference mode,
+    ``batch`` samples per call)."""
     names = list(model.input_names)
-    feed = [inputs[n] for n in names]
-    out = model(feed if len(feed) > 1 else feed[0], training=False)
-    outs = out if isinstance(out, (list, tuple)) else [out]
-    return {name: np.asarray(o) for name, o in zip(model.output_names, outs)}
+    n = len(inputs[names[0]])
+    chunks = []
+    for start in range(0, n, batch):
+        feed = [inputs[name][start:start + batch] for name in names]
+        out = model(feed if len(feed) > 1 else feed[0], training=False)
+        chunks.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+    return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(model.output_names)}
+
+
+def count_non_finite(outputs: dict) -> int:
+    """How many NaN / inf values ``outputs`` ({name: array}) hold."""
+    return sum(int(np.size(v) - np.isfinite(v).sum()) for v in outputs.values())

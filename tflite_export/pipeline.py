@@ -12,17 +12,22 @@ Pipeline (each step is recorded in the returned :class:`ExportReport`):
 4. Check every sparse weight against the known-wrong combinations of TF 2.21 / LiteRT 2.x and
    store the offending ones dense (see :data:`KNOWN_ISSUES`, :mod:`~tflite_export.rules`).
 5. Run the candidate and the twin under both op resolvers (default = XNNPACK, and
-   ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``) on the verification inputs and compare with Keras and
-   with each other (:data:`TOLERANCES`, :mod:`~tflite_export.verification`).  If the sparse
-   candidate fails, fall back to the dense twin; if that fails too, raise :class:`ExportError`.
-6. Never keep a sparse file that is larger than its dense twin.
-7. Write the file atomically (``tfprune.io``: temporary file in the same directory +
+   ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``) on a few hundred verification inputs
+   (:mod:`~tflite_export.samples`) and compare with Keras and with each other
+   (:data:`TOLERANCES`, :mod:`~tflite_export.verification`).  If the sparse candidate fails,
+   fall back to the dense twin; if that fails too, raise :class:`ExportError`.
+6. Never keep a sparse file that is larger than its dense twin.  (Steps 2-6:
+   :mod:`~tflite_export.steps`.)
+7. After a dense fallback, try the other quantizations and name the smallest verified one that
+   is smaller (``ExportReport.fallback_line()``); ``quantization="smallest"`` tries them all and
+   keeps the smallest verified file (:mod:`~tflite_export.options`).
+8. Write the file atomically (``tfprune.io``: temporary file in the same directory +
    ``os.replace``, mode 0644) only after verification passed (:mod:`~tflite_export.writing`).
 """
 
 from __future__ import annotations
 
-from . import arguments, blocks, conversion, keras_side, rules, verification, writing
+from . import arguments, keras_side, options, samples, steps, writing
 from .inspection import gzip_size
 from .reports import ExportError, ExportReport
 
@@ -38,9 +43,12 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
         passed.
       quantization: ``"none"`` (float32), ``"float16"`` (float16 weights), ``"dynamic"``
         (dynamic-range int8 weights, float activations) or ``"int8"`` (int8 weights and
-        activations calibrated on ``representative_data``; float32 model input/output).
+        activations calibrated on ``representative_data``; float32 model input/output), or
+        ``"smallest"``: try those four (int8 only with ``representative_data``) and keep the
+        smallest file that passes verification (``report.candidates`` says what each gave).
       representative_data: calibration samples (array with samples on axis 0; a list or a dict of
-        arrays for multi-input models).  Required for ``"int8"`` (up to 200 samples are used).
+        arrays for multi-input models).  Required for ``"int8"``: the first 200 samples
+        calibrate; all of them (up to 1,200) are verification inputs too.  Must be finite.
       sparse: encode weights with >= 30% zeros sparse (``EXPERIMENTAL_SPARSITY``).  ``False``
         writes the dense twin.
       block: ``None``: whatever the converter does.  ``(4, 1)`` / ``(16, 1)``: check that every
@@ -48,9 +56,11 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
         layout [in, out], i.e. 1xb in TFLite's [out, in]) and raise ``ValueError`` if not.
         ``"auto"``: detect and report the block structure per layer.  The fast paths are 1x4 for
         float32 and 1x16 for int8 FULLY_CONNECTED weights; conv weights are always element-wise.
-      verify_with: verification inputs (same forms as ``representative_data``).  Default: the
-        first 16 samples of ``representative_data`` if given, else 16 standard-normal samples of
-        the model's input shape drawn with seed 0.
+      verify_with: verification inputs (same forms as ``representative_data``; finite): held-out
+        real inputs make the error bound hold for real inputs.  Default: the first 16 samples of
+        ``representative_data`` if given, else 16 standard-normal samples of the model's input
+        shape drawn with seed 0.  Either way representative_data and fresh in-range inputs are
+        added, a few hundred in all (:mod:`~tflite_export.samples`).
       tolerance: override :data:`TOLERANCES` for this call: a float (vs-Keras tolerance) or a
         ``(vs_keras, vs_dense_twin)`` pair.
       overwrite: replace ``path`` even if it is an existing read-only file (a writable one is
@@ -62,8 +72,10 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     Raises:
       ValueError: bad arguments (the message names the argument, the value and what is allowed).
       FileExistsError: ``path`` is a read-only file and ``overwrite`` is False.
-      ExportError: neither the sparse model nor its dense twin passed verification; nothing was
-        written (``err.report`` has the details).
+      ExportError: neither the sparse model nor its dense twin passed verification, or the
+        converter failed (the message names the op and layer); nothing was written
+        (``err.report`` has the details).
+      OSError: the file could not be written (the message names it; no partial file is left).
 
     Example (``model``: a small tf_keras model):
 
@@ -82,17 +94,27 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     path = writing.check_path(path, overwrite)
     arguments.check_model(model)
     arguments.check_calibration(quantization, representative_data)
-    tols = arguments.check_tolerances(tolerance, quantization)
+    arguments.check_tolerances(tolerance, "none" if quantization == "smallest" else quantization)
+    calibration, vset = samples.build(model, representative_data, verify_with)
 
-    report = ExportReport(path=path, quantization=quantization, sparse_requested=sparse,
-                          block=block, tolerances=tols)
     stripped = keras_side.strip(model)
-    report.stripped = stripped is not model
     work, n_fixed, restore = keras_side.canonical_copy(stripped)
-    report.negative_zeros_fixed = n_fixed
+    job = steps.Job(work, path, sparse, block, tolerance, calibration, vset,
+                    stripped=stripped is not model, negative_zeros_fixed=n_fixed)
+    report = None
     try:
-        chosen = _choose(work, representative_data, verify_with, report)
+        if quantization == "smallest":
+            report, chosen = options.smallest(job)
+        else:
+            report = job.new_report(quantization)
+            chosen = steps.run(job, report)
+            if report.fell_back():
+                options.suggest(job, report, len(chosen))
         writing.write(path, chosen, overwrite)
+    except ExportError as e:
+        if e.report is None:
+            e.report = report
+        raise
     finally:
         if restore is not None:  # the model could not be cloned: put its weights back
             work.set_weights(restore)
@@ -100,66 +122,3 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     report.size_bytes = len(chosen)
     report.gzip_bytes = gzip_size(chosen)
     return report
-
-
-def _choose(model, representative_data, verify_with, report) -> bytes:
-    """Converts, checks and verifies; returns the bytes to write (the sparse candidate or the
-    dense twin), or raises :class:`ExportError` if the twin itself failed verification."""
-    calibration, inputs, report.verify_source = arguments.data_inputs(
-        model, representative_data, verify_with)
-    report.verify_samples = len(next(iter(inputs.values())))
-    report.layers = blocks.analyse_layers(model)
-    if report.block is not None:
-        blocks.check_blocks(report, report.block, report.quantization)
-
-    reference = keras_side.reference_outputs(model, inputs)
-    dense_bytes = conversion.convert(model, report.quantization, calibration)
-    report.dense_twin_bytes = len(dense_bytes)
-    report.dense_twin_gzip_bytes = gzip_size(dense_bytes)
-    twin_results, twin_outs = verification.verify("dense twin", dense_bytes, inputs, reference,
-                                                  None, report.tolerances)
-    chosen, results = None, []
-    if report.sparse_requested:
-        chosen, results = _sparse_candidate(model, dense_bytes, calibration, inputs, reference,
-                                            twin_outs, report)
-    report.verification = results + twin_results
-    if chosen is not None:
-        report.encoding = "sparse"
-        return chosen
-    bad = [r for r in twin_results if not r.passed]
-    if bad:
-        raise ExportError(
-            "export refused, nothing written to " + repr(report.path) + ": the dense twin failed "
-            "verification (" + "; ".join(
-                f"{r.resolver}: {r.error}, rel err vs keras {r.rel_err_keras} > tol {r.tol_keras}"
-                if r.rel_err_keras is not None else f"{r.resolver}: {r.error}" for r in bad)
-            + "). If this is quantization noise, pass a larger tolerance=.", report)
-    report.encoding = "dense"
-    return dense_bytes
-
-
-def _sparse_candidate(model, dense_bytes, calibration, inputs, reference, twin_outs, report):
-    """Returns ``(sparse bytes, verification results)``; the bytes are ``None`` when the dense
-    twin is to be written instead (the reason is in ``report.fallbacks`` / ``.notes``)."""
-    quantization = report.quantization
-    sparse_bytes = conversion.sparsify(dense_bytes, model, quantization, calibration)
-    candidate = rules.apply_rules(sparse_bytes, dense_bytes, keras_side.kernel_zero_masks(model),
-                                  report)
-    if report.block is not None:
-        blocks.note_unexpected_encodings(report, quantization)
-    if candidate is None:
-        return None, []
-    results, _ = verification.verify("sparse", candidate, inputs, reference, twin_outs,
-                                     report.tolerances)
-    failed = [r for r in results if not r.passed]
-    if failed:
-        report.fallbacks.append(
-            "sparse model failed verification (" + "; ".join(
-                f"{r.resolver}: {r.error}" for r in failed) + "): writing the dense twin")
-        return None, results
-    if len(candidate) > len(dense_bytes):
-        report.fallbacks.append(
-            f"sparse model ({len(candidate)} B) is larger than its dense twin "
-            f"({len(dense_bytes)} B): writing the dense twin")
-        return None, results
-    return candidate, results

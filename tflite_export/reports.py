@@ -15,7 +15,10 @@ from tfprune.table import human_bytes, table
 
 
 class ExportError(RuntimeError):
-    """Export refused: nothing was written.  ``.report`` holds what was tried and measured."""
+    """Export refused: nothing was written.  ``.report`` holds what was tried and measured;
+    ``.converter_message`` the TFLite converter's full output when the converter failed."""
+
+    converter_message = None
 
     def __init__(self, message, report=None):
         super().__init__(message)
@@ -62,6 +65,22 @@ class VerifyResult:
     tol_twin: float
     passed: bool
     error: str | None = None
+    p99_rel_err_keras: float | None = None  # 99th percentile, samples not used for calibration
+    samples: int = 0
+    bound_on: str = "max"  # the statistic tol_keras bounds: "max", or "p99" (int8)
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One quantization tried by ``quantization="smallest"``, or after a dense fallback to find
+    a smaller verified file (:mod:`tflite_export.options`)."""
+
+    quantization: str
+    encoding: str | None = None  # what it writes: "sparse" or "dense" (None: not converted)
+    size_bytes: int | None = None  # its file size (not verified: the size it would have)
+    verified: bool = False
+    kept: bool = False  # the file written
+    reason: str = ""
 
 
 @dataclasses.dataclass
@@ -76,8 +95,11 @@ class ExportReport:
     encoding: str = "dense"  # "sparse" or "dense" (what was written)
     stripped: bool = False
     negative_zeros_fixed: int = 0
-    verify_samples: int = 0
-    verify_source: str = ""
+    verify_samples: int = 0  # the primary samples (run one at a time) ...
+    verify_source: str = ""  # ... and where they came from
+    verify_total: int = 0  # all verification samples (tflite_export.samples)
+    verify_parts: list = dataclasses.field(default_factory=list)  # (label, count) per part
+    verify_calibration: int = 0  # how many of them int8 was calibrated on (left out of the p99)
     tolerances: tuple = ()
     layers: list = dataclasses.field(default_factory=list)
     tensors: list = dataclasses.field(default_factory=list)
@@ -86,12 +108,41 @@ class ExportReport:
     notes: list = dataclasses.field(default_factory=list)
     size_bytes: int | None = None
     gzip_bytes: int | None = None
+    quantization_requested: str | None = None  # "smallest" when export chose `quantization`
+    candidates: list = dataclasses.field(default_factory=list)  # Candidate per option tried
     dense_twin_bytes: int | None = None
     dense_twin_gzip_bytes: int | None = None
 
     @property
     def passed(self) -> bool:
         return self.written
+
+    def fell_back(self) -> bool:
+        """Whether weights the converter encoded sparse were written dense (all of them: the
+        dense twin was written, or some: rules stored them dense)."""
+        return bool(self.sparse_requested and self.tensors and (
+            self.encoding == "dense" or any(t.final_encoding == "dense" for t in self.tensors)))
+
+    def fallback_line(self) -> str | None:
+        """One line for a dense fallback: what was written and the smallest verified option
+        that is smaller (if any was found); ``None`` without a fallback."""
+        if not self.fell_back() or self.size_bytes is None:
+            return None
+        size = human_bytes(self.size_bytes)
+        if self.encoding == "dense":
+            line = f"sparse encoding fell back to dense: {size}"
+        else:
+            dense = sorted(t.layer or t.tensor for t in self.tensors if t.final_encoding == "dense")
+            line = (f"sparse encoding fell back to dense for {len(dense)} of {len(self.tensors)} "
+                    f"weights ({', '.join(dense)}): {size}")
+        smaller = [c for c in self.candidates if c.verified and not c.kept
+                   and c.size_bytes < self.size_bytes]
+        if smaller:
+            c = min(smaller, key=lambda c: c.size_bytes)
+            return (line + f"; {c.quantization} {c.encoding} verified: {human_bytes(c.size_bytes)} "
+                    f"(quantization={c.quantization!r})")
+        tried = [c.quantization for c in self.candidates if not c.kept and c.encoding]
+        return line + (f"; no smaller verified option (tried {', '.join(tried)})" if tried else "")
 
     def fired_rules(self) -> set:
         return {t.rule for t in self.tensors if t.rule}
@@ -110,7 +161,21 @@ class ExportReport:
 
         d = {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}
         d["size_ratio_vs_dense_twin"] = self.size_ratio
+        d["max_rel_err_keras"], d["p99_rel_err_keras"] = self.error_vs_keras()
         return d
+
+    def _unseen(self) -> int:
+        return (self.verify_total or self.verify_samples) - self.verify_calibration
+
+    def error_vs_keras(self) -> tuple:
+        """``(max, p99)`` relative error vs Keras of the model written (or, if nothing was, of
+        the dense twin), worst resolver; ``(None, None)`` before verification."""
+        label = "sparse" if self.encoding == "sparse" else "dense twin"
+        rows = [v for v in self.verification if v.model == label and v.rel_err_keras is not None]
+        if not rows:
+            return None, None
+        p99 = [v.p99_rel_err_keras for v in rows if v.p99_rel_err_keras is not None]
+        return max(v.rel_err_keras for v in rows), (max(p99) if p99 else None)
 
     @property
     def size_ratio(self) -> float | None:
@@ -121,11 +186,15 @@ class ExportReport:
     def __str__(self) -> str:
         lines = [
             f"export -> {self.path}: {'WRITTEN' if self.written else 'NOT WRITTEN'}; "
-            f"encoding written: {self.encoding}; quantization={self.quantization}; "
-            f"sparse={self.sparse_requested}; block={self.block!r}",
-            f"pruning wrappers stripped: {self.stripped}; -0.0 weights rewritten as +0.0: "
-            f"{self.negative_zeros_fixed}",
+            f"encoding written: {self.encoding}; quantization={self.quantization}"
+            + (f" (chosen by quantization={self.quantization_requested!r})"
+               if self.quantization_requested else "")
+            + f"; sparse={self.sparse_requested}; block={self.block!r}",
         ]
+        if self.fallback_line():
+            lines.append(self.fallback_line())
+        lines.append(f"pruning wrappers stripped: {self.stripped}; -0.0 weights rewritten as "
+                     f"+0.0: {self.negative_zeros_fixed}")
         if self.size_bytes is not None:
             lines.append(
                 f"size: {self.size_bytes} B ({human_bytes(self.size_bytes)}), gzip {self.gzip_bytes} B; "
@@ -133,6 +202,14 @@ class ExportReport:
                 f"ratio {self.size_ratio:.3f}")
         elif self.dense_twin_bytes is not None:
             lines.append(f"dense twin: {self.dense_twin_bytes} B, gzip {self.dense_twin_gzip_bytes} B")
+        worst, p99 = self.error_vs_keras()
+        if worst is not None:
+            lines.append(f"error vs keras ({'written file' if self.written else 'dense twin'}, "
+                         f"worst resolver, relative to max|keras output|): max {worst:.3g} on "
+                         f"{self.verify_total or self.verify_samples} samples, p99 {_num(p99)} on "
+                         f"the {self._unseen()} not used for calibration; tolerance "
+                         f"{self.tolerances[0] if self.tolerances else '-'} on the "
+                         f"{self.verification[0].bound_on}")
         if self.layers:
             lines.append("\nKeras layers with kernels (Keras layout [in, out] / [h, w, in, out]):")
             lines.append(table(
@@ -147,14 +224,28 @@ class ExportReport:
                   t.dtype, round(t.zero_fraction, 4), t.converter_encoding, t.final_encoding,
                   t.rule or "-") for t in self.tensors]))
         if self.verification:
-            lines.append(f"\nVerification on {self.verify_samples} samples ({self.verify_source}); "
-                         "errors relative to max|keras output|:")
+            parts = " + ".join(f"{n} {label}" for label, n in self.verify_parts)
+            lines.append(
+                f"\nVerification on {self.verify_total or self.verify_samples} samples"
+                + (f": {parts}" if parts else "") + f" (the first {self.verify_samples}, "
+                f"{self.verify_source}, one at a time); errors relative to max|keras output|, "
+                f"max over all samples, p99 over the {self._unseen()} not used for calibration:")
             lines.append(table(
-                ["model", "resolver", "max|err| vs keras", "rel vs keras", "tol", "rel vs twin",
-                 "tol", "ok", "error"],
-                [(v.model, v.resolver, v.max_abs_err_keras, v.rel_err_keras, v.tol_keras,
-                  v.rel_err_twin, v.tol_twin, v.passed, (v.error or "")[:60])
+                ["model", "resolver", "max|err| vs keras", "rel vs keras", "p99", "tol",
+                 "rel vs twin", "tol", "ok", "error"],
+                [(v.model, v.resolver, v.max_abs_err_keras, v.rel_err_keras, v.p99_rel_err_keras,
+                  f"{v.tol_keras} ({v.bound_on})", v.rel_err_twin, v.tol_twin, v.passed,
+                  (v.error or "")[:60])
                  for v in self.verification]))
+        if self.candidates:
+            lines.append("\nQuantizations tried (" + (
+                "quantization='smallest': the smallest verified file is kept" if
+                self.quantization_requested else "to find a smaller file after the dense fallback")
+                + "):")
+            lines.append(table(
+                ["quantization", "writes", "size", "bytes", "verified", "kept", "why"],
+                [(c.quantization, c.encoding or "-", human_bytes(c.size_bytes), c.size_bytes,
+                  c.verified, c.kept, c.reason) for c in self.candidates]))
         if self.fallbacks:
             lines.append("\nFallbacks:")
             lines.extend(f"  - {f}" for f in self.fallbacks)
@@ -162,3 +253,7 @@ class ExportReport:
             lines.append("\nNotes:")
             lines.extend(f"  - {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.3g}"

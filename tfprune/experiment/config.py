@@ -28,7 +28,7 @@ from tfprune.experiment import registry
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 #: ``quantization`` values: the TFLite exporter's modes (kept in sync by a test).
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "smallest")
 RESULT_FILE = "result.json"
 
 
