@@ -50,9 +50,20 @@ def make_interpreter(model_content=None, model_path=None, resolver="default", nu
         kwargs["model_content"] = bytes(model_content)
     else:
         kwargs["model_path"] = str(model_path)
-    interpreter = interpreter_cls(**kwargs)
-    interpreter.allocate_tensors()
+    with _quiet():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
+        interpreter = interpreter_cls(**kwargs)
+        interpreter.allocate_tensors()
     return interpreter
+
+
+def _quiet():
+    """tfprune's filter of native log noise (cheap to import: tfprune loads TensorFlow lazily)."""
+    try:
+        from tfprune.logs import quiet_native_logs  # pylint: disable=import-outside-toplevel
+    except ImportError:  # the benchmark worker may run without tfprune on its path
+        import contextlib  # pylint: disable=import-outside-toplevel
+        return contextlib.nullcontext()
+    return quiet_native_logs()
 
 
 def run_samples(model_content, inputs: dict, resolver: str, unbatched: int | None = None,

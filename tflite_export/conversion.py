@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from tfprune.logs import quiet_native_logs
+
 from .keras_side import all_layers
 from .reports import ExportError
 
@@ -41,7 +43,8 @@ def convert(model, quantization: str, calibration: dict | None, sparsity: bool =
 
         converter.representative_dataset = gen
     try:
-        return bytes(converter.convert())
+        with quiet_native_logs():  # the converter's INFO/WARNING lines (errors come through)
+            return bytes(converter.convert())
     except Exception as e:  # pylint: disable=broad-except
         if type(e).__name__ != "ConverterError":
             raise
