@@ -63,7 +63,8 @@ def sparsify(dense_bytes: bytes, model, quantization, calibration, path=None) ->
         from tensorflow.lite.python.convert import mlir_sparsify  # pylint: disable=import-outside-toplevel
     except ImportError:  # pragma: no cover
         return convert(model, quantization, calibration, sparsity=True, path=path)
-    return bytes(mlir_sparsify(dense_bytes))
+    with quiet_native_logs():
+        return bytes(mlir_sparsify(dense_bytes))
 
 
 # --------------------------------------------------------------------------------------------
