@@ -53,7 +53,7 @@ import numpy as np
 from tfprune.experiment.sources import (FASHION_MNIST_FILES, FASHION_MNIST_INSTALL_HINT, SPLIT_SEED,  # noqa: F401
                                          _check_int, _load_digits, _load_fashion_mnist, _load_mnist5k,
                                          _load_synthetic, fashion_mnist_available, fashion_mnist_source_dir,
-                                         keras_cache_dir, stratified_split)
+                                         balanced_batch, keras_cache_dir, stratified_split)
 
 __all__ = [
     "Datasets",
@@ -193,64 +193,6 @@ class DatasetInfo:
     #: training examples, known without loading (synthetic: its ``num_train`` option, default 512)
     num_train: int = 0
 
-
-
-def balanced_batch(x, y, per_class: int = 10, seed: int = 0,
-                   num_classes: Optional[int] = None):
-    """Sample ``per_class`` examples of every class, without replacement.
-
-    Pruning-at-initialization scorers (SNIP, GraSP) use such a batch, typically
-    10 examples per class.  The result is grouped by class in ascending label
-    order (``y`` is ``[0]*per_class + [1]*per_class + ...``); which examples are
-    picked within a class depends on ``seed`` only.
-
-    Args:
-      x: array of examples, first axis is the example axis.
-      y: integer labels, shape ``(n,)`` or ``(n, 1)``.
-      per_class: examples to draw from each class (>= 1).
-      seed: seed of the sampling.
-      num_classes: if given, every class in ``[0, num_classes)`` must be
-        present; otherwise the classes found in ``y`` are used.
-
-    Returns:
-      ``(x_batch, y_batch)`` numpy arrays with ``per_class * num_classes`` rows.
-
-    Raises:
-      ValueError: a class has fewer than ``per_class`` examples, or bad args.
-
-    Example:
-
-        >>> ds = load("digits")
-        >>> xb, yb = balanced_batch(ds.x_train, ds.y_train, per_class=10, seed=0)
-        >>> xb.shape, np.bincount(yb).tolist()
-        ((100, 8, 8, 1), [10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
-    """
-    per_class = _check_int("per_class", per_class, minimum=1)
-    seed = _check_int("seed", seed, minimum=0)
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must hold integer class labels of shape (n,), got y.shape={y.shape}")
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length, got len(x)={len(x)}, len(y)={len(y)}")
-    if num_classes is None:
-        classes = np.unique(y)
-    else:
-        num_classes = _check_int("num_classes", num_classes, minimum=1)
-        classes = np.arange(num_classes)
-    rng = np.random.default_rng(seed)
-    picked = []
-    for c in classes:
-        idx = np.flatnonzero(y == c)
-        if len(idx) < per_class:
-            raise ValueError(
-                f"class {int(c)} has only {len(idx)} examples, fewer than "
-                f"per_class={per_class}")
-        picked.append(np.sort(rng.choice(idx, size=per_class, replace=False)))
-    sel = np.concatenate(picked) if picked else np.zeros(0, np.int64)
-    return x[sel], y[sel]
 
 
 # --------------------------------------------------------------------------
