@@ -182,7 +182,12 @@ def run_binary(main) -> None:
         except KeyboardInterrupt:
             print("\ninterrupted: every file written so far is complete (atomic writes); rerun the same command "
                   "to resume a resumable run (lottery, finetune, early, sanity, sweeps).", file=sys.stderr)
-            return 130
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Every file is closed by now (the run's finally blocks ran while the interrupt unwound);
+            # TensorFlow's runtime threads, stopped mid-step, can crash the interpreter's normal
+            # shutdown, so leave without it.
+            os._exit(130)
         except (ValueError, TypeError, OSError) as e:
             if os.environ.get("TFPRUNE_TRACEBACK"):
                 raise
