@@ -76,3 +76,24 @@ def test_ctrl_c_exits_cleanly_with_nothing_half_written(tmp_path):
     leftovers = [os.path.join(d, f) for d, _, files in os.walk(out) for f in files if ".tmp" in f]
     assert not leftovers
     assert not (out / "result.json").exists()  # (rerunning the command resumes: tests/test_lottery_kill.py)
+
+
+def test_flags_and_help_come_before_tensorflow_is_imported():
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import tfprune, tfprune.experiment.flags as f\n"
+            "f.define_run_flags()\n"
+            "print(sorted(m for m in ('tensorflow', 'tf_keras', 'keras') if m in sys.modules))\n") % ROOT
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+    help_ = subprocess.run(TRAIN + ["--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "--method" in help_.stdout and "--rewind_step" in help_.stdout and "Traceback" not in help_.stderr
+
+
+def test_make_test_says_why_it_skipped():
+    makefile = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
+    recipe = makefile[makefile.index("\ntest: "):].split("\n")[2]
+    assert "pytest" in recipe and " -rs " in recipe  # pytest's summary lists every skip with its reason
+    # and the data-dependent skips give the command that installs the data
+    assert "reason=f\"Fashion-MNIST files missing; install with `{data.FASHION_MNIST_INSTALL_HINT}`\"" in open(
+        os.path.join(ROOT, "tests", "test_data.py"), encoding="utf-8").read()
