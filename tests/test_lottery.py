@@ -6,6 +6,7 @@ import pytest
 import tf_keras as keras
 
 import tfprune
+from lottery_helpers import FailAt, Interrupt
 from tfprune import lottery
 from tfprune.io import load_json, load_npz
 from tfprune.spec import TrainingSpec
@@ -149,23 +150,6 @@ def test_layerwise_scope_and_output_at_half_rate(tmp_path):
     assert int(masks["hidden"].sum()) == round(128 * 0.8 ** 2)
     assert int(masks["hidden2"].sum()) == round(192 * 0.8 ** 2)
     assert int(masks["output"].sum()) == round(24 * 0.9 ** 2)
-
-
-class Interrupt(Exception):
-    pass
-
-
-class FailAt(keras.callbacks.Callback):
-    """Raises at the n-th epoch end seen (an in-process 'kill' in the middle of a level)."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.count = n, 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.count += 1
-        if self.count == self.n:
-            raise Interrupt(f"killed at epoch end #{self.n}")
 
 
 def strip_time(metrics):

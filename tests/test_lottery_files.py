@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
+from lottery_helpers import FailAt, Interrupt
 from tfprune import lottery
 from tfprune.io import DIGEST_KEY, CorruptFileError, load_json, load_npz
 from tfprune.spec import TrainingSpec
@@ -36,21 +37,6 @@ def ticket(run_dir, callbacks=(), levels=1):
                             callbacks=list(callbacks))
     return lottery.LotteryTicket(build, make_data(), make_data(1, 48), training=training, run_dir=str(run_dir),
                                  levels=levels, rewind_step=2)
-
-
-class Interrupt(Exception):
-    pass
-
-
-class FailAt(keras.callbacks.Callback):
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.count = n, 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.count += 1
-        if self.count == self.n:
-            raise Interrupt(self.n)
 
 
 @pytest.fixture(scope="module")
