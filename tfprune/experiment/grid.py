@@ -54,7 +54,12 @@ def cell_config(base: Config, out_dir, method, sparsity, seed) -> Config:
 
 def finished(base: Config, out_dir, method, sparsity, seed) -> "dict | None":
     """The cell's stored result, or None; raises if it was trained with other settings."""
-    config = cell_config(base, out_dir, method, sparsity, seed)
+    return finished_config(cell_config(base, out_dir, method, sparsity, seed))
+
+
+def finished_config(config: Config) -> "dict | None":
+    """The stored result of the cell that runs ``config`` (in ``config.out_dir``), or None; raises
+    if that result was trained with other settings."""
     done = read_result(config.out_dir)
     if done is None:
         return None
@@ -86,19 +91,29 @@ def nearest_level(level_densities: "dict[int, float]", density: float) -> int:
     return min(level_densities, key=lambda lv: (abs(math.log(max(level_densities[lv], 1e-12)) - math.log(density)), lv))
 
 
-def run_trajectory_cells(base: Config, out_dir, method, sparsities, seed, log=print) -> None:
+def run_config(config: Config, log=print) -> dict:
+    """Runs one cell's ``config`` unless its result exists (a failure leaves ``error.json`` in the
+    cell and is retried next time); returns the result."""
+    done = finished_config(config)
+    if done is not None:
+        return done
+    return _guarded(config.out_dir, lambda: runner.run(config, log=log if config.verbose else (lambda *_: None)))
+
+
+def run_trajectory_cells(base: Config, out_dir, method, sparsities, seed, log=print, label: "str | None" = None) -> None:
     """Runs (or resumes) ``method``'s trajectory for ``seed`` to the grid's highest sparsity and
     writes a cell per nonzero sparsity: the level nearest to it (its measured sparsity is in the
-    cell's ``sparsity``)."""
+    cell's ``sparsity``). ``label`` names the cells' directory (default: the method)."""
+    label = label or method
     top = max(s for s in sparsities if s > 0)
     config = base.with_method(method, sparsity=top, seed=seed,
-                              out_dir=os.path.join(out_dir, "cells", method, "trajectory", f"seed{seed}"))
+                              out_dir=os.path.join(out_dir, "cells", label, "trajectory", f"seed{seed}"))
     log(f"{method} trajectory, seed {seed}: to sparsity {top:g} in {config.out_dir}")
     levels = runner.trajectory(config, log=log if config.verbose else (lambda *_: None))
     densities = {r["method_info"]["level"]: 1.0 - r["sparsity"] for r in levels}
     for sparsity in sorted(s for s in sparsities if s > 0):
         result = dict(levels[nearest_level(densities, 1.0 - sparsity)])
-        cell = cell_config(base, out_dir, method, sparsity, seed)
+        cell = base.with_method(method, sparsity=sparsity, seed=seed, out_dir=cell_dir(out_dir, label, sparsity, seed))
         result.update(config=cell.to_dict(), target_sparsity=float(sparsity))
         result["method_info"] = dict(result["method_info"], cell=f"nearest level (log density) of one {method} "
                                      f"trajectory to sparsity {top:g}")
@@ -126,8 +141,7 @@ def run_grid(base: Config, out_dir, methods, sparsities, seeds, log=print) -> "l
                 _guarded(directory, lambda: run_trajectory_cells(base, out_dir, method, sparsities, seed, log=log))
                 result = finished(base, out_dir, method, sparsity, seed)
             else:
-                config = cell_config(base, out_dir, method, sparsity, seed)
-                result = _guarded(directory, lambda: runner.run(config, log=log if config.verbose else (lambda *_: None)))
+                result = run_config(cell_config(base, out_dir, method, sparsity, seed), log=log)
         except Exception as e:  # noqa: BLE001 - reported, written to error.json, retried next time
             log(f"{label}: FAILED {e!r} (see {directory}/error.json)")
             failed.append((method, sparsity, seed))

@@ -1,5 +1,6 @@
-"""``lottery`` (iterative magnitude pruning with rewinding: lottery tickets) and ``finetune``
-(Train–(Prune–Finetune)ⁿ, the classic baseline), on :class:`tfprune.lottery.LotteryTicket`.
+"""``lottery`` (iterative magnitude pruning with rewinding: lottery tickets), ``finetune``
+(Train–(Prune–Finetune)ⁿ, the classic baseline) and ``magnitude_after_training`` (train, prune
+once to the target by global magnitude, fine-tune as long), on :class:`tfprune.lottery.LotteryTicket`.
 
 Level 0 trains the dense model for ``epochs``; each level prunes by global magnitude the
 fraction :func:`lottery_levels` gives and then rewinds the survivors to step ``rewind_step``
@@ -19,6 +20,12 @@ class FinetuneSettings:
     prune_fraction: float = setting(0.2, "lottery/finetune: fraction of the remaining weights pruned per level "
                                          "(adjusted so that the last level lands exactly on --sparsity), in (0, 1).",
                                     minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True)
+    scope: str = setting("global", "ranking of the pruning methods: one global ranking or per layer.",
+                         choices=SCOPES)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneShotSettings:
     scope: str = setting("global", "ranking of the pruning methods: one global ranking or per layer.",
                          choices=SCOPES)
 
@@ -56,7 +63,10 @@ def ticket(ctx):
     from tfprune import lottery
 
     s, d = ctx.settings, ctx.datasets
-    levels, fraction = lottery_levels(ctx.config.sparsity, s.prune_fraction)
+    if isinstance(s, OneShotSettings):  # one level straight to the target
+        levels, fraction = 1, ctx.config.sparsity
+    else:
+        levels, fraction = lottery_levels(ctx.config.sparsity, s.prune_fraction)
     strategy = dict(rewind_step=s.rewind_step) if isinstance(s, LotterySettings) else dict(strategy="finetune")
     lt = lottery.LotteryTicket(ctx.build_model, (d.x_train, d.y_train), (d.x_test, d.y_test), run_dir=ctx.run_dir,
                                training=ctx.spec(), prune_fraction=fraction, levels=levels, scope=s.scope, **strategy)
@@ -106,6 +116,9 @@ def trajectory(ctx) -> "list[dict]":
 register_procedure(Procedure(name="lottery", settings=LotterySettings, run=run, needs_out_dir=True,
                              grid="trajectory", trajectory=trajectory,
                              description="lottery tickets: iterative magnitude pruning with rewinding"))
+register_procedure(Procedure(name="magnitude_after_training", settings=OneShotSettings, run=run, needs_out_dir=True,
+                             grid=None, description="train, prune once to the target by global magnitude of the "
+                             "trained weights, fine-tune as long (a baseline of Frankle et al. 2021)"))
 register_procedure(Procedure(name="finetune", settings=FinetuneSettings, run=run, needs_out_dir=True,
                              grid=None, trajectory=trajectory,
                              description="Train-(Prune-Finetune)^n by global magnitude (the LTH papers' baseline)"))
