@@ -10,6 +10,8 @@
   Conv1D/2D/3D layer and their transposed variants, wrapped or not; biases, BatchNorm,
   depthwise and separable kernels are never pruned), what family a layer belongs to
   (:func:`layer_kind`), and whether it is a pruning wrapper (:func:`is_pruning_wrapper`).
+* **Fresh initial weights** (:func:`reseeded_clone`): the model rebuilt from its config with
+  every seeded initializer given a new seed.
 * **Optimizer internals** of tf_keras (legacy and new optimizers).
 
 Everything in tfprune keys masks and scores by the user's *original* layer name, so a
@@ -21,7 +23,9 @@ from __future__ import annotations
 import functools
 import os
 import types
+import zlib
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -317,6 +321,75 @@ def compute_dtype_is_low_precision(layer) -> bool:
     """Whether ``layer`` computes in float16/bfloat16 (e.g. under the ``mixed_float16`` policy)."""
     policy = getattr(layer, "dtype_policy", None)
     return getattr(policy, "compute_dtype", None) in ("float16", "bfloat16")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fresh initial weights
+# ---------------------------------------------------------------------------------------------
+
+def derived_seed(seed: int, *labels: str) -> int:
+    """A 31-bit seed that is a function of ``seed`` and the ``labels`` only (any process)."""
+    entropy = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(label.encode("utf-8")) for label in labels]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+def _is_seeded_initializer(key: str, node) -> bool:
+    """Whether ``node`` (found under ``key`` in a layer config) is a serialized initializer
+    with a fixed seed: ``{"class_name": ..., "config": {..., "seed": <int>}}`` under a key
+    ending in ``initializer``, or any such dict that deserializes to an initializer."""
+    if not (isinstance(node, dict) and isinstance(node.get("class_name"), str) and isinstance(node.get("config"), dict)
+            and node["config"].get("seed") is not None):
+        return False
+    if key.endswith("initializer"):
+        return True
+    try:
+        return isinstance(keras.initializers.deserialize(node), keras.initializers.Initializer)
+    except Exception:  # not an initializer (a nested layer's config, an unknown class, ...)
+        return False
+
+
+def _reseeded_config(node, seed: int, layer: str, path: str = ""):
+    """A copy of the layer config ``node`` in which every seeded initializer, at any depth,
+    has the seed ``derived_seed(seed, layer, <its path in the config>)``; nothing else changes."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            where = f"{path}/{key}" if path else str(key)
+            if _is_seeded_initializer(str(key), value):
+                value = {**value, "config": {**value["config"], "seed": derived_seed(seed, layer, where)}}
+            out[key] = _reseeded_config(value, seed, layer, where)
+        return out
+    if isinstance(node, (list, tuple)):  # also tf's ListWrapper: rebuilt as a plain list
+        items = [_reseeded_config(v, seed, layer, f"{path}/{i}") for i, v in enumerate(node)]
+        return tuple(items) if isinstance(node, tuple) else items
+    return node
+
+
+def reseeded_clone(model, seed: int):
+    """A clone of ``model`` (same architecture, layer names and initializer classes and
+    parameters) with newly drawn initial weights that are a function of ``seed`` alone.
+
+    Every layer is rebuilt from its config in which each initializer with a fixed ``seed``
+    (kernel, bias, embeddings, depthwise/pointwise, recurrent, BatchNorm gamma/beta, ...; also
+    nested, e.g. in a wrapper's or Bidirectional's inner layer) is re-seeded with
+    ``derived_seed(seed, layer name, where the initializer sits in the config)``; initializers
+    without a seed draw under ``keras.utils.set_random_seed(seed)``, which this calls (it
+    resets the global random state). So the new weights come from the same distributions as
+    the model's own initial weights, and differ from them even where the model fixed the seeds.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        ...     3, kernel_initializer=keras.initializers.GlorotNormal(seed=1))])
+        >>> clone = reseeded_clone(model, seed=0)
+        >>> clone.layers[0].kernel_initializer.seed != 1
+        True
+    """
+    keras.utils.set_random_seed(int(seed))
+
+    def rebuilt(layer):
+        return layer.__class__.from_config(_reseeded_config(layer.get_config(), int(seed), layer.name))
+
+    return keras.models.clone_model(model, clone_function=rebuilt)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -164,10 +164,10 @@ class Engine:
         return _state.layer_weights(self.model, get_masks(self.model) if masked else None)
 
     def fresh_weights(self, seed: int) -> "dict[str, np.ndarray]":
-        """New initial weights drawn from the layers' own initializers (a clone of the model)."""
-        keras.utils.set_random_seed(int(seed))
-        clone = keras.models.clone_model(self.plain)
-        return _state.layer_weights(clone)
+        """New initial weights, a function of ``seed``, drawn from the layers' own initializers
+        (same classes and parameters) re-seeded: new also where the model fixed the seeds
+        (:func:`tfprune._keras.reseeded_clone`)."""
+        return _state.layer_weights(_keras.reseeded_clone(self.plain, int(seed)))
 
     # -- files -----------------------------------------------------------------------------
 

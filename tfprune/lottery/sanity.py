@@ -7,7 +7,8 @@ initialization) and each variant is trained from step k to T side by side:
 * ``unmodified``: the method's masks, weights θk;
 * ``shuffle``: each layer's mask randomly permuted (same number of weights per layer);
 * ``reinit``: the same masks, fresh weights drawn from the model's own initializers (and a
-  new optimizer);
+  new optimizer); initializers with a fixed seed (the zoo's, e.g.) are re-seeded from the run's
+  seed, so the weights are new draws from the same distributions;
 * ``invert``: the highest-scoring weights pruned instead of the lowest (for GraSP, which keeps
   its lowest scores, the reverse), through ``tfprune.compute_masks(..., keep=<the method's opposite>)``.
 
@@ -141,8 +142,11 @@ def _variant_start(engine: Engine, setup: _EarlySetup, variant: str):
         unchanged = [key for key, value in fresh.items()
                      if key.endswith("::0") and value.ndim >= 2 and np.array_equal(value, engine.init_weights[key])]
         if unchanged:
+            # a safety net: seeded initializers are re-seeded, but a layer may draw its kernel
+            # some other way (a seed fixed outside its config, a deterministic initializer)
             warnings.warn(f"reinit: the re-drawn weights of {sorted(k.split('::')[0] for k in unchanged)} equal the "
-                          "original ones (initializers with a fixed seed?); the reinit check is then meaningless.",
+                          "original ones (a layer that fixes its initial kernel outside its config, or a "
+                          "deterministic initializer?); the reinit check is then meaningless.",
                           UserWarning, stacklevel=3)
         return fresh, None
 
