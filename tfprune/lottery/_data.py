@@ -30,6 +30,13 @@ def _callable_name(fn) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
+def _batches(x, y, batch_size: int) -> tf.data.Dataset:
+    """``(x, y)`` in order, in batches of ``batch_size`` (the last one partial): what Keras' array
+    adapter feeds ``fit`` with ``shuffle=False``, without its parallel ``map``, which TensorFlow's op
+    determinism rewrites into a sequential one and logs an error line about every time."""
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
 def _arrays(data, argument):
     x, y = data
     x, y = np.asarray(x), np.asarray(y)
@@ -91,7 +98,7 @@ class TrainData:
         if self.kind == "arrays":
             order = np.random.default_rng([int(order_seed), int(epoch)]).permutation(len(self.x))
             index = order[first * self.batch_size: last * self.batch_size]
-            return {"x": self.x[index], "y": self.y[index], "batch_size": self.batch_size, "shuffle": False}
+            return {"x": _batches(self.x[index], self.y[index], self.batch_size)}
         dataset = self.dataset if self.kind == "dataset" else self.fn(int(epoch))
         return {"x": dataset.skip(first).take(last - first)}
 
@@ -134,14 +141,14 @@ class EvalData:
         if self.kind is None:
             return {}
         if self.kind == "arrays":
-            return {"validation_data": (self.x, self.y), "validation_batch_size": self.batch_size}
+            return {"validation_data": _batches(self.x, self.y, self.batch_size)}
         return {"validation_data": self.dataset}
 
     def evaluate(self, model) -> dict:
         if self.kind is None:
             return {}
         if self.kind == "arrays":
-            logs = model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0, return_dict=True)
+            logs = model.evaluate(_batches(self.x, self.y, self.batch_size), verbose=0, return_dict=True)
         else:
             logs = model.evaluate(self.dataset, verbose=0, return_dict=True)
         return {f"val_{k}": float(v) for k, v in logs.items()}
