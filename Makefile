@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # pytest workers: 2 on the 2-core CI machine
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup data test test-slow test-all demo bench sweep clean bazel-test
+.PHONY: setup data test test-slow test-all demo bench sweep sanity missing-the-mark clean bazel-test
 
 $(VENV)/.stamp: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ sweep: setup data
 # Smoke version of the sweep (a few minutes): 3 sparsities, 1 seed, 1 epoch, data subsets.
 bench: setup data
 	$(PY) benchmarks/sweep.py --quick --out_dir=benchmarks/out/quick
+
+# "Missing the Mark" (Frankle et al. 2021): the full experiment (resumable; BENCHMARKS.md) and a
+# small version that checks the machinery in a few minutes.
+MTM_DIR ?= benchmarks/out/missing_the_mark
+missing-the-mark: setup data
+	nice $(PY) benchmarks/missing_the_mark.py --out_dir=$(MTM_DIR) --seeds=0,1 --epochs=8 --batch_size=128
+
+sanity: setup data
+	$(PY) benchmarks/missing_the_mark.py --quick --out_dir=benchmarks/out/missing_the_mark_quick
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
