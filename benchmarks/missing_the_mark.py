@@ -54,6 +54,9 @@ flags.DEFINE_float("early_sparsity", 0.98, "sparsity of the pruning-early runs."
 flags.DEFINE_list("baselines", list(BASELINES), "magnitude_after_training and/or lottery.")
 flags.DEFINE_bool("quick", False, "machinery check: 2 sparsities, 1 seed, 1 epoch, 2 methods, small data.")
 flags.DEFINE_bool("plot_only", False, "do not train: rebuild the tables and plots from finished cells.")
+flags.DEFINE_integer("max_cells", None, "train at most this many unfinished cells, then write the tables and exit "
+                     "(memory grows with every cell trained in one process: run the command in a loop).",
+                     lower_bound=1)
 flags.adopt_module_key_flags(experiment_flags)
 FLAGS = flags.FLAGS
 
@@ -85,13 +88,18 @@ def _cell(base, out_dir, method, label, sparsity, seed, settings):
         method, sparsity=sparsity, seed=seed, out_dir=grid.cell_dir(out_dir, label, sparsity, seed))
 
 
-def run_all(base, out_dir, plain, sparsities, seeds, baselines, log=print):
-    start = time.perf_counter()
+def run_all(base, out_dir, plain, sparsities, seeds, baselines, log=print, max_cells=None):
+    """Trains the unfinished cells (at most ``max_cells``), then the lottery trajectories; returns
+    whether everything is finished."""
+    start, trained = time.perf_counter(), 0
     for i, (label, sparsity, seed, config) in enumerate(plain, 1):
         name = f"[{i}/{len(plain)}] {label:<28} sparsity {sparsity:<5g} seed {seed}"
         try:
             t0 = time.perf_counter()
             done = grid.finished_config(config) is not None
+            if not done and max_cells is not None and trained >= max_cells:
+                return False
+            trained += not done
             result = grid.run_config(config, log=log)
             log(f"{name}: {'done before, ' if done else ''}test accuracy {result['test_accuracy']:.4f} "
                 f"({time.perf_counter() - t0:.0f} s, total {(time.perf_counter() - start) / 60:.1f} min)")
@@ -100,6 +108,7 @@ def run_all(base, out_dir, plain, sparsities, seeds, baselines, log=print):
     if "lottery" in baselines:
         for seed in seeds:
             grid.run_trajectory_cells(base, out_dir, "lottery", sparsities, seed, log=log)
+    return True
 
 
 def collect(out_dir, plain, sparsities, seeds, baselines):
@@ -255,7 +264,10 @@ def main(argv):
     if not FLAGS.plot_only:
         print(f"missing the mark: {len(plain)} cells + {len(seeds) if 'lottery' in FLAGS.baselines else 0} lottery "
               f"trajectories, {base.model} on {base.dataset}, {base.epochs} epochs -> {out_dir}", flush=True)
-        run_all(base, out_dir, plain, sparsities, seeds, FLAGS.baselines, log=lambda m: print(m, flush=True))
+        complete = run_all(base, out_dir, plain, sparsities, seeds, FLAGS.baselines,
+                           log=lambda m: print(m, flush=True), max_cells=FLAGS.max_cells)
+        if not complete:
+            print(f"stopped after --max_cells={FLAGS.max_cells} cells; run the command again to continue.")
     results = collect(out_dir, plain, sparsities, seeds, FLAGS.baselines)
     write_csv(results, os.path.join(out_dir, "results.csv"))
     atomic_write(os.path.join(out_dir, "summary.md"), summary_markdown(results))
