@@ -242,16 +242,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         raise ValueError(f"unexpected positional arguments: {' '.join(argv[1:])}; every setting is a --flag.")
-    overrides, values = {}, {n: FLAGS[n].value for n in ("sparsities", "seeds", "early_steps", "methods")}
-    if FLAGS.quick:
-        for name, value in QUICK.items():
-            if not FLAGS[name].present:
-                if name in values:
-                    values[name] = value
-                else:
-                    overrides[name] = value
-    overrides.setdefault("verbose", FLAGS.verbose if FLAGS["verbose"].present else 0)
-    base = experiment_flags.config_from_flags(FLAGS, **overrides)
+    base, values = experiment_flags.grid_settings(FLAGS, QUICK if FLAGS.quick else None,
+                                                  ("sparsities", "seeds", "early_steps", "methods"))
     sparsities = sorted(float(s) for s in values["sparsities"])
     seeds = [int(s) for s in values["seeds"]]
     early = sorted(int(k) for k in values["early_steps"])

@@ -310,17 +310,7 @@ def write_outputs(results, out_dir, plot_sparsity, log=print):
 # --------------------------------------------------------------------------------------------
 def settings_from_flags():
     """``(base Config, methods, sparsities, seeds)`` with ``--quick`` applied to unset flags."""
-    overrides = {}
-    values = {"sparsities": FLAGS.sparsities, "seeds": FLAGS.seeds}
-    if FLAGS.quick:
-        for name, value in QUICK.items():
-            if not FLAGS[name].present:
-                if name in values:
-                    values[name] = value
-                else:
-                    overrides[name] = value
-    overrides.setdefault("verbose", FLAGS.verbose if FLAGS["verbose"].present else 0)
-    base = experiment_flags.config_from_flags(FLAGS, **overrides)
+    base, values = experiment_flags.grid_settings(FLAGS, QUICK if FLAGS.quick else None, ("sparsities", "seeds"))
     return base, list(FLAGS.methods), _parse_sparsities(values["sparsities"]), _parse_seeds(values["seeds"])
 
 

@@ -198,6 +198,18 @@ def run_binary(main) -> None:
     app.run(guarded)
 
 
+def grid_settings(flag_values, quick: "dict | None", lists) -> "tuple[cfg.Config, dict]":
+    """``(base Config, {name: list flag value})`` of a grid binary (the sweep, Missing the Mark):
+    with ``quick``, its values replace those of the flags not given on the command line; the runs'
+    verbosity defaults to 0 (the binary prints one line per cell)."""
+    overrides, values = {}, {name: flag_values[name].value for name in lists}
+    for name, value in (quick or {}).items():
+        if not flag_values[name].present:
+            (values if name in values else overrides)[name] = value
+    overrides.setdefault("verbose", flag_values["verbose"].value if flag_values["verbose"].present else 0)
+    return config_from_flags(flag_values, **overrides), values
+
+
 def config_from_flags(flag_values=flags.FLAGS, **overrides) -> cfg.Config:
     """A :class:`Config` from every defined flag named like one of its fields or settings."""
     names = _config_flag_names() + list(registry.all_settings_fields())
