@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: (layer rank, module prefixes); a module's layer is that of its longest matching prefix.
 LAYERS = [
-    (0, ["tfprune._keras"]),
+    (0, ["tfprune._keras", "tfprune._keras3"]),
     (1, ["tfprune.checks", "tfprune.table", "tfprune.io", "tfprune.spec", "tfprune.keras_utils", "tfprune.logs",
          "tfprune.diagnostics"]),
     (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune._loading", "tfprune.schedules",

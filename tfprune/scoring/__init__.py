@@ -19,7 +19,7 @@ register_scorer("synflow", lazy("tfprune.scoring.synflow", "make_synflow"), need
                 options=("input_shape",))
 
 _LAZY = {"compute_scores": "tfprune.scoring.compute", "make_score_fn": "tfprune.scoring.compute",
-         "check_finite": "tfprune.scoring.compute", "kernel_values": "tfprune.scoring._common",
+         "check_finite": "tfprune.scoring.compute", "kernel_values": "tfprune.scoring.nets",
          "path_flow": "tfprune.scoring.synflow"}
 
 

@@ -1,9 +1,4 @@
-"""Helpers shared by the scorers: data batches, loss resolution, and the scoring clone.
-
-Scorers never touch the user's model: they work on a *scoring clone* built from the layers'
-configs (optionally in float64 and with the final softmax removed) whose kernels are set to
-``kernel * mask``. The user's weights are therefore unchanged by scoring, bit for bit.
-"""
+"""The data of the data-dependent scorers: checked ``(x, y)`` batches."""
 from __future__ import annotations
 
 from typing import Iterable, Mapping
@@ -71,71 +66,3 @@ def loss_from_logits(loss_fn) -> bool:
     """Whether a Keras loss object expects logits (``from_logits=True``)."""
     fn_kwargs = getattr(loss_fn, "_fn_kwargs", None) or {}
     return bool(getattr(loss_fn, "from_logits", fn_kwargs.get("from_logits", False)))
-
-
-def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False, linear: bool = False):
-    """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is,
-    except that float16/bfloat16 layers, e.g. under ``mixed_float16``, compute in float32).
-
-    With ``strip_softmax`` each output layer's softmax (its activation, or a final ``Softmax``
-    layer) is replaced by the identity, so the clone returns logits. With ``linear`` every
-    activation (layer argument or activation layer) is the identity.
-    Returns ``(clone, had_softmax)``. The clone's weights are a copy of the original's.
-    """
-    softmax_outputs = {id(_keras.inner_layer(l)) for l in _keras.output_layers(model)
-                       if strip_softmax and _keras.ends_in_softmax(l)}
-    had_softmax = bool(softmax_outputs)
-
-    def clone_layer(layer):
-        inner = _keras.inner_layer(layer)
-        config = dict(inner.get_config())
-        if dtype is not None:
-            config["dtype"] = dtype
-        elif _keras.compute_dtype_is_low_precision(inner):
-            config["dtype"] = "float32"  # scores never in float16, whatever the policy
-        if linear and _keras.is_activation_layer(inner):
-            return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
-        if linear and "activation" in config:
-            config["activation"] = "linear"
-        if id(inner) in softmax_outputs:
-            if _keras.layer_kind(inner) == "softmax":
-                return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
-            config["activation"] = "linear"
-        return inner.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
-    originals = {_keras.inner_layer(l).name: _keras.inner_layer(l) for l in model.layers}
-    for layer in clone.layers:
-        source = originals.get(layer.name)
-        if source is not None and source.weights:
-            layer.set_weights([np.asarray(w, dtype=v.dtype.as_numpy_dtype)
-                               for w, v in zip(source.get_weights(), layer.weights)])
-    return clone, had_softmax
-
-
-def set_kernels(clone, values: Mapping[str, np.ndarray]) -> None:
-    """Assigns ``values[name]`` to the kernel of each named prunable layer of ``clone``."""
-    kernels = _keras.prunable_kernels(clone)
-    for name, value in values.items():
-        kernels[name].assign(np.asarray(value, dtype=kernels[name].dtype.as_numpy_dtype))
-
-
-def kernel_values(model, masks: "Mapping[str, np.ndarray] | None" = None) -> "dict[str, np.ndarray]":
-    """The current kernels of ``model`` as numpy arrays, multiplied by ``masks`` where given."""
-    values = {name: np.asarray(k.numpy()) for name, k in _keras.prunable_kernels(model).items()}
-    if masks:
-        for name, mask in masks.items():
-            values[name] = values[name] * mask.astype(values[name].dtype)
-    return values
-
-
-def accumulate(batches: Iterable, fn) -> "list[tf.Tensor]":
-    """Example-weighted mean of ``fn(x, y)`` (a list of tensors) over the batches."""
-    total, count = None, 0
-    for x, y in batches:
-        n = int(x.shape[0])
-        values = fn(x, y)
-        scaled = [v * tf.cast(n, v.dtype) for v in values]
-        total = scaled if total is None else [a + b for a, b in zip(total, scaled)]
-        count += n
-    return [t / tf.cast(count, t.dtype) for t in total]

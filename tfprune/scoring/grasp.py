@@ -12,58 +12,39 @@ Models whose output layer applies a softmax are scored on their pre-softmax logi
 logits / T. The model is in inference mode; several batches give example-weighted means for
 both g and Hg. Registered with ``keep="lowest"``.
 """
-import tensorflow as tf
-
-from tfprune import _keras, checks
-from tfprune.scoring._common import accumulate, kernel_values, scoring_clone, set_kernels
+from tfprune import checks
+from tfprune.scoring import nets
 from tfprune.scoring._targets import CE, SPARSE_CE, loss_name, per_output
 
 _CROSSENTROPY = {SPARSE_CE: True, CE: False}
 
 
-def make_grasp(model, data, loss, *, temperature=200.0):
-    temperature = checks.positive_number(temperature, "temperature")
-    clone, _ = scoring_clone(model, strip_softmax=True)
-    kernels = _keras.prunable_kernels(clone)
-    names = list(kernels)
-    variables = [kernels[n] for n in names]
-    base = kernel_values(model)
-    def output_loss(out_loss, y, out):
-        z = out / tf.cast(temperature, out.dtype)
+def tempered_loss(loss, temperature):
+    """The objective L(z): the sum over the outputs of each loss's mean on logits / T."""
+    def output_loss(ops, out_loss, y, out):
+        z = out / ops.cast(temperature, out.dtype)
         sparse_labels = _CROSSENTROPY.get(loss_name(out_loss))
         if sparse_labels is None:
-            return tf.reduce_mean(out_loss(y, z))
-        log_p = tf.nn.log_softmax(z)
-        if sparse_labels:
-            y = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), tf.shape(z)[-1], dtype=z.dtype)
-        return -tf.reduce_mean(tf.reduce_sum(tf.cast(y, z.dtype) * log_p, axis=-1))
+            return ops.mean(out_loss(y, z))
+        log_p = ops.log_softmax(z)
+        y = ops.one_hot(y, ops.classes(z), z.dtype) if sparse_labels else ops.cast(y, z.dtype)
+        return -ops.mean(ops.sum(y * log_p, axis=-1))
 
-    def objective(x, y):
-        return tf.add_n([output_loss(*term) for term in per_output(loss, y, clone(x, training=False))])
+    def objective(ops, y, outputs):
+        return sum(output_loss(ops, *term) for term in per_output(loss, y, outputs))
+    return objective
 
-    def _fill(grads):
-        return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
-    @tf.function(reduce_retracing=True)
-    def gradient(x, y):
-        with tf.GradientTape() as tape:
-            value = objective(x, y)
-        return _fill(tape.gradient(value, variables))
-
-    @tf.function(reduce_retracing=True)
-    def hessian_gradient(x, y, g):
-        with tf.GradientTape() as outer:
-            with tf.GradientTape() as inner:
-                value = objective(x, y)
-            grads = _fill(inner.gradient(value, variables))
-            z = tf.add_n([tf.reduce_sum(a * tf.stop_gradient(b)) for a, b in zip(grads, g)])
-        return _fill(outer.gradient(z, variables))
+def make_grasp(model, data, loss, *, temperature=200.0):
+    temperature = checks.positive_number(temperature, "temperature")
+    net = nets.loss_net(model, data, strip_softmax=True)
+    base = nets.kernel_values(model)
+    objective = tempered_loss(loss, temperature)
 
     def score(masks=None):
-        effective = {n: base[n] * masks[n] if masks and n in masks else base[n] for n in names}
-        set_kernels(clone, effective)
-        g = accumulate(data, gradient)
-        hg = accumulate(data, lambda x, y: hessian_gradient(x, y, g))
-        return {n: -effective[n] * h.numpy() for n, h in zip(names, hg)}
+        w = nets.effective(base, masks)
+        g = net.gradient(w, objective)
+        hg = net.hessian_gradient(w, objective, g)
+        return {n: -w[n] * hg[n] for n in net.names}
 
     return score

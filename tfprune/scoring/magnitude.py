@@ -1,7 +1,7 @@
 """Magnitude: score = |w| (at initialization, or of trained weights for lottery tickets)."""
 import numpy as np
 
-from tfprune.scoring._common import kernel_values
+from tfprune.scoring.nets import kernel_values
 
 
 def make_magnitude(model, data=None, loss=None):

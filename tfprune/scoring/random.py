@@ -2,12 +2,13 @@
 under global ranking). Same seed → the same scores, drawn layer by layer in model order."""
 import numpy as np
 
-from tfprune import _keras, checks
+from tfprune import checks
+from tfprune.scoring import nets
 
 
 def make_random(model, data=None, loss=None, *, seed=None):
     seed = checks.seed(seed)
-    shapes = {name: tuple(k.shape) for name, k in _keras.prunable_kernels(model).items()}
+    shapes = nets.kernel_shapes(model)
 
     def score(masks=None):
         rng = np.random.default_rng(seed)

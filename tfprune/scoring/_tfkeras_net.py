@@ -1,0 +1,169 @@
+"""The tf_keras implementation of a scoring net (see :mod:`tfprune.scoring.nets`).
+
+The net is a *scoring clone* built from the layers' configs (optionally in float64, with the
+final softmax removed, or with every activation linear) whose weights are a copy of the
+user's; its kernels are set to the values a scorer asks for before each pass, so the user's
+weights are unchanged by scoring, bit for bit. Gradients are ``tf.GradientTape`` passes in a
+``tf.function`` traced once per objective.
+"""
+from __future__ import annotations
+
+import types
+from typing import Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import _keras
+from tfprune._keras import keras
+
+OPS = types.SimpleNamespace(
+    mean=tf.reduce_mean, sum=tf.reduce_sum, log_softmax=tf.nn.log_softmax, cast=tf.cast,
+    reshape=tf.reshape, abs=tf.abs,
+    one_hot=lambda labels, classes, dtype: tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), classes, dtype=dtype),
+    classes=lambda z: tf.shape(z)[-1])
+
+
+def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False, linear: bool = False):
+    """A plain copy of ``model`` (wrappers removed), every layer in ``dtype`` (None: as it is,
+    except that float16/bfloat16 layers, e.g. under ``mixed_float16``, compute in float32).
+
+    With ``strip_softmax`` each output layer's softmax (its activation, or a final ``Softmax``
+    layer) is replaced by the identity, so the clone returns logits. With ``linear`` every
+    activation (layer argument or activation layer) is the identity.
+    Returns ``(clone, had_softmax)``. The clone's weights are a copy of the original's.
+    """
+    softmax_outputs = {id(_keras.inner_layer(l)) for l in _keras.output_layers(model)
+                       if strip_softmax and _keras.ends_in_softmax(l)}
+    had_softmax = bool(softmax_outputs)
+
+    def clone_layer(layer):
+        inner = _keras.inner_layer(layer)
+        config = dict(inner.get_config())
+        if dtype is not None:
+            config["dtype"] = dtype
+        elif _keras.compute_dtype_is_low_precision(inner):
+            config["dtype"] = "float32"  # scores never in float16, whatever the policy
+        if linear and _keras.is_activation_layer(inner):
+            return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
+        if linear and "activation" in config:
+            config["activation"] = "linear"
+        if id(inner) in softmax_outputs:
+            if _keras.layer_kind(inner) == "softmax":
+                return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
+            config["activation"] = "linear"
+        return inner.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    originals = {_keras.inner_layer(l).name: _keras.inner_layer(l) for l in model.layers}
+    for layer in clone.layers:
+        source = originals.get(layer.name)
+        if source is not None and source.weights:
+            layer.set_weights([np.asarray(w, dtype=v.dtype.as_numpy_dtype)
+                               for w, v in zip(source.get_weights(), layer.weights)])
+    return clone, had_softmax
+
+
+input_shape = _keras.input_shape
+
+
+def kernel_shapes(model) -> "dict[str, tuple]":
+    return {name: tuple(k.shape) for name, k in _keras.prunable_kernels(model).items()}
+
+
+def kernel_values(model) -> "dict[str, np.ndarray]":
+    return {name: np.asarray(k.numpy()) for name, k in _keras.prunable_kernels(model).items()}
+
+
+def _accumulate(batches: Iterable, fn) -> "list[tf.Tensor]":
+    """Example-weighted mean of ``fn(x, y)`` (a list of tensors) over the batches."""
+    total, count = None, 0
+    for x, y in batches:
+        n = int(x.shape[0])
+        values = fn(x, y)
+        scaled = [v * tf.cast(n, v.dtype) for v in values]
+        total = scaled if total is None else [a + b for a, b in zip(total, scaled)]
+        count += n
+    return [t / tf.cast(count, t.dtype) for t in total]
+
+
+class TfKerasNet:
+    """See :class:`tfprune.scoring.nets.Net`."""
+
+    ops = OPS
+
+    def __init__(self, clone, batches, compiled: bool = True):
+        kernels = _keras.prunable_kernels(clone)
+        self.clone, self.batches, self.compiled = clone, batches, compiled
+        self.names = list(kernels)
+        self._variables = [kernels[n] for n in self.names]
+        self.dtype = np.dtype(self._variables[0].dtype.as_numpy_dtype) if self._variables else np.dtype("float32")
+        self._traced = {}
+
+    def _set(self, kernels: Mapping[str, np.ndarray]) -> None:
+        for name, variable in zip(self.names, self._variables):
+            variable.assign(np.asarray(kernels[name], dtype=variable.dtype.as_numpy_dtype))
+
+    def _fill(self, grads):
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self._variables)]
+
+    def _objective(self, objective, x, y):
+        return objective(OPS, y, tf.nest.flatten(self.clone(x, training=False)))
+
+    def _function(self, key, fn):
+        if key not in self._traced:
+            self._traced[key] = tf.function(fn, reduce_retracing=True) if self.compiled else fn
+        return self._traced[key]
+
+    def gradient(self, kernels, objective) -> "dict[str, np.ndarray]":
+        def gradient(x, y):
+            with tf.GradientTape() as tape:
+                value = self._objective(objective, x, y)
+            return self._fill(tape.gradient(value, self._variables))
+
+        self._set(kernels)
+        fn = self._function(("gradient", objective), gradient)
+        return {n: g.numpy() for n, g in zip(self.names, _accumulate(self.batches, fn))}
+
+    def hessian_gradient(self, kernels, objective, g) -> "dict[str, np.ndarray]":
+        def hessian_gradient(x, y, g):
+            with tf.GradientTape() as outer:
+                with tf.GradientTape() as inner:
+                    value = self._objective(objective, x, y)
+                grads = self._fill(inner.gradient(value, self._variables))
+                z = tf.add_n([tf.reduce_sum(a * tf.stop_gradient(b)) for a, b in zip(grads, g)])
+            return self._fill(outer.gradient(z, self._variables))
+
+        self._set(kernels)
+        fn = self._function(("hessian_gradient", objective), hessian_gradient)
+        g = [tf.convert_to_tensor(np.asarray(g[n], self.dtype)) for n in self.names]
+        return {n: h.numpy() for n, h in zip(self.names, _accumulate(self.batches, lambda x, y: fn(x, y, g)))}
+
+
+def loss_net(model, batches, strip_softmax=False) -> TfKerasNet:
+    clone, _ = scoring_clone(model, strip_softmax=strip_softmax)
+    return TfKerasNet(clone, batches)
+
+
+def flow_net(model, ones, paths=False) -> TfKerasNet:
+    """float64 clone, pre-softmax outputs, fed ``ones``. Every weight is replaced by its absolute
+    value; with ``paths`` activations are the identity, biases zero and BatchNorm the identity."""
+    clone, _ = scoring_clone(model, dtype="float64", strip_softmax=True, linear=paths)
+    if not paths:
+        for w in clone.weights:
+            w.assign(tf.abs(w))
+    else:
+        for layer in clone.layers:
+            if _keras.layer_kind(layer) == "batchnorm":
+                values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
+                for w in layer.weights:
+                    key = w.name.split("/")[-1].split(":")[0]
+                    w.assign(tf.fill(tf.shape(w), tf.constant(values.get(key, 1.0), tf.float64)))
+            elif _keras.is_prunable(layer):
+                for w in layer.weights:
+                    if w is not layer.kernel:
+                        w.assign(tf.zeros_like(w))
+            else:
+                for w in layer.weights:
+                    w.assign(tf.abs(w))
+    return TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], compiled=not paths)

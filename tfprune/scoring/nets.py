@@ -1,0 +1,75 @@
+"""What the scorers differentiate: a *net*, one implementation per Keras.
+
+A scorer's formula (``snip.py``, ``grasp.py``, ``synflow.py``) is written once against this
+interface; the net does the framework's work on a private copy of the model, so the user's
+weights are never touched:
+
+``net.names``
+    the kernel keys, in model order (``fc1``, ``mha/query``, ...).
+``net.dtype``
+    the numpy dtype the net computes in (float64 for SynFlow's net).
+``net.ops``
+    the few array functions an objective needs, in the net's framework (``mean``, ``sum``,
+    ``log_softmax``, ``one_hot(labels, classes, dtype)``, ``classes(z)``, ``cast``, ``reshape``).
+``net.gradient(kernels, objective)``
+    with the kernels set to ``kernels`` (``{key: array}``), the example-weighted mean over the
+    net's batches of ∇_kernels ``objective(ops, y, outputs)`` (a scalar; ``outputs`` is the list of
+    the model's outputs, in inference mode), as ``{key: np.ndarray}``.
+``net.hessian_gradient(kernels, objective, g)``
+    the same mean of ∇_kernels (∇ objective · g), the Hessian-gradient product ``H g``.
+
+Implementations: tf_keras in :mod:`tfprune.scoring._tfkeras_net` (``tf.GradientTape``); Keras 3
+in :mod:`tfprune._keras3.net` (TensorFlow, JAX or PyTorch autodiff, by the model's backend).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from tfprune import _keras3
+
+
+def _impl(model):
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import net
+        return net
+    from tfprune.scoring import _tfkeras_net
+    return _tfkeras_net
+
+
+def input_shape(model) -> tuple:
+    """The model's input shape, batch dimension first; a clear error for several inputs."""
+    return _impl(model).input_shape(model)
+
+
+def kernel_shapes(model) -> "dict[str, tuple]":
+    """``{key: kernel shape}`` of the prunable kernels, in model order."""
+    return _impl(model).kernel_shapes(model)
+
+
+def kernel_values(model, masks: "Mapping[str, np.ndarray] | None" = None) -> "dict[str, np.ndarray]":
+    """The current kernels of ``model`` as numpy arrays, multiplied by ``masks`` where given."""
+    values = _impl(model).kernel_values(model)
+    if masks:
+        for name, mask in masks.items():
+            values[name] = values[name] * np.asarray(mask).astype(values[name].dtype)
+    return values
+
+
+def loss_net(model, batches, strip_softmax: bool = False):
+    """A net of ``model`` as it is (float16 layers compute in float32), fed ``batches``; with
+    ``strip_softmax`` the outputs are the pre-softmax logits."""
+    return _impl(model).loss_net(model, batches, strip_softmax)
+
+
+def flow_net(model, ones: np.ndarray, paths: bool = False):
+    """SynFlow's net: float64, pre-softmax outputs, every weight replaced by its absolute value,
+    fed the one batch ``ones``. With ``paths``: activations, biases and BatchNorm are the identity
+    (the path-counting pass of :func:`tfprune.scoring.path_flow`)."""
+    return _impl(model).flow_net(model, ones, paths)
+
+
+def effective(base: Mapping[str, np.ndarray], masks) -> "dict[str, np.ndarray]":
+    """``base * masks`` for the masked keys, ``base`` elsewhere."""
+    return {n: base[n] * masks[n] if masks and n in masks else base[n] for n in base}
