@@ -6,8 +6,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras
-from tfprune._keras import keras
+from tfprune.scoring import nets
 from tfprune.scoring._targets import resolve_loss, split_targets  # noqa: F401  (resolve_loss: re-exported)
 
 # Arrays larger than this are split into batches of this size; the gradients are averaged
@@ -27,7 +26,7 @@ def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, ob
     """
     if data is None:
         raise ValueError(f"{argument}: this method needs data, got None. Pass data=(x, y) arrays or a tf.data.Dataset of (x, y) batches.")
-    expected = _keras.input_shape(model)
+    expected = nets.input_shape(model)
     if isinstance(data, tf.data.Dataset):
         batches = []
         for element in data:

@@ -22,8 +22,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras
-from tfprune._keras import keras
+from tfprune.scoring import nets
 
 SPARSE_CE, CE = "sparse_categorical_crossentropy", "categorical_crossentropy"
 
@@ -38,13 +37,13 @@ def _output_index(model) -> "dict[str, int]":
     """Output name → position; the user's layer names and Keras' own output names (a wrapped
     model's are the wrappers') both work."""
     index = {name: i for i, name in enumerate(getattr(model, "output_names", None) or [])}
-    index.update({name: i for i, name in enumerate(_keras.output_names(model))})
+    index.update({name: i for i, name in enumerate(nets.output_names(model))})
     return index
 
 
 def _by_output(model, values: Mapping, what: str) -> list:
     """``{output name: value}`` as a list aligned with the model's outputs (None where absent)."""
-    index, names = _output_index(model), _keras.output_names(model)
+    index, names = _output_index(model), nets.output_names(model)
     unknown = sorted(k for k in values if k not in index)
     if unknown:
         raise ValueError(f"{what} no output named {unknown}; outputs: {names}.")
@@ -56,7 +55,7 @@ def _by_output(model, values: Mapping, what: str) -> list:
 
 def split_targets(model, y, argument: str = "data"):
     """``y`` for a single-output model; for several outputs a tuple aligned with ``model.outputs``."""
-    names = _keras.output_names(model)
+    names = nets.output_names(model)
     if len(names) == 1:
         if isinstance(y, Mapping) and len(y) == 1:
             return next(iter(y.values()))
@@ -99,9 +98,9 @@ def per_output(loss, y, outputs):
     return [(loss, y, tf.nest.flatten(outputs)[0])]
 
 
-def _get(candidate, argument):
+def _get(model, candidate, argument):
     try:
-        return keras.losses.get(candidate)
+        return nets.get_loss(model, candidate)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{argument}: unknown loss {candidate!r}: {err}") from err
 
@@ -112,7 +111,7 @@ def resolve_loss(model, loss, argument: str = "loss"):
     if candidate is None:
         raise ValueError(f"{argument}: this method needs a loss; got None and model {model.name!r} is not compiled. "
                          "Pass loss=... (e.g. 'sparse_categorical_crossentropy' or a callable(y_true, y_pred)) or compile the model.")
-    names = _keras.output_names(model)
+    names = nets.output_names(model)
     if isinstance(candidate, Mapping):
         losses = _by_output(model, candidate, f"{argument}:")
     elif isinstance(candidate, (list, tuple)):
@@ -124,7 +123,7 @@ def resolve_loss(model, loss, argument: str = "loss"):
         losses = [candidate] * len(names)
     if all(l is None for l in losses):
         raise ValueError(f"{argument}: got {candidate!r}, no loss for any output of model {model.name!r}; outputs: {names}.")
-    losses = [None if l is None else _get(l, argument) for l in losses]
+    losses = [None if l is None else _get(model, l, argument) for l in losses]
     return losses[0] if len(names) == 1 else OutputLosses(losses, names)
 
 
@@ -145,7 +144,7 @@ def _is_class_index(loss, y, output_shape) -> "str | None":
 
 def check_labels(model, batches, loss, argument: str = "data") -> None:
     """Raises unless every class label fits the output it is for (see the module docstring)."""
-    names = _keras.output_names(model)
+    names = nets.output_names(model)
     losses = loss.losses if isinstance(loss, OutputLosses) else [loss]
     for i, (name, out_loss, tensor) in enumerate(zip(names, losses, model.outputs)):
         if out_loss is None:

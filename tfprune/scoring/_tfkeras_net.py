@@ -65,6 +65,7 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
 
 
 input_shape = _keras.input_shape
+output_names = _keras.output_names
 
 
 def kernel_shapes(model) -> "dict[str, tuple]":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfprune import _keras
+from tfprune import _keras, _keras3
 from tfprune.scoring._common import as_batches
 from tfprune.scoring._targets import check_labels, resolve_loss
 from tfprune.scoring.registry import get_scorer
@@ -12,8 +12,11 @@ from tfprune.scoring.registry import get_scorer
 
 def make_score_fn(model, method, data=None, loss=None, **options):
     """Validates the arguments and returns ``(scorer, score(masks))`` for ``method``."""
-    _keras.check_model(model)
-    _keras.require_prunable(model)
+    if _keras3.is_keras3(model):
+        _keras3.require_prunable(model)
+    else:
+        _keras.check_model(model)
+        _keras.require_prunable(model)
     scorer = get_scorer(method)
     unknown = set(options) - set(scorer.options)
     if unknown:

@@ -43,6 +43,20 @@ def input_shape(model) -> tuple:
     return _impl(model).input_shape(model)
 
 
+def output_names(model) -> "list[str]":
+    """The names of the layers that produce the model's outputs, in output order."""
+    return _impl(model).output_names(model)
+
+
+def get_loss(model, candidate):
+    """``candidate`` (a name, object or callable) as a loss of the model's Keras."""
+    if _keras3.is_keras3(model):
+        import keras
+        return keras.losses.get(candidate)
+    from tfprune._keras import keras
+    return keras.losses.get(candidate)
+
+
 def kernel_shapes(model) -> "dict[str, tuple]":
     """``{key: kernel shape}`` of the prunable kernels, in model order."""
     return _impl(model).kernel_shapes(model)

@@ -1,0 +1,91 @@
+"""The scorers on Keras 3 models, on each backend (one subprocess per backend: KERAS_BACKEND is per
+process): closed forms, finite differences, and agreement with the tf_keras path on the same weights."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tfprune
+from tfprune._keras import keras
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def case(request, tmp_path_factory):
+    pytest.importorskip(request.param)
+    path = str(tmp_path_factory.mktemp(request.param) / "scores.npz")
+    env = dict(os.environ, KERAS_BACKEND=request.param, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "keras3_scoring_case.py"), path],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def mse_gradients(k1, k2, x, y, temperature=1.0):
+    """∇ of mean((x K1 K2 / T - y)²) over all elements."""
+    h = x @ k1
+    r = 2 * (h @ k2 / temperature - y) / y.size
+    return x.T @ (r @ k2.T) / temperature, h.T @ r / temperature
+
+
+def test_synflow_closed_form_in_float64(case):
+    k1, k2 = case["lin_weights_l1"].astype(np.float64), case["lin_weights_l2"].astype(np.float64)
+    assert case["lin_synflow_l1"].dtype == np.float64
+    np.testing.assert_allclose(case["lin_synflow_l1"], np.abs(k1) * np.abs(k2).sum(axis=1)[None, :], rtol=1e-12)
+    np.testing.assert_allclose(case["lin_synflow_l2"], np.abs(k2) * np.abs(k1).sum(axis=0)[:, None], rtol=1e-12)
+
+
+def test_snip_closed_form(case):
+    k1, k2 = case["lin_weights_l1"].astype(np.float64), case["lin_weights_l2"].astype(np.float64)
+    g1, g2 = mse_gradients(k1, k2, case["lin_x"].astype(np.float64), case["lin_y"].astype(np.float64))
+    np.testing.assert_allclose(case["lin_snip_l1"], np.abs(g1 * k1), rtol=2e-4, atol=1e-7)
+    np.testing.assert_allclose(case["lin_snip_l2"], np.abs(g2 * k2), rtol=2e-4, atol=1e-7)
+
+
+def test_grasp_matches_finite_difference_hessian_gradient_product(case):
+    t = 3.0
+    k1, k2 = case["lin_weights_l1"].astype(np.float64), case["lin_weights_l2"].astype(np.float64)
+    x, y = case["lin_x"].astype(np.float64), case["lin_y"].astype(np.float64)
+    g1, g2 = mse_gradients(k1, k2, x, y, t)
+    eps = 1e-5
+    p1, p2 = mse_gradients(k1 + eps * g1, k2 + eps * g2, x, y, t)
+    m1, m2 = mse_gradients(k1 - eps * g1, k2 - eps * g2, x, y, t)
+    np.testing.assert_allclose(case["lin_grasp_l1"], -k1 * (p1 - m1) / (2 * eps), rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(case["lin_grasp_l2"], -k2 * (p2 - m2) / (2 * eps), rtol=1e-3, atol=1e-8)
+
+
+def tf_keras_conv(case):
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                              keras.layers.Flatten(), keras.layers.Dense(8, activation="relu", name="fc"),
+                              keras.layers.Dense(3, activation="softmax", name="out")])
+    model.set_weights([case[f"conv_weight_{i}"] for i in range(len(model.weights))])
+    return model
+
+
+@pytest.mark.parametrize("method", ["random", "magnitude", "snip", "grasp", "synflow"])
+def test_masks_agree_with_the_tf_keras_path(case, method):
+    model = tf_keras_conv(case)
+    kwargs = {"data": (case["conv_x"], case["conv_y"]), "loss": "sparse_categorical_crossentropy"} \
+        if method in ("snip", "grasp") else {}
+    if method == "random":
+        kwargs["seed"] = 0
+    scores = tfprune.compute_scores(model, method, **kwargs)
+    masks = tfprune.compute_masks(model, method, 0.8, **kwargs)
+    kept = shared = 0
+    for name in masks:
+        theirs = case[f"conv_masks_{method}_{name}"]
+        np.testing.assert_allclose(case[f"conv_scores_{method}_{name}"], scores[name], rtol=2e-4,
+                                   atol=1e-6 * np.abs(scores[name]).max())
+        kept += int(masks[name].sum())
+        shared += int((masks[name] * theirs).sum())
+        assert theirs.sum() == masks[name].sum() or method not in ("random", "magnitude")
+        if method in ("random", "magnitude"):
+            np.testing.assert_array_equal(theirs, masks[name])
+    assert sum(int(case[f"conv_masks_{method}_{n}"].sum()) for n in masks) == kept  # the same exact sparsity
+    assert shared >= 0.999 * kept, f"{case['backend']}: {shared} of {kept} kept weights shared with tf_keras"
