@@ -29,11 +29,24 @@ OPS = types.SimpleNamespace(
 _ACTIVATION_LAYERS = ("ReLU", "LeakyReLU", "ELU", "Softmax", "Activation", "PReLU")
 
 
-def input_shape(model) -> tuple:
+def _inputs(model):
     inputs = getattr(model, "inputs", None)
     if not inputs:
         raise ValueError(f"model: {model.name!r} has no symbolic inputs (a subclassed or unbuilt model); build it "
                          "as a Sequential with an Input or a Functional model to score it.")
+    return inputs
+
+
+def input_specs(model) -> "dict[str, tuple]":
+    return {t._keras_history.operation.name: tuple(t.shape) for t in _inputs(model)}
+
+
+def input_dtypes(model) -> "list[str]":
+    return [keras.backend.standardize_dtype(t.dtype) for t in _inputs(model)]
+
+
+def input_shape(model) -> tuple:
+    inputs = _inputs(model)
     if len(inputs) > 1:
         raise ValueError(f"model: {model.name!r} has {len(inputs)} inputs; tfprune's data-dependent scorers and "
                          "SynFlow support single-input models.")
@@ -142,7 +155,7 @@ class Keras3Net:
         slots.update({id(v): (1, i) for i, v in enumerate(clone.non_trainable_variables)})
         self._slots = [slots[id(kernels[n])] for n in self.names]
         self.dtype = np.dtype(kernels[self.names[0]].dtype) if self.names else np.dtype("float32")
-        self.batches = [(np.asarray(x), _numpy(y)) for x, y in batches]
+        self.batches = [(keras.tree.map_structure(np.asarray, x), _numpy(y)) for x, y in batches]
         self._functions = {}
 
     def _forward(self, objective):
@@ -172,11 +185,13 @@ class Keras3Net:
         ks = [ops.convert_to_tensor(np.asarray(kernels[n], self.dtype)) for n in self.names]
         total, count = None, 0
         for x, y in self.batches:
-            x = ops.convert_to_tensor(x.astype(self.dtype) if x.dtype.kind == "f" else x)
+            n = len(keras.tree.flatten(x)[0])
+            x = keras.tree.map_structure(
+                lambda a: ops.convert_to_tensor(a.astype(self.dtype) if a.dtype.kind == "f" else a), x)
             y = None if y is None else keras.tree.map_structure(ops.convert_to_tensor, y)
-            values = [np.asarray(ops.convert_to_numpy(v), np.float64) * len(x) for v in fn(ks, x, y, *extra)]
+            values = [np.asarray(ops.convert_to_numpy(v), np.float64) * n for v in fn(ks, x, y, *extra)]
             total = values if total is None else [a + b for a, b in zip(total, values)]
-            count += len(x)
+            count += n
         return {n: (t / count).astype(self.dtype) for n, t in zip(self.names, total)}
 
     def gradient(self, kernels, objective):

@@ -18,15 +18,43 @@ def _sliced(y, start, stop):
     return tf.nest.map_structure(lambda a: tf.convert_to_tensor(a[start:stop]), y)
 
 
-def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, object]]":
+def _parts(model, x, specs, argument):
+    """``{input name: array}`` of ``x``: an array for a single-input model, a dict keyed by input
+    name for a model with several inputs."""
+    if len(specs) == 1:
+        if isinstance(x, Mapping) and set(x) == set(specs):
+            return dict(x)
+        return {next(iter(specs)): x}
+    if not isinstance(x, Mapping) or set(x) != set(specs):
+        got = sorted(x) if isinstance(x, Mapping) else type(x).__name__
+        raise ValueError(f"{argument}: model {model.name!r} has {len(specs)} inputs {list(specs)}; x must be a dict "
+                         f"keyed by those names, got {got}.")
+    return dict(x)
+
+
+def _check_shapes(model, parts, specs, argument, unbatched_hint=False):
+    for name, a in parts.items():
+        expected, shape = specs[name], tuple(a.shape)
+        if unbatched_hint and len(shape) == len(expected) - 1:
+            raise ValueError(f"{argument}: dataset elements have x of shape {shape}, which looks unbatched; call .batch(n) on it.")
+        ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected[1:], shape[1:]))
+        if not ok:
+            what = "x" if len(specs) == 1 else f"x[{name!r}]"
+            raise ValueError(f"{argument}: {what} has shape {shape} but model {model.name!r} expects inputs of shape "
+                             f"{expected} (batch dimension first).")
+
+
+def as_batches(model, data, argument: str = "data") -> "list[tuple[object, object]]":
     """``data`` (``(x, y)`` arrays or a ``tf.data.Dataset`` of ``(x, y)`` batches) as checked batches.
 
-    ``y`` is one tensor for a single-output model and a tuple aligned with ``model.outputs``
-    for a multi-output one (see :mod:`tfprune.scoring._targets`).
+    ``x`` is an array, or for a model with several inputs a dict keyed by input name. ``y`` is
+    one tensor for a single-output model and a tuple aligned with ``model.outputs`` for a
+    multi-output one (see :mod:`tfprune.scoring._targets`).
     """
     if data is None:
         raise ValueError(f"{argument}: this method needs data, got None. Pass data=(x, y) arrays or a tf.data.Dataset of (x, y) batches.")
-    expected = nets.input_shape(model)
+    specs = nets.input_specs(model)
+    single = len(specs) == 1
     if isinstance(data, tf.data.Dataset):
         batches = []
         for element in data:
@@ -34,34 +62,27 @@ def as_batches(model, data, argument: str = "data") -> "list[tuple[tf.Tensor, ob
                 raise ValueError(f"{argument}: the dataset must yield (x, y) pairs; got an element of {type(element).__name__} "
                                  f"with {len(element) if isinstance(element, (tuple, list)) else 1} part(s).")
             x, y = element
-            if len(x.shape) == len(expected) - 1:
-                raise ValueError(f"{argument}: dataset elements have x of shape {tuple(x.shape)}, which looks unbatched; call .batch(n) on it.")
+            parts = _parts(model, x, specs, argument)
+            _check_shapes(model, parts, specs, argument, unbatched_hint=True)
             y = tf.nest.map_structure(tf.convert_to_tensor, split_targets(model, y, argument))
-            batches.append((tf.convert_to_tensor(x), y))
+            x = {k: tf.convert_to_tensor(v) for k, v in parts.items()}
+            batches.append((next(iter(x.values())) if single else x, y))
         if not batches:
             raise ValueError(f"{argument}: the dataset is empty.")
     elif isinstance(data, (tuple, list)) and len(data) == 2:
-        x = np.asarray(data[0])
+        parts = {k: np.asarray(v) for k, v in _parts(model, data[0], specs, argument).items()}
+        _check_shapes(model, parts, specs, argument)
         y = tf.nest.map_structure(np.asarray, split_targets(model, data[1], argument))
-        for part in tf.nest.flatten(y):
-            if len(part) != len(x):
-                raise ValueError(f"{argument}: x has {len(x)} examples but y has {len(part)}.")
-        if len(x) == 0:
+        n = len(next(iter(parts.values())))
+        for part in tf.nest.flatten(y) + list(parts.values()):
+            if len(part) != n:
+                raise ValueError(f"{argument}: x has {n} examples but {'y' if part is not None else 'x'} has {len(part)}.")
+        if n == 0:
             raise ValueError(f"{argument}: x is empty.")
-        batches = [(tf.convert_to_tensor(x[i:i + DEFAULT_SCORING_BATCH]), _sliced(y, i, i + DEFAULT_SCORING_BATCH))
-                   for i in range(0, len(x), DEFAULT_SCORING_BATCH)]
+        batches = []
+        for i in range(0, n, DEFAULT_SCORING_BATCH):
+            x = {k: tf.convert_to_tensor(v[i:i + DEFAULT_SCORING_BATCH]) for k, v in parts.items()}
+            batches.append((next(iter(x.values())) if single else x, _sliced(y, i, i + DEFAULT_SCORING_BATCH)))
     else:
         raise TypeError(f"{argument}: expected (x, y) arrays or a tf.data.Dataset of (x, y) batches, got {type(data).__name__}.")
-    for x, _ in batches:
-        shape = tuple(x.shape)
-        ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected[1:], shape[1:]))
-        if not ok:
-            raise ValueError(f"{argument}: x has shape {shape} but model {model.name!r} expects inputs of shape "
-                             f"{expected} (batch dimension first).")
     return batches
-
-
-def loss_from_logits(loss_fn) -> bool:
-    """Whether a Keras loss object expects logits (``from_logits=True``)."""
-    fn_kwargs = getattr(loss_fn, "_fn_kwargs", None) or {}
-    return bool(getattr(loss_fn, "from_logits", fn_kwargs.get("from_logits", False)))

@@ -65,6 +65,14 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
 
 
 input_shape = _keras.input_shape
+
+
+def input_specs(model) -> "dict[str, tuple]":
+    return {"input": _keras.input_shape(model)}
+
+
+def input_dtypes(model) -> "list[str]":
+    return [tf.as_dtype(t.dtype).name for t in model.inputs]
 output_names = _keras.output_names
 
 

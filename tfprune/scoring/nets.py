@@ -43,6 +43,16 @@ def input_shape(model) -> tuple:
     return _impl(model).input_shape(model)
 
 
+def input_specs(model) -> "dict[str, tuple]":
+    """``{input name: shape}`` (batch dimension first) of each model input, in order."""
+    return _impl(model).input_specs(model)
+
+
+def input_dtypes(model) -> "list[str]":
+    """The dtype of each model input, in order."""
+    return _impl(model).input_dtypes(model)
+
+
 def output_names(model) -> "list[str]":
     """The names of the layers that produce the model's outputs, in output order."""
     return _impl(model).output_names(model)

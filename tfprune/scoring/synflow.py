@@ -24,6 +24,11 @@ from tfprune.scoring import nets
 
 
 def _ones_input(model, input_shape):
+    dtypes = nets.input_dtypes(model)
+    if any(not d.startswith(("float", "bfloat")) for d in dtypes):
+        raise ValueError(f"method: SynFlow feeds an all-ones input, which means nothing for model {model.name!r}'s "
+                         f"integer inputs ({', '.join(dtypes)}; e.g. token ids); allowed for such models: snip, grasp, "
+                         "magnitude, random.")
     full = nets.input_shape(model)
     shape = tuple(input_shape) if input_shape is not None else tuple(full[1:])
     if any(d is None for d in shape):
