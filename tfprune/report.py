@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from tfprune import _keras
+from tfprune import _keras, _keras3
 from tfprune.table import table
 
 
@@ -23,6 +23,7 @@ class LayerRow:
     kept: int
     density: float
     paths: "float | None"  # input→output paths through the layer's kept weights (None: not computed)
+    note: str = ""  # why a "not prunable" row is left dense (Keras 3 models), printed in the note column
 
     @property
     def collapsed(self) -> bool:
@@ -88,7 +89,10 @@ class SparsityReport:
 
     def to_dict(self) -> dict:
         def row(r):
-            return dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
+            out = dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
+            if not out["note"]:
+                del out["note"]
+            return out
 
         return {
             "layers": [row(r) for r in self.rows],
@@ -103,7 +107,7 @@ class SparsityReport:
 
         rows = [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}",
                  f"COLLAPSED: {r.reason}" if r.collapsed else ""] for r in self.rows]
-        rows += [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}", "not prunable"]
+        rows += [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}", r.note or "not prunable"]
                  for r in self.not_prunable]
         if self.not_prunable:
             footer = [total("prunable", self.params, self.kept, self.sparsity),
@@ -121,7 +125,9 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
     dense are listed as "not prunable" rows and counted in ``overall_sparsity``.
 
     Args:
-        model: a tf_keras model, wrapped (masks read from the wrappers) or plain (nonzeros).
+        model: a tf_keras model, wrapped (masks read from the wrappers) or plain (nonzeros); or a
+            Keras 3 model (rows keyed by kernel key, ``mha/query``; each matrix left dense is a
+            "not prunable" row whose note says why; paths are not counted).
         masks: optional masks to report instead of the model's own.
         check_paths: also count input→output paths per layer to flag layers whose every path is
             cut (one float64 forward/backward pass; skipped for models it cannot run on).
@@ -140,6 +146,8 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
         >>> round(report.sparsity, 4), report.collapsed
         (0.8998, [])
     """
+    if _keras3.is_keras3(model):
+        return _keras3_report(model, masks)
     from tfprune.scoring import path_flow
     from tfprune.wrapper import check_masks, get_masks
 
@@ -162,6 +170,18 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
             flow = value if np.isfinite(value) else float("inf")
         rows.append(LayerRow(name, tuple(mask.shape), int(mask.size), kept, kept / mask.size, flow))
     return SparsityReport(tuple(rows), _not_prunable_rows(model))
+
+
+def _keras3_report(model, masks) -> SparsityReport:
+    """A Keras 3 model: a row per prunable (or masked) kernel by key, and a "not prunable" row per
+    weight matrix left dense, with the reason in its note (all its entries counted as kept).
+    Paths are not counted (``paths`` is None): only "no weight left" flags a collapse."""
+    from tfprune._keras3 import masked
+
+    rows, dense = masked.report_rows(model, masks)
+    return SparsityReport(
+        tuple(LayerRow(key, shape, params, kept, kept / params if params else 1.0, None) for key, shape, params, kept in rows),
+        tuple(LayerRow(key, shape, params, params, 1.0, None, note) for key, shape, params, note in dense))
 
 
 def _not_prunable_rows(model) -> "tuple[LayerRow, ...]":

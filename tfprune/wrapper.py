@@ -28,7 +28,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras, _loading, keras_utils, schedules
+from tfprune import _keras, _keras3, _loading, keras_utils, schedules
 from tfprune._keras import keras
 
 
@@ -226,7 +226,14 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]):
         >>> pruned = tfprune.apply_masks(model, masks)
         >>> all((tfprune.get_masks(pruned)[name] == mask).all() for name, mask in masks.items())
         True
+
+    A Keras 3 model (``import keras``; any backend) is masked by :mod:`tfprune._keras3.masked`
+    instead: keys are layer-name paths (``fc1``, ``mha/query``), masks are enforced by kernel
+    constraints and saved in ``.keras`` files that load without custom objects.
     """
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import masked
+        return masked.apply_masks(model, masks)
     _keras.check_model(model)
     masks = check_masks(model, masks)
     if not is_wrapped(model):
@@ -247,8 +254,12 @@ def get_masks(model) -> "dict[str, np.ndarray]":
     """``{original layer name: float32 0/1 mask}`` of every prunable layer.
 
     For wrapped layers this is the wrapper's mask; for plain layers the kernel's nonzero
-    pattern (so it also reads the sparsity of a stripped model).
+    pattern (so it also reads the sparsity of a stripped model). For a Keras 3 model, see
+    :func:`tfprune._keras3.masked.get_masks` (keys are layer-name paths).
     """
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import masked
+        return masked.get_masks(model)
     _keras.check_model(model)
     masks = {}
     for name, layer in _keras.prunable_layers(model).items():
@@ -288,7 +299,13 @@ def strip(model):
         >>> int(sum((k == 0).sum() for k in kernels)), any(np.signbit(k[k == 0]).any() for k in kernels)
         (979, False)
         >>> plain.save("pruned_plain.h5")
+
+    A Keras 3 model gives a plain Keras 3 model (:func:`tfprune._keras3.masked.strip`; a
+    subclassed one is stripped in place).
     """
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import masked
+        return masked.strip(model)
     _keras.check_model(model)
 
     def clone(layer):
