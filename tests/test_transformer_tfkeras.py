@@ -404,6 +404,41 @@ def test_tflite_export_of_a_pruned_attention_model_matches_keras_and_names_the_k
         assert rel_err(run_tflite(path, x, resolver), expected) < 1e-4, resolver
 
 
+def test_einsum_kernels_as_the_matrices_the_converter_makes():
+    from tflite_export.keras_side import matrix_view
+
+    mha = build().get_layer("mha")
+    query, output = mha._query_dense, mha._output_dense
+    k = query.kernel.numpy()
+    np.testing.assert_array_equal(matrix_view(query, k), k.reshape(DIM, HEADS * KEY_DIM))
+    k = output.kernel.numpy()
+    np.testing.assert_array_equal(matrix_view(output, k), k.reshape(HEADS * KEY_DIM, DIM))
+    transposed = keras.layers.EinsumDense("ab,cb->ac", output_shape=5)
+    transposed.build((None, 4))
+    assert matrix_view(transposed, transposed.kernel.numpy()) is None  # kernel [out, in]: no [in, out] view
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    assert matrix_view(dense, dense.kernel.numpy()).shape == (4, 3)
+
+
+def test_mixed_precision_attention_masks_hold_through_fit():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build()
+        assert model.get_layer("mha").compute_dtype == "float16"
+        pruned = quiet(tfprune.prune_at_init, model, "snip", 0.7, data=data(), loss=LOSS)
+        before = tfprune.get_masks(pruned)
+        pruned.compile(keras.optimizers.Adam(0.05), LOSS)
+        x, y = data()
+        quiet(pruned.fit, x, y, epochs=1, batch_size=8, callbacks=tfprune.callbacks(), verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    after = tfprune.get_masks(pruned)
+    for key, kernel in _keras.prunable_kernels(pruned).items():
+        assert kernel.dtype == tf.float32 and after[key].tobytes() == before[key].tobytes(), key
+        assert np.all(kernel.numpy()[before[key] == 0] == 0), key
+
+
 def test_tflite_export_of_a_fully_pruned_dense_kernel(tmp_path):
     import tflite_export
 

@@ -82,14 +82,14 @@ def kernel_zero_masks(model) -> list:
 def matrix_view(layer, kernel):
     """A kernel as the 2-D [in, out] matrix the converter turns it into, or None.
 
-    Dense: the kernel itself. EinsumDense (also MultiHeadAttention's): the kernel's axes that
-    the equation contracts with the input, flattened, by the others (``"abc,cde->abde"``: a
-    ``(c, d, e)`` kernel becomes ``(c, d·e)``; ``"abcd,cde->abe"``: ``(c·d, e)``), when the
-    contracted axes come first; None otherwise.
+    Dense (any other 2-D kernel): the kernel itself. EinsumDense (also MultiHeadAttention's),
+    2-D or not: the kernel's axes that the equation contracts with the input, flattened, by the
+    others (``"abc,cde->abde"``: a ``(c, d, e)`` kernel becomes ``(c, d·e)``; ``"abcd,cde->abe"``:
+    ``(c·d, e)``), when the contracted axes come first; None otherwise (``"ab,cb->ac"``).
     """
-    if kernel.ndim == 2:
-        return kernel
-    equation = getattr(layer, "equation", None) if type(layer).__name__ == "EinsumDense" else None
+    if type(layer).__name__ != "EinsumDense":
+        return kernel if kernel.ndim == 2 else None
+    equation = getattr(layer, "equation", None)
     if not isinstance(equation, str) or "->" not in equation or "," not in equation:
         return None
     inputs, output = equation.replace(" ", "").split("->")
