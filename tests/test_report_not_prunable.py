@@ -1,6 +1,7 @@
 """Weight matrices tfprune leaves dense (LSTM/GRU/SimpleRNN kernels, Embedding tables,
-MultiHeadAttention's EinsumDense kernels, depthwise kernels): warned about when pruning and
-listed by the report, which never overstates sparsity (issue 11, item 2)."""
+depthwise kernels): warned about when pruning and listed by the report, with the reason, which
+never overstates sparsity (issue 11, item 2). MultiHeadAttention's kernels are pruned now
+(tests/test_transformer_tfkeras.py): an attention model warns about nothing."""
 import json
 import warnings
 
@@ -34,13 +35,13 @@ def rnn_model():
 
 DENSE = {  # layer: weights in its matrices (kernels, recurrent kernels, embedding tables)
     "lstm_model": {"emb": 50 * 8, "lstm": 8 * 64 + 16 * 64},
-    "attention_model": {"mha": 3 * 8 * 2 * 4 + 2 * 4 * 8},
     "rnn_model": {"gru": 3 * 24 + 8 * 24, "rnn": 8 * 6 + 6 * 6},
 }
-PRUNABLE = {"lstm_model": 16 * 4, "attention_model": 8 * 3, "rnn_model": 6 * 8 + 8 * 2}
+PRUNABLE = {"lstm_model": 16 * 4, "rnn_model": 6 * 8 + 8 * 2}
+REASONS = {"emb": "embedding table", "lstm": "recurrent", "gru": "recurrent", "rnn": "recurrent"}
 
 
-@pytest.mark.parametrize("build", [lstm_model, attention_model, rnn_model])
+@pytest.mark.parametrize("build", [lstm_model, rnn_model])
 def test_prune_at_init_warns_naming_the_layers_left_dense(build):
     with pytest.warns(tfprune.NotPrunedWarning) as caught:
         tfprune.prune_at_init(build(), "magnitude", 0.9)
@@ -61,7 +62,16 @@ def test_compute_masks_warns_too_and_a_plain_mlp_does_not():
         tfprune.prune_at_init(mlp, "random", 0.5, seed=0)
 
 
-@pytest.mark.parametrize("build", [lstm_model, attention_model, rnn_model])
+def test_an_attention_model_is_pruned_whole_and_warns_about_nothing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tfprune.NotPrunedWarning)
+        pruned = tfprune.prune_at_init(attention_model(), "random", 0.5, seed=0)
+    report = tfprune.sparsity_report(pruned)
+    assert report.not_prunable == () and report.overall_sparsity == report.sparsity
+    assert report.params == 3 * 8 * 2 * 4 + 2 * 4 * 8 + 8 * 3
+
+
+@pytest.mark.parametrize("build", [lstm_model, rnn_model])
 def test_report_lists_the_dense_matrices_and_never_overstates_sparsity(build):
     with pytest.warns(tfprune.NotPrunedWarning):
         pruned = tfprune.prune_at_init(build(), "magnitude", 0.9)
@@ -73,6 +83,7 @@ def test_report_lists_the_dense_matrices_and_never_overstates_sparsity(build):
     # and the truth over every weight matrix of the model
     assert {r.name: r.params for r in report.not_prunable} == dense
     assert all(r.kept == r.params and r.density == 1.0 and not r.collapsed for r in report.not_prunable)
+    assert all(REASONS[r.name] in r.why_not_pruned for r in report.not_prunable)
     total = prunable + sum(dense.values())
     assert report.overall_params == total
     assert report.overall_kept == report.kept + sum(dense.values())
@@ -112,4 +123,5 @@ def test_depthwise_kernels_are_listed_as_not_prunable():
         pruned = tfprune.prune_at_init(model, "magnitude", 0.5)
     report = tfprune.sparsity_report(pruned)
     assert [(r.name, r.params) for r in report.not_prunable] == [("dw", 3 * 3 * 3)]
+    assert "depthwise" in report.not_prunable[0].why_not_pruned and "not prunable: depthwise" in str(report)
     assert np.isclose(report.overall_params, report.params + 27)

@@ -155,7 +155,11 @@ def decode_sparse(model, tensor) -> tuple[np.ndarray, bool]:
     rank = len(shape)
     values = stored_values(model, tensor)
     if values is None:
-        raise ValueError(f"tensor {tensor_name(tensor)!r} has no constant data")
+        if np_dtype(tensor.type) is None or not is_sparse(tensor):
+            raise ValueError(f"tensor {tensor_name(tensor)!r} has no constant data")
+        # an all-zero weight (a fully pruned kernel) is encoded with no stored value and an
+        # empty buffer; the metadata must then describe no value either (checked below)
+        values = np.zeros((0,), np_dtype(tensor.type))
     order = [int(t) for t in sp.traversalOrder]
     block_map = [] if sp.blockMap is None else [int(b) for b in sp.blockMap]
     levels = sp.dimMetadata

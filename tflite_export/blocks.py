@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keras_side import float_kernels
+from .keras_side import float_kernels, matrix_view
 from .reports import LayerInfo
 
 SPARSE_MIN_ZERO_FRACTION = 0.3  # the converter's threshold for sparse-encoding a weight
@@ -39,15 +39,19 @@ def block_structure(kernel: np.ndarray) -> tuple[str, int]:
 
 
 def analyse_layers(model) -> list:
-    """One :class:`LayerInfo` per layer with a float kernel (nested models included)."""
+    """One :class:`LayerInfo` per layer with a float kernel (nested models included; one per
+    EinsumDense kernel of a MultiHeadAttention, named ``"mha/query"`` etc., kind EinsumDense).
+    The block structure of an EinsumDense kernel is that of its [in, out] matrix
+    (:func:`~tflite_export.keras_side.matrix_view`)."""
     infos = []
-    for layer, k in float_kernels(model):
+    for name, layer, k in float_kernels(model):
         zf = float((k == 0).mean())
-        if k.ndim == 2:
-            block, partial = block_structure(k)
+        matrix = matrix_view(layer, k)
+        if matrix is not None:
+            block, partial = block_structure(matrix)
         else:
             block, partial = ("-" if zf == 0 else "n/a (conv)"), 0
-        infos.append(LayerInfo(layer.name, type(layer).__name__, tuple(int(s) for s in k.shape),
+        infos.append(LayerInfo(name, type(layer).__name__, tuple(int(s) for s in k.shape),
                                zf, block, partial))
     return infos
 

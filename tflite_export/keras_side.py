@@ -50,31 +50,64 @@ def canonical_copy(model):
 
 
 def float_kernels(model):
-    """``(layer, kernel array)`` for every layer (nested ones included) with a float kernel."""
+    """``(name, layer, kernel array)`` for every layer (nested ones included) with a float kernel,
+    and for the EinsumDense kernels inside a MultiHeadAttention, named as tfprune keys their masks
+    (``"mha/query"``, ``"mha/key"``, ``"mha/value"``, ``"mha/attention_output"``;
+    :func:`tfprune.keras_utils.kernel_owners`); ``layer`` is the layer that owns the kernel."""
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
+
     for layer in all_layers(model):
         kernel = getattr(layer, "kernel", None)
-        if kernel is None or not hasattr(kernel, "numpy"):
-            continue
-        k = kernel.numpy()
-        if np.issubdtype(k.dtype, np.floating):
-            yield layer, k
+        owned = [(layer.name, layer, kernel)] if kernel is not None else [
+            (name, owner, owner.kernel) for name, owner in keras_utils.kernel_owners(layer).items()]
+        for name, owner, variable in owned:
+            if not hasattr(variable, "numpy"):
+                continue
+            k = variable.numpy()
+            if np.issubdtype(k.dtype, np.floating):
+                yield name, owner, k
 
 
 def kernel_zero_masks(model) -> list:
     """``(layer name, kernel == 0)`` in TFLite layout ([out, in] / [out, h, w, in]), to find
     which Keras layer a TFLite weight came from (:func:`tflite_export.pairing.layer_for`)."""
     out = []
-    for layer, kernel in float_kernels(model):
+    for name, layer, kernel in float_kernels(model):
         t = _tflite_layout(layer, kernel)
         if t is not None:
-            out.append((layer.name, t == 0))
+            out.append((name, t == 0))
     return out
+
+
+def matrix_view(layer, kernel):
+    """A kernel as the 2-D [in, out] matrix the converter turns it into, or None.
+
+    Dense (any other 2-D kernel): the kernel itself. EinsumDense (also MultiHeadAttention's),
+    2-D or not: the kernel's axes that the equation contracts with the input, flattened, by the
+    others (``"abc,cde->abde"``: a ``(c, d, e)`` kernel becomes ``(c, d·e)``; ``"abcd,cde->abe"``:
+    ``(c·d, e)``), when the contracted axes come first; None otherwise (``"ab,cb->ac"``).
+    """
+    if type(layer).__name__ != "EinsumDense":
+        return kernel if kernel.ndim == 2 else None
+    equation = getattr(layer, "equation", None)
+    if not isinstance(equation, str) or "->" not in equation or "," not in equation:
+        return None
+    inputs, output = equation.replace(" ", "").split("->")
+    source, spec = inputs.split(",")
+    if len(spec) != kernel.ndim:
+        return None
+    contracted = [c in source and c not in output for c in spec]
+    n_in = sum(contracted)
+    if n_in == 0 or contracted != [True] * n_in + [False] * (len(spec) - n_in):
+        return None
+    return kernel.reshape(int(np.prod(kernel.shape[:n_in])), -1)
 
 
 def _tflite_layout(layer, kernel):
     kind = type(layer).__name__
-    if kernel.ndim == 2:
-        return kernel.T
+    matrix = matrix_view(layer, kernel)
+    if matrix is not None:
+        return matrix.T
     if kind in ("Conv2D", "Convolution2D") and kernel.ndim == 4:
         return np.transpose(kernel, (3, 0, 1, 2))
     return None

@@ -29,7 +29,8 @@ __version__ = "0.1.0"
 #: Public name → the module that defines it.
 _NAMES = {
     "allocate": "tfprune.allocation",
-    "LayerCollapseWarning": "tfprune.api", "NotPrunedWarning": "tfprune.api", "callbacks": "tfprune.api",
+    "LayerCollapseWarning": "tfprune.api", "NotPrunedWarning": "tfprune.api", "ZeroScoreWarning": "tfprune.api",
+    "callbacks": "tfprune.api",
     "compute_masks": "tfprune.api", "prune_at_init": "tfprune.api",
     "SparsityReport": "tfprune.report", "sparsity_report": "tfprune.report",
     "compute_scores": "tfprune.scoring", "get_scorer": "tfprune.scoring", "register_scorer": "tfprune.scoring",

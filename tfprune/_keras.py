@@ -6,15 +6,18 @@
   environment nor what the user's ``tf.keras`` means; TF-MOT is imported on first use by
   :func:`tfmot` (see there why that needs care).
 * **The checks** every public entry point runs on a model (Keras 3, subclassed, nested).
-* **Layer classes**: which weights are prunable (the ``kernel`` of every Dense and
-  Conv1D/2D/3D layer and their transposed variants, wrapped or not; biases, BatchNorm,
-  depthwise and separable kernels are never pruned), what family a layer belongs to
-  (:func:`layer_kind`), and whether it is a pruning wrapper (:func:`is_pruning_wrapper`).
+* **Layer classes**: which weights are prunable (the ``kernel`` of every Dense,
+  Conv1D/2D/3D, transposed Conv and EinsumDense layer, and the four EinsumDense kernels of a
+  MultiHeadAttention, wrapped or not; biases, BatchNorm, embeddings, recurrent, depthwise and
+  separable kernels are never pruned), how they are keyed (:func:`prunable_kernels`), what
+  family a layer belongs to (:func:`layer_kind`), and whether it is a pruning wrapper
+  (:func:`is_pruning_wrapper`).
 * **Fresh initial weights** (:func:`reseeded_clone`): the model rebuilt from its config with
   every seeded initializer given a new seed.
 * **Optimizer internals** of tf_keras (legacy and new optimizers).
 
-Everything in tfprune keys masks and scores by the user's *original* layer name, so a
+Everything in tfprune keys masks and scores by the user's *original* layer name (a path of
+layer names for the kernels inside a MultiHeadAttention, see :func:`prunable_kernels`), so a
 model wrapped by :func:`tfprune.prune_at_init` and the plain model it came from use the same
 keys.
 """
@@ -148,7 +151,10 @@ _FAMILIES = (
     ("depthwise", ("DepthwiseConv1D", "DepthwiseConv2D")),
     ("dense", ("Dense",)),
     ("conv", ("Conv1D", "Conv2D", "Conv3D")),
+    ("einsum", ("EinsumDense",)),
+    ("attention", ("MultiHeadAttention",)),
     ("batchnorm", ("BatchNormalization",)),
+    ("normalization", ("LayerNormalization", "GroupNormalization", "UnitNormalization")),  # input statistics
     ("activation", ("Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU")),  # element-wise, no weights
     ("softmax", ("Softmax",)),
     ("prelu", ("PReLU",)),
@@ -165,7 +171,7 @@ _FAMILIES = (
 )
 _CLASSES = {kind: tuple(getattr(keras.layers, n) for n in names if hasattr(keras.layers, n))
             for kind, names in _FAMILIES}
-PRUNABLE_KINDS = ("dense", "conv", "transposed")
+PRUNABLE_KINDS = ("dense", "conv", "transposed", "einsum", "attention")
 ACTIVATION_KINDS = ("activation", "softmax", "prelu")
 
 
@@ -184,7 +190,9 @@ def _kind_of_class(cls) -> "str | None":
 def layer_kind(layer) -> "str | None":
     """The family of ``layer`` itself (a wrapper is ``"wrapper"``), or None for any other layer.
 
-    One of: wrapper, input, transposed, separable, depthwise, dense, conv, batchnorm,
+    One of: wrapper, input, transposed, separable, depthwise, dense, conv, einsum
+    (EinsumDense), attention (MultiHeadAttention), batchnorm, normalization (LayerNormalization,
+    GroupNormalization, UnitNormalization: they normalise by the input's own statistics),
     activation (Activation, ReLU, LeakyReLU, ELU, ThresholdedReLU), softmax, prelu, identity
     (Dropout and variants, GaussianNoise, ActivityRegularization, Identity: the identity at
     inference), pooling, resize (Cropping, UpSampling), padding (ZeroPadding), flatten, merge
@@ -222,12 +230,43 @@ def inner_layer(layer):
 
 
 def is_prunable(layer) -> bool:
-    """True for the layers whose ``kernel`` tfprune scores and masks (wrapped or not)."""
+    """True for the layers holding kernels tfprune scores and masks (wrapped or not): Dense,
+    Conv1D/2D/3D, their transposes, EinsumDense and MultiHeadAttention."""
     return layer_kind(inner_layer(layer)) in PRUNABLE_KINDS
 
 
+# The EinsumDense sublayers of a tf_keras MultiHeadAttention whose kernels are pruned, in the
+# order MultiHeadAttention creates them (TF-MOT's prune registry lists the same four). tf_keras
+# names them "query", "key", "value" and "attention_output".
+_ATTENTION_SUBLAYERS = ("_query_dense", "_key_dense", "_value_dense", "_output_dense")
+
+
+def kernel_owners(layer) -> "dict[str, keras.layers.Layer]":
+    """``{key: the layer whose ``kernel`` it is}`` for one top-level ``layer`` (a wrapper is
+    seen through); empty for a layer that is not prunable. See :func:`prunable_kernels` for the keys."""
+    inner = inner_layer(layer)
+    kind = layer_kind(inner)
+    if kind not in PRUNABLE_KINDS:
+        return {}
+    if kind != "attention":
+        return {inner.name: inner}
+    out = {}
+    for attribute in _ATTENTION_SUBLAYERS:
+        sub = getattr(inner, attribute, None)
+        if sub is not None and getattr(sub, "kernel", None) is not None:
+            out[f"{inner.name}/{sub.name}"] = sub
+    return out
+
+
+def layer_kernels(layer) -> "dict[str, tf.Variable]":
+    """``{key: kernel variable}`` of one top-level ``layer`` (see :func:`prunable_kernels`)."""
+    return {key: owner.kernel for key, owner in kernel_owners(layer).items()}
+
+
 def prunable_layers(model) -> "dict[str, keras.layers.Layer]":
-    """Ordered ``{original layer name: layer}`` of the prunable layers, in model order.
+    """Ordered ``{original layer name: layer}`` of the layers holding prunable kernels, in model
+    order. A layer may hold several kernels (a MultiHeadAttention holds four): use
+    :func:`prunable_kernels` for the kernels and their keys.
 
     Wrapped layers are returned as their wrapper; use :func:`inner_layer` for the user's layer.
     """
@@ -238,13 +277,114 @@ def prunable_layers(model) -> "dict[str, keras.layers.Layer]":
     return out
 
 
+def prunable_kernel_layers(model) -> "dict[str, tuple]":
+    """Ordered ``{key: (top-level layer or its wrapper, the layer owning the kernel)}``."""
+    return {key: (layer, owner) for layer in prunable_layers(model).values()
+            for key, owner in kernel_owners(layer).items()}
+
+
 def prunable_kernels(model) -> "dict[str, tf.Variable]":
-    """Ordered ``{original layer name: kernel variable}`` for the prunable layers."""
-    return {name: inner_layer(layer).kernel for name, layer in prunable_layers(model).items()}
+    """Ordered ``{key: kernel variable}`` of every prunable kernel, in model order.
+
+    **The keys** (of masks, scores, tickets and report rows everywhere in tfprune) are stable
+    paths of the user's layer names, the same for a plain model, its wrapped version, a clone
+    and a reloaded file:
+
+    * the ``kernel`` of a top-level Dense, Conv1D/2D/3D, Conv*Transpose or EinsumDense layer is
+      keyed by the layer's name: ``"fc1"``;
+    * a MultiHeadAttention named ``"mha"`` contributes its four EinsumDense kernels, keyed
+      ``"mha/query"``, ``"mha/key"``, ``"mha/value"`` and ``"mha/attention_output"`` (the
+      sublayers' own names as tf_keras creates them), in that order. Their shapes are
+      ``(d_query, heads, key_dim)``, ``(d_key, heads, key_dim)``, ``(d_value, heads, value_dim)``
+      and ``(heads, value_dim, d_out)``.
+
+    Example:
+        >>> i = keras.Input((6, 8))
+        >>> a = keras.layers.MultiHeadAttention(2, 4, name="mha")(i, i)
+        >>> model = keras.Model(i, keras.layers.Dense(3, name="fc")(a))
+        >>> {key: tuple(k.shape) for key, k in prunable_kernels(model).items()}   # doctest: +NORMALIZE_WHITESPACE
+        {'mha/query': (8, 2, 4), 'mha/key': (8, 2, 4), 'mha/value': (8, 2, 4),
+         'mha/attention_output': (2, 4, 8), 'fc': (8, 3)}
+    """
+    return {key: owner.kernel for key, (_, owner) in prunable_kernel_layers(model).items()}
+
+
+def attention_logit_kernels(model) -> "list[str]":
+    """Keys of the query and key kernels of every MultiHeadAttention of ``model``.
+
+    They only shape the attention weights (the softmax of q·k), so on an input whose tokens are
+    all equal (SynFlow's all-ones input) the attention is uniform whatever they hold: their
+    gradient, SynFlow score and path count are exactly 0 even when their paths are intact.
+    """
+    out = []
+    for layer in prunable_layers(model).values():
+        inner = inner_layer(layer)
+        if layer_kind(inner) == "attention":
+            subs = {id(getattr(inner, a, None)) for a in _ATTENTION_SUBLAYERS[:2]}
+            out += [key for key, owner in kernel_owners(layer).items() if id(owner) in subs]
+    return out
+
+
+def build_kernels(layer) -> None:
+    """Creates the kernels of ``layer`` (not a wrapper) if they do not exist yet.
+
+    A MultiHeadAttention rebuilt from its config (loading a saved model) has its EinsumDense
+    sublayers but not their weights until it is first called; a pruning wrapper needs the
+    kernels in its own ``build``. They are built from the input shapes the layer memorised.
+    """
+    if layer_kind(layer) != "attention" or not getattr(layer, "_built_from_signature", False):
+        return
+    query, key, value = (tf.TensorShape(getattr(layer, name)) for name in ("_query_shape", "_key_shape", "_value_shape"))
+    value_dim = getattr(layer, "_value_dim", None) or layer._key_dim
+    attention_output = query[:-1].concatenate([layer._num_heads, value_dim])
+    from tf_keras.src.utils import tf_utils
+
+    for attribute, shape in zip(_ATTENTION_SUBLAYERS, (query, key, value, attention_output)):
+        sub = getattr(layer, attribute, None)
+        if sub is not None and not sub.built:
+            # as when the layer is called: outside any function graph, variables named mha/query/...
+            with tf_utils.maybe_init_scope(layer), tf.name_scope(layer.name), tf.name_scope(sub.name):
+                sub.build(shape)
+            sub.built = True
+
+
+def make_prunable_for_tfmot(layer) -> None:
+    """Lets TF-MOT's wrapper (and so tfprune's subclass) take ``layer``, with one mask per
+    kernel of :func:`layer_kernels`.
+
+    TF-MOT's prune registry knows Dense, Conv and MultiHeadAttention (by exact class) but not
+    EinsumDense. For a prunable layer it does not know, this gives the layer *instance* a
+    ``get_prunable_weights`` method, the duck-typed path TF-MOT's wrapper documents for custom
+    layers (and the same thing its registry does to the layers it knows). Chosen over adding
+    EinsumDense to ``PruneRegistry._LAYERS_WEIGHTS_MAP``: that class-level dict is TF-MOT's
+    process-wide state, and changing it would also change what the user's own
+    ``tfmot.sparsity.keras.prune_low_magnitude`` accepts and prunes by magnitude; the instance
+    method concerns only the layers tfprune wraps (and covers subclasses of EinsumDense and
+    MultiHeadAttention, which the registry refuses). A layer that already has the method
+    (TF-MOT's own, a user's ``PrunableLayer``) is left alone.
+    """
+    if hasattr(layer, "get_prunable_weights") or not is_prunable(layer):
+        return
+    tfmot()  # the registry lives in TF-MOT: imported through the seam, as everywhere
+    from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
+
+    if prune_registry.PruneRegistry.supports(layer):
+        return
+
+    def get_prunable_weights():
+        return list(layer_kernels(layer).values())
+
+    layer.get_prunable_weights = get_prunable_weights
 
 
 def _short_name(variable) -> str:
     return variable.name.split("/")[-1].split(":")[0]
+
+
+def _is_matrix(variable) -> bool:
+    """A kernel or an embedding table: a variable of two or more dimensions whose name ends in
+    ``kernel`` or is ``embeddings``."""
+    return len(variable.shape) >= 2 and (_short_name(variable).endswith("kernel") or _short_name(variable) == "embeddings")
 
 
 def dense_matrices(model) -> "dict[str, list]":
@@ -252,21 +392,40 @@ def dense_matrices(model) -> "dict[str, list]":
 
     A *weight matrix* is a kernel or an embedding table (a variable of two or more dimensions
     whose name ends in ``kernel`` or is ``embeddings``): the kernels of LSTM/GRU/SimpleRNN
-    (recurrent ones too), Embedding tables, MultiHeadAttention's EinsumDense kernels, depthwise
-    and separable kernels, ... of every layer that is not prunable. Biases, normalisation
+    (recurrent ones too), Embedding tables, depthwise and separable kernels, ... of every layer,
+    except the kernels :func:`prunable_kernels` lists (a subclass of MultiHeadAttention with
+    more EinsumDense sublayers keeps those extra kernels here). Biases, normalisation
     parameters and PReLU slopes are not matrices. ``mask`` is a (TF-MOT) wrapper's mask of that
-    variable, when the layer is wrapped.
+    variable, when the layer is wrapped. :func:`not_pruned_reason` says why, per layer.
     """
     out = {}
     for layer in model.layers:
-        if is_prunable(layer):
-            continue
+        pruned = {id(v) for v in layer_kernels(layer).values()}
         masks = {id(w): m for w, m, _ in getattr(layer, "pruning_vars", ())} if is_pruning_wrapper(layer) else {}
-        found = [(w, masks.get(id(w))) for w in inner_layer(layer).weights
-                 if len(w.shape) >= 2 and (_short_name(w).endswith("kernel") or _short_name(w) == "embeddings")]
+        found = [(w, masks.get(id(w))) for w in inner_layer(layer).weights if _is_matrix(w) and id(w) not in pruned]
         if found:
             out[inner_layer(layer).name] = found
     return out
+
+
+_NOT_PRUNED_REASONS = (  # (layer class names, why its matrices stay dense); first match wins
+    (("Embedding",), "embedding table (a lookup, not a matrix product)"),
+    (("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"),
+     "recurrent layer: input and recurrent kernels are not pruned"),
+    (("DepthwiseConv1D", "DepthwiseConv2D"), "depthwise kernel: not pruned"),
+    (("SeparableConv1D", "SeparableConv2D"), "separable convolution: depthwise and pointwise kernels are not pruned"),
+    (("MultiHeadAttention",), "kernels besides query/key/value/attention_output are not pruned"),
+)
+
+
+def not_pruned_reason(layer) -> str:
+    """Why tfprune leaves the weight matrices of ``layer`` (a wrapper is seen through) dense."""
+    inner = inner_layer(layer)
+    names = {cls.__name__ for cls in type(inner).__mro__}
+    for classes, reason in _NOT_PRUNED_REASONS:
+        if names.intersection(classes):
+            return reason
+    return f"{type(inner).__name__}: not a layer tfprune prunes"
 
 
 def require_prunable(model, argument: str = "model") -> "dict[str, keras.layers.Layer]":
@@ -274,8 +433,8 @@ def require_prunable(model, argument: str = "model") -> "dict[str, keras.layers.
     if not layers:
         kinds = sorted({type(inner_layer(l)).__name__ for l in model.layers})
         raise ValueError(
-            f"{argument}: model {model.name!r} has no prunable layer (Dense, Conv1D, Conv2D, Conv3D "
-            f"or their transposes); its layers are {kinds}."
+            f"{argument}: model {model.name!r} has no prunable layer (Dense, Conv1D, Conv2D, Conv3D, their "
+            f"transposes, EinsumDense or MultiHeadAttention); its layers are {kinds}."
         )
     return layers
 

@@ -24,10 +24,43 @@ class LayerCollapseWarning(UserWarning):
 
 
 class NotPrunedWarning(UserWarning):
-    """The model holds weight matrices tfprune leaves dense (LSTM/GRU/SimpleRNN kernels,
-    Embedding tables, MultiHeadAttention's EinsumDense kernels, depthwise kernels, ...): the
-    requested sparsity applies to the prunable layers only. The sparsity report lists them as
-    "not prunable" and gives ``overall_sparsity`` over every weight matrix."""
+    """The model holds weight matrices tfprune leaves dense (Embedding tables, LSTM/GRU/SimpleRNN
+    input and recurrent kernels, depthwise and separable kernels, ...): the requested sparsity
+    applies to the prunable kernels only (Dense, Conv, transposed Conv, EinsumDense, and the
+    query/key/value/output kernels of MultiHeadAttention, which are pruned). The sparsity report
+    lists the others as "not prunable" with the reason and gives ``overall_sparsity`` over every
+    weight matrix."""
+
+
+class ZeroScoreWarning(UserWarning):
+    """A scoring method gave every (still alive) weight of a kernel a score of exactly 0: it sees
+    no effect of that kernel on its objective, so it cannot rank its weights (they are ties at 0)
+    and a global ranking prunes them before any weight with a positive score. The known case:
+    SynFlow and the query/key kernels of a MultiHeadAttention (its all-ones input makes every
+    token equal, so the attention is uniform whatever those kernels hold). ``exclude=[...]``
+    keeps such kernels dense."""
+
+
+def _warn_zero_scores(model, scores, alive, method, exclude) -> None:
+    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    zero = [name for name, score in scores.items() if name not in exclude
+            and _all_zero(score, None if not alive or name not in alive else np.asarray(alive[name]) != 0)]
+    if not zero:
+        return
+    attention = [name for name in zero if name in set(_keras.attention_logit_kernels(model))]
+    why = (" (for the attention query/key kernels: its all-ones input makes every token equal, so the attention "
+           "is uniform whatever they hold)" if attention and method == "synflow" else "")
+    warnings.warn(f"method {method!r} scores every weight of {zero} exactly 0{why}: it sees no effect of them on its "
+                  "objective and cannot rank their weights, so they are ties at 0 (pruned before every weight with a "
+                  f"positive score under keep='highest'). Pass exclude={zero} to keep them dense.",
+                  ZeroScoreWarning, stacklevel=_caller_stacklevel())
+
+
+def _all_zero(score, alive) -> bool:
+    score = np.asarray(score)
+    if alive is not None:
+        score = score[alive]
+    return score.size > 0 and not np.any(score)
 
 
 def _caller_stacklevel() -> int:
@@ -47,7 +80,8 @@ def _warn_not_pruned(model, sparsity) -> None:
     kinds = sorted({type(_keras.inner_layer(l)).__name__ for l in model.layers if _keras.inner_layer(l).name in dense})
     warnings.warn(f"layers {list(dense)} ({', '.join(kinds)}) hold {left:,} weights in matrices that tfprune does not "
                   f"prune ({left / (left + pruned):.0%} of all weight matrices); they stay dense and sparsity={sparsity} "
-                  "applies to the Dense/Conv kernels only. sparsity_report(...).overall_sparsity counts them.",
+                  "applies to the prunable kernels only. "
+                  "sparsity_report(...).overall_sparsity counts them.",
                   NotPrunedWarning, stacklevel=_caller_stacklevel())
 
 
@@ -67,8 +101,9 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         scope: ``"global"`` (default) or ``"layerwise"`` ranking.
         seed: seed of the ``random`` scorer (same seed → bit-identical masks): None or an
             integer >= 0, checked whatever the method.
-        exclude: layer names left dense. min_density: per-layer floor. block: ``(4, 1)`` etc.
-            for block-sparse Dense kernels. See :func:`tfprune.allocation.allocate`.
+        exclude: keys of kernels left dense (layer names; ``"mha/query"`` etc. for attention).
+            min_density: per-kernel floor. block: ``(4, 1)`` etc. for block-sparse Dense
+            kernels. See :func:`tfprune.allocation.allocate`.
         rounds: number of score → prune rounds, densities d^(r/rounds); defaults to the
             method's own (100 for SynFlow, 1 otherwise).
         within: masks of weights still alive (only those can be kept; the sparsity still counts
@@ -90,10 +125,12 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         **options: method options (``temperature`` for GraSP, ``input_shape`` for SynFlow).
 
     Returns:
-        ``{original layer name: float32 0/1 array of the kernel's shape}``.
+        ``{key: float32 0/1 array of the kernel's shape}``; the keys are the original layer
+        names, and ``"mha/query"``, ``"mha/key"``, ``"mha/value"``, ``"mha/attention_output"``
+        for the kernels of a MultiHeadAttention ``"mha"`` (see ``tfprune.get_masks``).
 
     Warns with :class:`NotPrunedWarning`, naming them, when the model has weight matrices
-    tfprune leaves dense (recurrent kernels, embeddings, attention, depthwise kernels).
+    tfprune leaves dense (recurrent kernels, embeddings, depthwise kernels).
 
     Example:
         >>> masks = tfprune.compute_masks(model, "synflow", sparsity=0.9)
@@ -113,6 +150,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         sparsity = check_sparsity(sparsity)
     scorer, score = make_score_fn(model, method, data, loss,
                                   **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
+    if n_m is not None:
+        _check_n_m_kernels(model, n_m, exclude)
     _warn_not_pruned(model, sparsity if n_m is None else f"{n_m[0]}:{n_m[1]}")
     if rounds is None:
         rounds = 1 if n_m is not None else scorer.rounds
@@ -128,15 +167,32 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
     if n_m is not None:
         for r in range(1, rounds + 1):
             scores = check_finite(score(masks), method)
+            if r == 1:
+                _warn_zero_scores(model, scores, masks, method, exclude)
             kept = m - int(round((m - n) * r / rounds))
             masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
         return _never_revive(masks, within)
     density = 1.0 - sparsity
     for r in range(1, rounds + 1):
         scores = check_finite(score(masks), method)
+        if r == 1:
+            _warn_zero_scores(model, scores, masks, method, exclude)
         masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
                          exclude=exclude, min_density=min_density, block=block, within=masks)
     return _never_revive(masks, within)
+
+
+def _check_n_m_kernels(model, n_m, exclude):
+    """N:M groups run along a kernel's input-channel axis (``-2``); an EinsumDense kernel (also
+    inside a MultiHeadAttention) has no such axis in general (``(d_model, heads, key_dim)``:
+    ``-2`` is the heads axis), so N:M refuses them unless they are excluded."""
+    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    einsum = [key for key, (_, owner) in _keras.prunable_kernel_layers(model).items()
+              if _keras.layer_kind(owner) == "einsum" and key not in exclude]
+    if einsum:
+        raise ValueError(f"n_m: got {tuple(n_m)!r}, but the EinsumDense kernels {einsum} (MultiHeadAttention and "
+                         "EinsumDense layers) have no single input-channel axis to group along; pass exclude="
+                         f"{einsum} to keep them dense, or prune them with sparsity=... instead of n_m.")
 
 
 def _never_revive(masks, within):

@@ -16,7 +16,8 @@ import numpy as np
 
 from tfprune import _keras
 
-__all__ = ["clone_model", "is_keras_model", "is_pruning_wrapper", "positive_zeros", "require_keras_model"]
+__all__ = ["clone_model", "is_keras_model", "is_pruning_wrapper", "kernel_owners", "positive_zeros",
+           "require_keras_model"]
 
 
 def is_keras_model(obj) -> bool:
@@ -43,6 +44,21 @@ def is_pruning_wrapper(layer) -> bool:
     """Whether ``layer`` is a pruning wrapper: TF-MOT's ``PruneLowMagnitude`` or tfprune's
     :class:`~tfprune.FixedMaskWrapper` (a subclass). Never imports TF-MOT."""
     return _keras.is_pruning_wrapper(layer)
+
+
+def kernel_owners(layer) -> dict:
+    """``{key: the layer whose kernel it is}`` for the kernels tfprune prunes in ``layer`` (a
+    wrapper is seen through), keyed as tfprune's masks are: ``{"fc1": <Dense fc1>}`` for a
+    Dense/Conv/EinsumDense layer, ``{"mha/query": <EinsumDense query>, "mha/key": ...,
+    "mha/value": ..., "mha/attention_output": ...}`` for a MultiHeadAttention ``"mha"``, ``{}``
+    for any other layer.
+
+        >>> kernel_owners(object())
+        {}
+    """
+    if not isinstance(layer, _keras.keras.layers.Layer):
+        return {}
+    return _keras.kernel_owners(layer)
 
 
 def clone_model(model):

@@ -23,7 +23,7 @@ class LayerRow:
     kept: int
     density: float
     paths: "float | None"  # input→output paths through the layer's kept weights (None: not computed)
-    note: str = ""  # why a "not prunable" row is left dense (Keras 3 models), printed in the note column
+    why_not_pruned: str = ""  # rows of layers left dense: why tfprune does not prune them
 
     @property
     def collapsed(self) -> bool:
@@ -43,11 +43,13 @@ class LayerRow:
 class SparsityReport:
     """Rows per prunable layer plus totals. ``str(report)`` is a table; ``to_dict()`` for JSON.
 
-    ``rows``, ``params``, ``kept`` and ``sparsity`` cover the *prunable* weights (Dense, Conv and
-    transposed-Conv kernels): ``sparsity`` is the fraction of them removed, what
-    ``sparsity=...`` asked for. ``not_prunable`` lists the layers whose weight matrices tfprune
-    leaves dense (LSTM/GRU/SimpleRNN kernels, Embedding tables, MultiHeadAttention's EinsumDense
-    kernels, depthwise kernels, ...; see :func:`tfprune._keras.dense_matrices`), and
+    ``rows``, ``params``, ``kept`` and ``sparsity`` cover the *prunable* weights (Dense, Conv,
+    transposed-Conv and EinsumDense kernels, and the query/key/value/attention_output kernels of
+    a MultiHeadAttention, one row each, keyed as :func:`tfprune._keras.prunable_kernels` says):
+    ``sparsity`` is the fraction of them removed, what ``sparsity=...`` asked for.
+    ``not_prunable`` lists the layers whose weight matrices tfprune leaves dense, each with
+    ``why_not_pruned`` (Embedding tables, LSTM/GRU/SimpleRNN input and recurrent kernels,
+    depthwise and separable kernels, ...; see :func:`tfprune._keras.dense_matrices`), and
     ``overall_sparsity`` is the sparsity over every weight matrix of the model, those included.
     The table prints both when they differ, so that a report never overstates sparsity.
     """
@@ -89,10 +91,7 @@ class SparsityReport:
 
     def to_dict(self) -> dict:
         def row(r):
-            out = dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
-            if not out["note"]:
-                del out["note"]
-            return out
+            return dict(dataclasses.asdict(r), shape=list(r.shape), collapsed=r.collapsed, reason=r.reason)
 
         return {
             "layers": [row(r) for r in self.rows],
@@ -107,7 +106,8 @@ class SparsityReport:
 
         rows = [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}",
                  f"COLLAPSED: {r.reason}" if r.collapsed else ""] for r in self.rows]
-        rows += [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}", r.note or "not prunable"]
+        rows += [[r.name, str(r.shape), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.4f}",
+                  f"not prunable: {r.why_not_pruned}" if r.why_not_pruned else "not prunable"]
                  for r in self.not_prunable]
         if self.not_prunable:
             footer = [total("prunable", self.params, self.kept, self.sparsity),
@@ -161,11 +161,14 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
             paths = path_flow(model, full)
         except (ValueError, TypeError):
             paths = None
+    # no path count for attention query/key kernels: under the all-ones input it is 0 even when
+    # their paths are intact (see tfprune._keras.attention_logit_kernels); "no weight left" still applies
+    uncounted = set(_keras.attention_logit_kernels(model))
     rows = []
     for name, mask in full.items():
         kept = int(np.count_nonzero(mask))
         flow = None
-        if paths is not None:
+        if paths is not None and name not in uncounted:
             value = paths[name]
             flow = value if np.isfinite(value) else float("inf")
         rows.append(LayerRow(name, tuple(mask.shape), int(mask.size), kept, kept / mask.size, flow))
@@ -186,12 +189,13 @@ def _keras3_report(model, masks) -> SparsityReport:
 
 def _not_prunable_rows(model) -> "tuple[LayerRow, ...]":
     """One row per layer holding weight matrices tfprune leaves dense (kept: all of them, or
-    what a TF-MOT wrapper's masks keep)."""
+    what a TF-MOT wrapper's masks keep), with the reason."""
+    layers = {_keras.inner_layer(layer).name: layer for layer in model.layers}
     rows = []
     for name, matrices in _keras.dense_matrices(model).items():
         shapes = [tuple(v.shape) for v, _ in matrices]
         params = sum(int(np.prod(s)) for s in shapes)
         kept = sum(int(np.prod(v.shape)) if m is None else int(np.count_nonzero(m.numpy())) for v, m in matrices)
         rows.append(LayerRow(name, shapes[0] if len(shapes) == 1 else tuple(shapes), params, kept,
-                             kept / params if params else 1.0, None))
+                             kept / params if params else 1.0, None, _keras.not_pruned_reason(layers[name])))
     return tuple(rows)

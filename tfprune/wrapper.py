@@ -33,7 +33,8 @@ from tfprune._keras import keras
 
 
 class _FixedMaskWrapper:
-    """Wraps a Dense/Conv layer and multiplies its kernel by a fixed 0/1 mask.
+    """Wraps a Dense/Conv/EinsumDense layer (one kernel) or a MultiHeadAttention (its four
+    EinsumDense kernels) and multiplies each kernel by its own fixed 0/1 mask.
 
     Build models with it through :func:`tfprune.prune_at_init` or :func:`apply_masks`;
     load saved ones inside :func:`tfprune.custom_object_scope`. Like TF-MOT's wrapper it is
@@ -50,13 +51,29 @@ class _FixedMaskWrapper:
         # The wrapper computes in its layer's dtype policy (mixed precision: a float32 output
         # layer in a mixed_float16 model gets float32 inputs, as it would unwrapped).
         kwargs["dtype"] = getattr(layer, "dtype_policy", None) or kwargs.get("dtype")
+        _keras.make_prunable_for_tfmot(layer)  # EinsumDense: see there why not TF-MOT's registry
         super().__init__(layer, pruning_schedule=pruning_schedule, **kwargs)
         self._call_accepts_training = "training" in inspect.signature(self.layer.call).parameters
 
     def build(self, input_shape):
+        # A MultiHeadAttention rebuilt from its config (a loaded file) has no kernels until it is
+        # called; TF-MOT's build needs them to make the masks.
+        _keras.build_kernels(self.layer)
         super().build(input_shape)
         # UpdatePruningStep re-masks at each epoch end through this op: make it ours (idempotent).
         self.pruning_obj.weight_mask_op = self.mask_weights
+
+    def add_weight(self, name=None, *args, **kwargs):
+        # TF-MOT's build names every mask "mask" and every threshold "threshold"; a wrapper that
+        # holds several kernels (MultiHeadAttention) would then hold equal names, which an .h5
+        # file cannot store. The first keeps its name (files of one-kernel wrappers unchanged),
+        # the next ones are "mask_1", "mask_2", ...
+        if name in ("mask", "threshold"):
+            counts = self.__dict__.setdefault("_tfprune_weight_names", {})
+            index = counts.get(name, 0)
+            counts[name] = index + 1
+            name = f"{name}_{index}" if index else name
+        return super().add_weight(name, *args, **kwargs)
 
     def mask_weights(self):
         """``kernel ← 0 where mask == 0`` for every masked weight: idempotent (applying it twice
@@ -154,13 +171,16 @@ def is_wrapped(model) -> bool:
     return bool(_wrappers(model))
 
 
-def _kernel_mask(wrapper):
-    """The mask variable that belongs to the wrapped layer's kernel."""
-    kernel = _keras.inner_layer(wrapper).kernel
-    for weight, mask, _ in wrapper.pruning_vars:
-        if weight is kernel:
-            return mask
-    raise ValueError(f"layer {wrapper.layer.name!r}: its wrapper does not mask the kernel.")
+def _kernel_masks(wrapper) -> "dict[str, tf.Variable]":
+    """``{key: mask variable}`` for every prunable kernel of the wrapped layer (one for a
+    Dense/Conv/EinsumDense layer, four for a MultiHeadAttention), matched by variable."""
+    masks = {id(weight): mask for weight, mask, _ in wrapper.pruning_vars}
+    out = {}
+    for key, kernel in _keras.layer_kernels(wrapper).items():
+        if id(kernel) not in masks:
+            raise ValueError(f"layer {wrapper.layer.name!r}: its wrapper does not mask the kernel {key!r}.")
+        out[key] = masks[id(kernel)]
+    return out
 
 
 def check_masks(model, masks: Mapping[str, np.ndarray], argument: str = "masks") -> "dict[str, np.ndarray]":
@@ -212,9 +232,11 @@ def wrap(model, pruning_schedule=None):
 def apply_masks(model, masks: Mapping[str, np.ndarray]):
     """Sets fixed masks on ``model`` and zeroes the masked weights; returns the masked model.
 
-    A plain model is first wrapped (every prunable layer; layers missing from ``masks`` get an
+    A plain model is first wrapped (every prunable layer; kernels missing from ``masks`` get an
     all-ones mask); a wrapped model is updated in place and returned. Always use the return
-    value. Keys are the original layer names. Masks must hold only 0 and 1.
+    value. Keys are those of :func:`tfprune._keras.prunable_kernels`: the original layer names,
+    and ``"<attention layer>/query"`` (``key``, ``value``, ``attention_output``) for the four
+    kernels of a MultiHeadAttention. Masks must hold only 0 and 1.
 
     On a wrapped model the given masks *replace* its masks as they are: a weight pruned before
     and kept now restarts from its stored value, 0.0 (set the weights afterwards, as the lottery
@@ -238,20 +260,22 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]):
     masks = check_masks(model, masks)
     if not is_wrapped(model):
         model = wrap(model)
-    wrappers = _wrappers(model)
-    missing = [name for name in masks if name not in wrappers]
+    variables = {key: variable for wrapper in _wrappers(model).values() for key, variable in _kernel_masks(wrapper).items()}
+    missing = [name for name in masks if name not in variables]
     if missing:
         raise ValueError(f"masks: layers {missing} are prunable but not wrapped in model {model.name!r}.")
+    kernels = _keras.prunable_kernels(model)
     for name, mask in masks.items():
-        wrapper = wrappers[name]
-        _kernel_mask(wrapper).assign(mask)
-        kernel = _keras.inner_layer(wrapper).kernel
+        variables[name].assign(mask)
+        kernel = kernels[name]
         kernel.assign(np.where(mask != 0, kernel.numpy(), np.zeros((), kernel.dtype.as_numpy_dtype)))
     return model
 
 
 def get_masks(model) -> "dict[str, np.ndarray]":
-    """``{original layer name: float32 0/1 mask}`` of every prunable layer.
+    """``{key: float32 0/1 mask}`` of every prunable kernel, keyed as
+    :func:`tfprune._keras.prunable_kernels` says (the layer name; ``"mha/query"`` etc. for the
+    kernels of a MultiHeadAttention ``"mha"``).
 
     For wrapped layers this is the wrapper's mask; for plain layers the kernel's nonzero
     pattern (so it also reads the sparsity of a stripped model). For a Keras 3 model, see
@@ -262,13 +286,15 @@ def get_masks(model) -> "dict[str, np.ndarray]":
         return masked.get_masks(model)
     _keras.check_model(model)
     masks = {}
-    for name, layer in _keras.prunable_layers(model).items():
+    for layer in _keras.prunable_layers(model).values():
         if _keras.is_pruning_wrapper(layer):
-            values = _loading.check_mask(name, _kernel_mask(layer).numpy(),
-                                         hint=": set masks with tfprune.apply_masks, not through the variables")
-            masks[name] = values.astype(np.float32)
+            for name, mask in _kernel_masks(layer).items():
+                values = _loading.check_mask(name, mask.numpy(),
+                                             hint=": set masks with tfprune.apply_masks, not through the variables")
+                masks[name] = values.astype(np.float32)
         else:
-            masks[name] = (layer.kernel.numpy() != 0).astype(np.float32)
+            for name, kernel in _keras.layer_kernels(layer).items():
+                masks[name] = (kernel.numpy() != 0).astype(np.float32)
     return masks
 
 

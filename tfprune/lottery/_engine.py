@@ -83,7 +83,8 @@ class Engine:
         plain = self._build()
         self.plain = plain
         self.layer_names = [_keras.inner_layer(l).name for l in plain.layers]
-        self.prunable = list(_keras.require_prunable(plain))
+        _keras.require_prunable(plain)
+        self.prunable = list(_keras.prunable_kernels(plain))  # kernel keys (mha/query, ...)
         self.model = apply_masks(plain, {})
         self.compile()
         self.config = _rundir.jsonable({

@@ -36,11 +36,12 @@ def layer_weights(model, masks: "Mapping[str, np.ndarray] | None" = None) -> "di
     out = {}
     masks = masks or {}
     for name, layer in _layers_with_weights(model).items():
-        kernel = getattr(layer, "kernel", None)
+        keys = {id(kernel): key for key, kernel in _keras.layer_kernels(layer).items()}  # mha: four kernels
         for i, (var, value) in enumerate(zip(layer.weights, layer.get_weights())):
             value = np.array(value, copy=True)
-            if name in masks and var is kernel:
-                value = np.where(np.asarray(masks[name]) != 0, value, np.zeros((), value.dtype)).astype(value.dtype)
+            key = keys.get(id(var))
+            if key in masks:
+                value = np.where(np.asarray(masks[key]) != 0, value, np.zeros((), value.dtype)).astype(value.dtype)
             out[f"{name}{SEP}{i}"] = value
     return out
 

@@ -1,9 +1,11 @@
 """Tickets on disk: a mask set plus the architecture it belongs to, transferable to a freshly
 built model of the same architecture (e.g. to train a ticket found on one dataset on another).
 
-File format (``.npz``, written atomically): one float32 0/1 array per prunable layer, keyed by
-the layer's name, plus ``__tfprune_ticket__``, a JSON string (uint8 array) with the format
-version and, for every layer in model order, its name, class and kernel shape, and
+File format (``.npz``, written atomically): one float32 0/1 array per prunable kernel, keyed as
+masks are everywhere (the layer's name; ``"mha/query"``, ``"mha/key"``, ``"mha/value"``,
+``"mha/attention_output"`` for the kernels of a MultiHeadAttention ``"mha"``), plus
+``__tfprune_ticket__``, a JSON string (uint8 array) with the format version and, for every
+kernel in model order, its key, the class of its layer and the kernel shape, and
 ``__tfprune_sha256__``, the digest of the rest (checked on load; tickets without it are read as
 they are). Every ``level_<n>/mask.npz`` of a lottery run is such a file.
 
@@ -63,10 +65,12 @@ class Ticket:
 def ticket_layers(model) -> "list[dict]":
     """``[{"name", "class", "shape"}]`` of ``model``'s prunable kernels, in model order."""
     _keras.check_model(model)
+    _keras.require_prunable(model)
     rows = []
-    for name, layer in _keras.require_prunable(model).items():
-        inner = _keras.inner_layer(layer)
-        rows.append({"name": name, "class": type(inner).__name__, "shape": [int(d) for d in inner.kernel.shape]})
+    for name, (layer, owner) in _keras.prunable_kernel_layers(model).items():
+        # the class of the user's layer (MultiHeadAttention for "mha/query"), the shape of the kernel
+        rows.append({"name": name, "class": type(_keras.inner_layer(layer)).__name__,
+                     "shape": [int(d) for d in owner.kernel.shape]})
     return rows
 
 

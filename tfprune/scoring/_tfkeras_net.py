@@ -30,7 +30,9 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
 
     With ``strip_softmax`` each output layer's softmax (its activation, or a final ``Softmax``
     layer) is replaced by the identity, so the clone returns logits. With ``linear`` every
-    activation (layer argument or activation layer) is the identity.
+    activation (layer argument or activation layer) and every LayerNormalization-like layer
+    (it divides by the input's own spread, which is 0 when the path counts reach it as a
+    constant vector) is the identity.
     Returns ``(clone, had_softmax)``. The clone's weights are a copy of the original's.
     """
     softmax_outputs = {id(_keras.inner_layer(l)) for l in _keras.output_layers(model)
@@ -44,7 +46,7 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
             config["dtype"] = dtype
         elif _keras.compute_dtype_is_low_precision(inner):
             config["dtype"] = "float32"  # scores never in float16, whatever the policy
-        if linear and _keras.is_activation_layer(inner):
+        if linear and (_keras.is_activation_layer(inner) or _keras.layer_kind(inner) == "normalization"):
             return keras.layers.Activation("linear", name=inner.name, dtype=dtype or inner.dtype)
         if linear and "activation" in config:
             config["activation"] = "linear"
@@ -169,8 +171,9 @@ def flow_net(model, ones, paths=False) -> TfKerasNet:
                     key = w.name.split("/")[-1].split(":")[0]
                     w.assign(tf.fill(tf.shape(w), tf.constant(values.get(key, 1.0), tf.float64)))
             elif _keras.is_prunable(layer):
+                kernels = {id(k) for k in _keras.layer_kernels(layer).values()}
                 for w in layer.weights:
-                    if w is not layer.kernel:
+                    if id(w) not in kernels:
                         w.assign(tf.zeros_like(w))
             else:
                 for w in layer.weights:

@@ -57,7 +57,10 @@ def make_synflow(model, data=None, loss=None, *, input_shape=None):
 def path_flow(model, masks, *, input_shape=None):
     """Per layer, the number of input→output paths through its kept weights (float64).
 
-    Zero means every path through that layer is cut, even if it keeps weights. The pass is
+    Zero means every path through that layer is cut, even if it keeps weights (except for the
+    query and key kernels of an attention layer: under the all-ones input the attention is
+    uniform and their count is 0 whatever the masks, see ``_keras.attention_logit_kernels``;
+    SynFlow's scores of those kernels are 0 for the same reason). The pass is
     linear (activations replaced by the identity, biases zero, BatchNorm identity), so a
     saturating activation cannot hide a path. Max-pooling routes the flow through one input
     of each window, so with max-pooling the counts are lower bounds.

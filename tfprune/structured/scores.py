@@ -27,6 +27,12 @@ def _output_axis(layer) -> int:
     return -2 if _keras.layer_kind(_keras.inner_layer(layer)) == "transposed" else -1
 
 
+def _kernel_owners(model) -> dict:
+    """``{kernel key: the layer owning the kernel}`` (an EinsumDense for ``"mha/query"``): its
+    last axis is taken as the output axis; structured pruning itself leaves attention alone."""
+    return {key: owner for key, (_, owner) in _keras.prunable_kernel_layers(model).items()}
+
+
 def pool_channel_scores(scores: Mapping[str, np.ndarray], model=None) -> "dict[str, np.ndarray]":
     """Sums element scores over every axis but the output-channel axis (the last one; ``-2``
     for transposed convolutions when ``model`` is given).
@@ -36,13 +42,13 @@ def pool_channel_scores(scores: Mapping[str, np.ndarray], model=None) -> "dict[s
         >>> pooled["fc1"].shape   # (units,); (filters,) for a convolution
         (32,)
     """
-    layers = _keras.prunable_layers(model) if model is not None else {}
+    owners = _kernel_owners(model) if model is not None else {}
     out = {}
     for name, value in scores.items():
         value = np.asarray(value, np.float64)
         if value.ndim == 0:
             raise ValueError(f"scores: layer {name!r} has a scalar score; expected a kernel-shaped array.")
-        axis = _output_axis(layers[name]) if name in layers else -1
+        axis = _output_axis(owners[name]) if name in owners else -1
         moved = np.moveaxis(value, axis, -1)
         out[name] = moved.reshape(-1, moved.shape[-1]).sum(axis=0)
     return out
@@ -53,9 +59,9 @@ def channel_sizes(model) -> "dict[str, int]":
     score's element count; a global ranking divides by it, see
     :func:`tfprune.allocation.allocate_channels`)."""
     out = {}
-    for name, layer in _keras.prunable_layers(model).items():
-        shape = tuple(_keras.inner_layer(layer).kernel.shape)
-        out[name] = int(np.prod(shape)) // int(shape[_output_axis(layer)])
+    for name, owner in _kernel_owners(model).items():
+        shape = tuple(owner.kernel.shape)
+        out[name] = int(np.prod(shape)) // int(shape[_output_axis(owner)])
     return out
 
 
@@ -77,11 +83,12 @@ def channel_norms(model, ord: int = 1) -> "dict[str, np.ndarray]":
     from tfprune.wrapper import get_masks, is_wrapped
 
     _keras.check_model(model)
-    layers = _keras.require_prunable(model)
+    _keras.require_prunable(model)
+    owners = _kernel_owners(model)
     values = kernel_values(model, get_masks(model) if is_wrapped(model) else None)
     out = {}
     for name, value in values.items():
-        moved = np.moveaxis(np.asarray(value, np.float64), _output_axis(layers[name]), -1)
+        moved = np.moveaxis(np.asarray(value, np.float64), _output_axis(owners[name]), -1)
         flat = moved.reshape(-1, moved.shape[-1])
         out[name] = np.abs(flat).sum(axis=0) if ord == 1 else np.sqrt(np.square(flat).sum(axis=0))
     return out
