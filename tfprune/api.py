@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from tfprune import _keras, checks
+from tfprune import _keras, _keras3, checks
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn
@@ -47,7 +47,7 @@ def _warn_zero_scores(model, scores, alive, method, exclude) -> None:
             and _all_zero(score, None if not alive or name not in alive else np.asarray(alive[name]) != 0)]
     if not zero:
         return
-    attention = [name for name in zero if name in set(_keras.attention_logit_kernels(model))]
+    attention = [name for name in zero if name in set(_attention_logit_kernels(model))]
     why = (" (for the attention query/key kernels: its all-ones input makes every token equal, so the attention "
            "is uniform whatever they hold)" if attention and method == "synflow" else "")
     warnings.warn(f"method {method!r} scores every weight of {zero} exactly 0{why}: it sees no effect of them on its "
@@ -71,13 +71,47 @@ def _caller_stacklevel() -> int:
     return level
 
 
-def _warn_not_pruned(model, sparsity) -> None:
+# ---------------------------------------------------------------- per-Keras facts api needs
+
+def _prunable_kernels(model):
+    if _keras3.is_keras3(model):
+        from tfprune._keras3.layers import prunable_kernels
+        return prunable_kernels(model)
+    return _keras.prunable_kernels(model)
+
+
+def _attention_logit_kernels(model) -> "list[str]":
+    if _keras3.is_keras3(model):
+        from tfprune._keras3.layers import attention_logit_kernels
+        return attention_logit_kernels(model)
+    return list(_keras.attention_logit_kernels(model))
+
+
+def _einsum_kernels(model) -> "list[str]":
+    if _keras3.is_keras3(model):
+        from tfprune._keras3.layers import einsum_kernels
+        return einsum_kernels(model)
+    return [key for key, (_, owner) in _keras.prunable_kernel_layers(model).items() if _keras.layer_kind(owner) == "einsum"]
+
+
+def _left_dense(model) -> "tuple[list[str], list[str], int]":
+    """(keys, layer kinds, weights) of the weight matrices tfprune leaves dense."""
+    if _keras3.is_keras3(model):
+        from tfprune._keras3.layers import dense_matrices, walk
+        dense = dense_matrices(model)
+        layers = dict(walk(model))
+        kinds = sorted({type(layers[k]).__name__ for k in dense if k in layers})
+        return list(dense), kinds, sum(int(np.prod(v.shape)) for v, _ in dense.values())
     dense = _keras.dense_matrices(model)
+    kinds = sorted({type(_keras.inner_layer(l)).__name__ for l in model.layers if _keras.inner_layer(l).name in dense})
+    return list(dense), kinds, sum(int(np.prod(v.shape)) for matrices in dense.values() for v, _ in matrices)
+
+
+def _warn_not_pruned(model, sparsity) -> None:
+    dense, kinds, left = _left_dense(model)
     if not dense:
         return
-    left = sum(int(np.prod(v.shape)) for matrices in dense.values() for v, _ in matrices)
-    pruned = sum(int(np.prod(k.shape)) for k in _keras.prunable_kernels(model).values())
-    kinds = sorted({type(_keras.inner_layer(l)).__name__ for l in model.layers if _keras.inner_layer(l).name in dense})
+    pruned = sum(int(np.prod(k.shape)) for k in _prunable_kernels(model).values())
     warnings.warn(f"layers {list(dense)} ({', '.join(kinds)}) hold {left:,} weights in matrices that tfprune does not "
                   f"prune ({left / (left + pruned):.0%} of all weight matrices); they stay dense and sparsity={sparsity} "
                   "applies to the prunable kernels only. "
@@ -187,8 +221,7 @@ def _check_n_m_kernels(model, n_m, exclude):
     inside a MultiHeadAttention) has no such axis in general (``(d_model, heads, key_dim)``:
     ``-2`` is the heads axis), so N:M refuses them unless they are excluded."""
     exclude = {exclude} if isinstance(exclude, str) else set(exclude)
-    einsum = [key for key, (_, owner) in _keras.prunable_kernel_layers(model).items()
-              if _keras.layer_kind(owner) == "einsum" and key not in exclude]
+    einsum = [key for key in _einsum_kernels(model) if key not in exclude]
     if einsum:
         raise ValueError(f"n_m: got {tuple(n_m)!r}, but the EinsumDense kernels {einsum} (MultiHeadAttention and "
                          "EinsumDense layers) have no single input-channel axis to group along; pass exclude="
@@ -205,7 +238,7 @@ def _never_revive(masks, within):
 def _check_within_budget(model, within, sparsity, exclude):
     """Pruning within masks cannot reach a sparsity below the one they already have."""
     exclude = {exclude} if isinstance(exclude, str) else set(exclude)
-    sizes = {n: int(np.prod(k.shape)) for n, k in _keras.prunable_kernels(model).items() if n not in exclude}
+    sizes = {n: int(np.prod(k.shape)) for n, k in _prunable_kernels(model).items() if n not in exclude}
     total = sum(sizes.values())
     alive = sum(int(np.count_nonzero(within[n])) if n in within else size for n, size in sizes.items())
     if total and int(round(total * (1.0 - sparsity))) > alive:

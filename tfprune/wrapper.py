@@ -167,7 +167,10 @@ def _wrappers(model) -> "dict[str, keras.layers.Wrapper]":
 
 
 def is_wrapped(model) -> bool:
-    """Whether ``model`` has any pruning wrapper (tfprune's or TF-MOT's)."""
+    """Whether ``model`` has any pruning wrapper (tfprune's or TF-MOT's), or holds masks (Keras 3)."""
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import masked
+        return bool(masked.get_masks(model))
     return bool(_wrappers(model))
 
 
@@ -185,6 +188,9 @@ def _kernel_masks(wrapper) -> "dict[str, tf.Variable]":
 
 def check_masks(model, masks: Mapping[str, np.ndarray], argument: str = "masks") -> "dict[str, np.ndarray]":
     """Validates ``masks`` against ``model``'s prunable layers; returns them as float32 arrays."""
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import layers, masked
+        return masked.check_masks(model, masks, layers.prunable_kernels(model), argument)
     if not isinstance(masks, Mapping):
         raise TypeError(f"{argument}: expected a dict {{layer name: 0/1 array}}, got {type(masks).__name__}.")
     kernels = _keras.prunable_kernels(model)

@@ -211,3 +211,17 @@ def dense_matrices(model, include=(), argument: str = "model") -> "dict[str, tup
                 name += "'"
             out[name] = (variable, _reason(layer, variable))
     return out
+
+
+def attention_logit_kernels(model) -> "list[str]":
+    """Keys of the query and key kernels of every MultiHeadAttention (they only shape the
+    attention weights: a uniform attention gives them no gradient)."""
+    entries = dict(walk(model))
+    return [key for key, layer in entries.items() if layer.name in ("query", "key") and "/" in key
+            and isinstance(entries.get(key.rsplit("/", 1)[0]), keras.layers.MultiHeadAttention)]
+
+
+def einsum_kernels(model) -> "list[str]":
+    """Keys of the EinsumDense kernels (top-level or inside attention layers)."""
+    kernels = prunable_kernels(model)
+    return [key for key, layer in walk(model) if key in kernels and isinstance(layer, keras.layers.EinsumDense)]

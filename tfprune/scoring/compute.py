@@ -75,8 +75,9 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         >>> {name: s.shape for name, s in scores.items()}
         {'fc1': (16, 32), 'fc2': (32, 16), 'output': (16, 4)}
     """
-    if masks is None and any(_keras.is_pruning_wrapper(l) for l in getattr(model, "layers", [])):
-        from tfprune.wrapper import get_masks
-        masks = get_masks(model)
+    if masks is None:
+        from tfprune.wrapper import get_masks, is_wrapped
+        if is_wrapped(model):
+            masks = get_masks(model)
     _, score = make_score_fn(model, method, data, loss, **options)
     return check_finite(score(masks), method)
