@@ -277,7 +277,7 @@ def check_subclassed_model_is_masked_in_place_with_a_warning():
     model = Net(name="net")
     model(np.zeros((1, 8), np.float32))
     kernels = k3layers.prunable_kernels(model)
-    assert list(kernels) == ["fc1", "head"]
+    assert list(kernels) == ["fc1", "head"] and k3layers.dense_matrices(model) == {}
     masks = exact_masks(kernels, density=0.4)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -318,10 +318,21 @@ def check_mixed_precision():
             keras.mixed_precision.set_global_policy("float32")
 
 
+class Mystery(keras.layers.Layer):
+    """A layer type tfprune does not know, holding a kernel: reported, never skipped."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), name="kernel")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel)
+
+
 def check_embedding_report_and_include():
     inputs = keras.Input((5,), dtype="int32")
     x = keras.layers.Embedding(20, 8, name="emb")(inputs)
     x = keras.layers.LSTM(4, name="lstm")(x)
+    x = Mystery(name="mystery")(x)
     x = keras.layers.Dense(3, name="fc")(x)
     model = keras.Model(inputs, x)
     assert list(k3layers.prunable_kernels(model)) == ["fc"]
@@ -329,14 +340,15 @@ def check_embedding_report_and_include():
     dense = k3layers.dense_matrices(model)
     assert {k: r for k, (_, r) in dense.items()} == {
         "emb": "Embedding: pass include=('embedding',)", "lstm/lstm_cell": "LSTMCell: not supported",
-        "lstm/lstm_cell/recurrent_kernel": "LSTMCell recurrent kernel: not supported"}, dense
+        "lstm/lstm_cell/recurrent_kernel": "LSTMCell recurrent kernel: not supported",
+        "mystery": "Mystery: unknown layer type, not supported"}, dense
     masks = exact_masks(k3layers.prunable_kernels(model), density=0.5)
     pruned = tfprune.apply_masks(model, masks)
     report = tfprune.sparsity_report(pruned)
     assert [r.name for r in report.rows] == ["fc"]
     assert [(r.name, r.note) for r in report.not_prunable] == [(k, r) for k, (_, r) in dense.items()]
-    assert report.overall_params == 12 + 160 + 8 * 16 + 4 * 16
-    assert report.overall_kept == 6 + 160 + 8 * 16 + 4 * 16 and report.overall_sparsity < report.sparsity
+    assert report.overall_params == 9 + 160 + 8 * 16 + 4 * 16 + 12
+    assert report.overall_kept == 4 + 160 + 8 * 16 + 4 * 16 + 12 and report.overall_sparsity < report.sparsity
     text = str(report)
     assert "Embedding: pass include=('embedding',)" in text and "all weight matrices" in text
     assert report.to_dict()["not_prunable"][0]["note"] == "Embedding: pass include=('embedding',)"
