@@ -5,6 +5,7 @@ backend: ``KERAS_BACKEND=jax python tests/keras3_masks_checks.py [check ...]``. 
 ``ok <check>`` for each check and exits non-zero at the first failure (with its traceback).
 The ``.keras`` round trip loads the file in a fresh interpreter that never imported tfprune.
 """
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import tempfile
 import textwrap
 import time
 import warnings
+import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -177,6 +179,12 @@ def check_keras_file_round_trip_in_a_fresh_process():
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "pruned.keras")
         pruned.save(path)
+        with zipfile.ZipFile(path) as archive:  # the masks are in the weights, never in the config
+            layers = json.loads(archive.read("config.json"))["config"]["layers"]
+        wrappers = [l["config"] for l in layers if l["class_name"] == "MaskedLayer"]
+        assert len(wrappers) == 5 and all(set(c) == {"name", "trainable", "dtype", "layer", "mask_paths", "mask_shapes"}
+                                          for c in wrappers), wrappers
+        assert wrappers[1]["mask_paths"] == ["query", "key", "value", "attention_output"]
         np.savez(os.path.join(tmp, "expected.npz"), x=x, y=y, out=pruned.predict(x, verbose=0),
                  keys=np.array(list(masks)), **{f"mask{i}": m for i, m in enumerate(masks.values())})
         code = textwrap.dedent(f"""
