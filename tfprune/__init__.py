@@ -19,7 +19,9 @@ Importing tfprune is cheap: every public name and subpackage is loaded on first 
 (PEP 562), so the binaries parse their flags before TensorFlow is imported. It changes neither
 the environment nor what ``tf.keras`` means, and does not import TF-MOT until a model is wrapped.
 TensorFlow's native start-up lines are filtered from the first ``import tensorflow`` on
-(:mod:`tfprune.logs`), whoever imports it.
+(:mod:`tfprune.logs`), whoever imports it; tfprune's Keras 3 classes are registered with Keras
+when Keras 3 is imported (:func:`tfprune._keras3.register_keras_classes`), so that masked Keras 3
+models load with ``keras.saving.load_model`` alone.
 """
 import importlib
 import sys
@@ -47,6 +49,10 @@ if "tensorflow" not in sys.modules:
     from tfprune.logs import quiet_tensorflow_import as _quiet_tensorflow_import
 
     _quiet_tensorflow_import()
+
+from tfprune._keras3 import register_keras_classes as _register_keras_classes  # noqa: E402
+
+_register_keras_classes()  # so that keras.saving.load_model reads masked Keras 3 models without a scope
 
 
 def __getattr__(name):

@@ -3,7 +3,8 @@
 tfprune's tf_keras (Keras 2) path goes through TF-MOT and lives in :mod:`tfprune._keras`; Keras 3
 models, on the TensorFlow, JAX and PyTorch backends, are handled here:
 
-* this module (no TensorFlow, no Keras import): :func:`is_keras3` and :func:`backend`;
+* this module (no TensorFlow, no Keras import): :func:`is_keras3`, :func:`backend` and
+  :func:`register_keras_classes` (run by ``import tfprune``);
 * :mod:`tfprune._keras3.layers`: which kernels are prunable, under which key, and which weight
   matrices are left dense (and why);
 * :mod:`tfprune._keras3.masked`: fixed 0/1 masks held by the model (``apply_masks``,
@@ -19,6 +20,9 @@ tfprune's mask wrapper is transparent: a masked model has the keys of the plain 
 """
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
 import json
 import os
 import sys
@@ -65,6 +69,56 @@ def backend() -> str:
             return str(json.load(f).get("backend") or "tensorflow")
     except (OSError, ValueError):
         return "tensorflow"
+
+
+def _is_keras3_module(module) -> bool:
+    return str(getattr(module, "__version__", "")).startswith("3.")
+
+
+def _register_now() -> None:
+    importlib.import_module("tfprune._keras3.masked")  # its classes register themselves with Keras
+
+
+class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``keras`` once (then leaves ``sys.meta_path``), runs its real loader, then registers
+    tfprune's classes if it is Keras 3. Changes nothing else about the import."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None:
+            return spec
+        self._loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        if _is_keras3_module(module):
+            _register_now()
+
+
+def register_keras_classes() -> None:
+    """Makes tfprune's serializable Keras 3 classes (``tfprune>MaskedLayer``,
+    ``tfprune>MaskConstraint``) known to Keras, so that ``keras.saving.load_model`` loads a masked
+    model's ``.keras`` file with no custom objects or scope, in any process that imported tfprune.
+
+    Keras imports the module of a custom class only for its own packages, so the classes must be
+    registered before a file is loaded: now if Keras 3 is imported, otherwise right after the
+    process first imports ``keras`` (a one-shot import hook, as :mod:`tfprune.logs` does for
+    TensorFlow). Importing tfprune never imports Keras itself.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        if _is_keras3_module(keras):
+            _register_now()
+        return
+    if not any(isinstance(finder, _RegisterOnKerasImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterOnKerasImport())
 
 
 def require_prunable(model, argument: str = "model"):

@@ -196,17 +196,21 @@ def dense_matrices(model, include=(), argument: str = "model") -> "dict[str, tup
     quantized layers, unknown layer types holding a kernel, ...
 
     The key is the layer's key for its ``kernel``/``embeddings`` variable and
-    ``<layer key>/<variable name>`` for any other (``lstm/lstm_cell/recurrent_kernel``)."""
+    ``<layer key>/<variable name>`` for any other (``lstm/lstm_cell/recurrent_kernel``); a
+    variable of the model itself (a subclassed model's ``add_weight``) is keyed by its name."""
     include = check_include(include)
     entries = walk(model, argument)
     pruned = {id(v) for v in _kernels(entries, include).values()}
     out, seen = {}, set(pruned)
-    for key, layer in entries:
+    for key, layer in [("", model)] + entries:
         for variable in _own_variables(layer):
             if id(variable) in seen or not _is_matrix(variable):
                 continue
             seen.add(id(variable))
-            name = key if variable.name in ("kernel", "embeddings") else f"{key}/{variable.name}"
+            if not key:
+                name = variable.name
+            else:
+                name = key if variable.name in ("kernel", "embeddings") else f"{key}/{variable.name}"
             while name in out:  # a sublayer named like a variable of its parent: never overwrite
                 name += "'"
             out[name] = (variable, _reason(layer, variable))

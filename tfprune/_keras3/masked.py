@@ -22,7 +22,8 @@ until the next step.
   (no custom objects, no scope: both classes are registered as ``tfprune>...``) give back the
   same masks, enforced again. A file whose masks hold anything but 0/1 is refused on load.
   On load, masks are matched to the kernels by relative path, or, when auto-named sublayers
-  were renamed in between, by position (shapes checked).
+  were renamed in between (a custom layer whose sublayers have default names such as
+  ``dense_3``), by position (shapes checked); the keys are then the new names.
 * Any other model (subclassed models, Functional subclasses such as keras-hub backbones) is
   masked **in place**: the constraints are set on its kernels and the same model is returned.
   Its masks are **not saved** by ``model.save``: the saved kernels keep their zeros, but a loaded
@@ -60,7 +61,8 @@ class MasksNotSavedWarning(UserWarning):
 
 
 def _numpy(variable) -> np.ndarray:
-    return np.array(variable.numpy())
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    return np.array(ops.convert_to_numpy(value))
 
 
 def _positive_zeros(values: np.ndarray) -> np.ndarray:
@@ -178,14 +180,13 @@ class MaskedLayer(keras.layers.Wrapper):
         found = _layers.layer_kernels(self.layer, include=_layers.INCLUDE_CHOICES)
         if all(p in found for p in self.mask_paths):
             kernels = [found[p] for p in self.mask_paths]
-        else:  # auto-named sublayers renamed since the masks were made: match by position
-            candidates = [v for v in found.values()]
-            shapes = [tuple(v.shape) for v in candidates]
-            if len(candidates) != len(self.mask_paths) or shapes != list(self.mask_shapes):
+        else:  # auto-named sublayers renamed since the masks were made: match by position, shapes equal
+            kernels = next((list(c.values()) for c in (found, _layers.layer_kernels(self.layer))
+                            if [tuple(v.shape) for v in c.values()] == list(self.mask_shapes)), None)
+            if kernels is None:
                 missing = [self._key(p) for p in self.mask_paths if p not in found]
                 raise ValueError(f"MaskedLayer {self.name!r}: no kernel at {missing} in layer {self.layer.name!r} "
                                  f"(its kernels: {[self._key(p) for p in found]}).")
-            kernels = candidates
         for path, shape, kernel, mask in zip(self.mask_paths, self.mask_shapes, kernels, self._masks.variables):
             if tuple(kernel.shape) != shape:
                 raise ValueError(f"MaskedLayer {self.name!r}: kernel {self._key(path)!r} has shape {tuple(kernel.shape)}, "
