@@ -354,7 +354,7 @@ def check_embedding_report_and_include():
     pruned = tfprune.apply_masks(model, masks)
     report = tfprune.sparsity_report(pruned)
     assert [r.name for r in report.rows] == ["fc"]
-    assert [(r.name, r.note) for r in report.not_prunable] == [(k, r) for k, (_, r) in dense.items()]
+    assert [(r.name, r.why_not_pruned) for r in report.not_prunable] == [(k, r) for k, (_, r) in dense.items()]
     assert report.overall_params == 9 + 160 + 8 * 16 + 4 * 16 + 12
     assert report.overall_kept == 4 + 160 + 8 * 16 + 4 * 16 + 12 and report.overall_sparsity < report.sparsity
     text = str(report)

@@ -57,12 +57,13 @@ def test_missing_loss():
         tfprune.compute_masks(mlp(), "snip", 0.5, data=xy())
 
 
-def test_keras3_model_is_rejected_with_explanation():
-    import keras as keras3  # Keras 3, as installed with TensorFlow 2.21
+def test_keras3_model_is_pruned_by_the_same_api():
+    import keras as keras3  # Keras 3, as installed with TensorFlow 2.21 (this process: TensorFlow backend)
     assert keras3.__version__.startswith("3.")
-    model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
-    with pytest.raises(TypeError, match="model: got a Keras 3 model .*supports tf_keras .*import tf_keras as keras"):
-        tfprune.prune_at_init(model, "random", 0.5)
+    model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2, name="fc")])
+    pruned = tfprune.prune_at_init(model, "random", 0.5, seed=0)
+    assert int(tfprune.get_masks(pruned)["fc"].sum()) == 4
+    assert tfprune.sparsity_report(pruned).sparsity == 0.5
 
 
 def test_subclassed_model_is_rejected():
