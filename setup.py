@@ -25,7 +25,9 @@ setup(
     ],
     extras_require={
         "data": ["mlxtend", "scikit-learn"],
-        "dev": ["pytest", "pytest-xdist", "mlxtend", "scikit-learn"],
+        # Keras 3 on its other backends, and keras-hub's architectures (tests run each backend).
+        "keras3": ["jax[cpu]", "torch==2.13.0", "keras-hub"],
+        "dev": ["pytest", "pytest-xdist", "mlxtend", "scikit-learn", "jax[cpu]", "torch==2.13.0", "keras-hub"],
     },
     license="Apache-2.0",
 )

@@ -359,7 +359,7 @@ def check_embedding_report_and_include():
     assert report.overall_kept == 4 + 160 + 8 * 16 + 4 * 16 + 12 and report.overall_sparsity < report.sparsity
     text = str(report)
     assert "Embedding: pass include=('embedding',)" in text and "all weight matrices" in text
-    assert report.to_dict()["not_prunable"][0]["note"] == "Embedding: pass include=('embedding',)"
+    assert report.to_dict()["not_prunable"][0]["why_not_pruned"] == "Embedding: pass include=('embedding',)"
     # an Embedding given a mask is masked (the explicit mask is the opt-in), and reported as pruned
     emb = exact_masks(k3layers.prunable_kernels(model, include=("embedding",)), density=0.5, seed=4)
     both = tfprune.apply_masks(model, emb)
