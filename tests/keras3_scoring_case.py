@@ -68,6 +68,11 @@ for method in ("random", "magnitude", "snip", "grasp", "synflow"):
         out[f"conv_scores_{method}_{key}"] = value
     for key, value in tfprune.compute_masks(conv, method, 0.8, **kwargs).items():
         out[f"conv_masks_{method}_{key}"] = value
+for key, value in tfprune.compute_masks(conv, "magnitude", n_m=(2, 4)).items():
+    out[f"conv_nm_{key}"] = value
+for key, value in tfprune.compute_masks(conv, "snip", 0.8, data=(cx, cy), loss="sparse_categorical_crossentropy",
+                                        scope="layerwise").items():
+    out[f"conv_layerwise_{key}"] = value
 # scoring never touches the user's weights
 for before, after in zip(weights, conv.get_weights()):
     assert np.array_equal(before, after), "scoring changed the model's weights"

@@ -89,3 +89,15 @@ def test_masks_agree_with_the_tf_keras_path(case, method):
             np.testing.assert_array_equal(theirs, masks[name])
     assert sum(int(case[f"conv_masks_{method}_{n}"].sum()) for n in masks) == kept  # the same exact sparsity
     assert shared >= 0.999 * kept, f"{case['backend']}: {shared} of {kept} kept weights shared with tf_keras"
+
+
+def test_n_m_and_layerwise_masks_equal_the_tf_keras_path(case):
+    model = tf_keras_conv(case)
+    n_m = tfprune.compute_masks(model, "magnitude", n_m=(2, 4))
+    layerwise = tfprune.compute_masks(model, "snip", 0.8, data=(case["conv_x"], case["conv_y"]),
+                                      loss="sparse_categorical_crossentropy", scope="layerwise")
+    for name in n_m:
+        np.testing.assert_array_equal(case[f"conv_nm_{name}"], n_m[name])
+        assert case[f"conv_layerwise_{name}"].sum() == layerwise[name].sum()  # the same count in every layer
+        shared = (case[f"conv_layerwise_{name}"] * layerwise[name]).sum()
+        assert shared >= 0.999 * layerwise[name].sum()
