@@ -76,5 +76,12 @@ for key, value in tfprune.compute_masks(conv, "snip", 0.8, data=(cx, cy), loss="
 # scoring never touches the user's weights
 for before, after in zip(weights, conv.get_weights()):
     assert np.array_equal(before, after), "scoring changed the model's weights"
+# mixed precision: the model computes in float16, its scores are taken in float32 (the same numbers)
+keras.mixed_precision.set_global_policy("mixed_float16")
+mixed = linear_net()
+mixed.set_weights(lin.get_weights())
+for key, value in tfprune.compute_scores(mixed, "snip", data=(x, y), loss="mse").items():
+    assert value.dtype == np.float32 and np.array_equal(value, out[f"lin_snip_{key}"]), key
+keras.mixed_precision.set_global_policy("float32")
 out["backend"] = np.array(keras.backend.backend())
 np.savez(sys.argv[1], **out)
