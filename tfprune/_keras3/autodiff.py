@@ -77,10 +77,15 @@ def _torch(f):
 
 
 BACKENDS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
+PACKAGES = {"tensorflow": "tensorflow", "jax": "'jax[cpu]'", "torch": "torch"}
 
 
 def differentiate(backend: str, f):
     """``(gradient, hessian_gradient)`` of ``f`` on ``backend``."""
     if backend not in BACKENDS:
         raise ValueError(f"KERAS_BACKEND: tfprune scores Keras 3 models on {sorted(BACKENDS)}, got {backend!r}.")
-    return BACKENDS[backend](f)
+    try:
+        return BACKENDS[backend](f)
+    except ImportError as err:
+        raise ImportError(f"KERAS_BACKEND={backend}: scoring needs the {backend} package ({err}); "
+                          f"pip install {PACKAGES[backend]} (or tfprune[keras3]).") from err
