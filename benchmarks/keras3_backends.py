@@ -8,7 +8,8 @@ small CNN (28×28×1 inputs, 10 classes, the same architectures in tf_keras and 
 * ``step_ratio``: the time of a masked train step (``prune_at_init`` at 98%, Adam, batch 128) over
   the time of the same model's dense train step, measured in alternating blocks of 20 steps in
   the same process; the ratio of the fastest blocks (the least disturbed by other load on a
-  shared machine) and, beside it, the ratio of the medians.
+  shared machine) and, beside it, the ratio of the medians; a second, identical dense model
+  ("dense control") gives the noise floor.
 
 ``--accuracy`` also trains LeNet-300-100 on Fashion-MNIST with SynFlow at 98% (8 epochs, Adam
 1.2e-3, batch 128, seeds ``--seeds``) on each Keras 3 backend, for the row BENCHMARKS.md
@@ -94,12 +95,14 @@ def measure(flavor):
         dense = build(keras, name)
         masked = tfprune.prune_at_init(build(keras, name), "magnitude", 0.98)
         steps, blocks = (3, 2) if quick else (20, 15)
-        d, m = [], []
-        for _ in range(blocks):  # alternate: both see the same machine load
+        control = build(keras, name)  # a second dense model: its distance from 1.0 is the noise floor
+        d, c, m = [], [], []
+        for _ in range(blocks):  # alternate: all three see the same machine load
             d += step_times(keras, dense, x, y, steps, 1)
+            c += step_times(keras, control, x, y, steps, 1)
             m += step_times(keras, masked, x, y, steps, 1)
         rows.append({"flavor": flavor, "model": name, "synflow_s": synflow, "synflow_rounds": rounds, "snip_s": snip,
-                     "dense_step_ms": 1e3 * min(d), "masked_step_ms": 1e3 * min(m), "step_ratio": min(m) / min(d),
+                     "dense_step_ms": 1e3 * min(d), "masked_step_ms": 1e3 * min(m), "step_ratio": min(m) / min(d), "control_ratio": min(c) / min(d),
                      "median_ratio": statistics.median(m) / statistics.median(d)})
     if FLAGS.accuracy and flavor != "tf_keras":
         from tfprune.experiment import data
@@ -131,11 +134,12 @@ def run_child(flavor):
 
 def markdown(rows):
     speed = [r for r in rows if "step_ratio" in r]
-    lines = ["| flavor | model | SynFlow (s) | SNIP (s) | dense step (ms) | masked step (ms) | masked / dense "
-             "(fastest blocks) | masked / dense (medians) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| flavor | model | SynFlow (s) | SNIP (s) | dense step (ms) | masked step (ms) | dense control / dense "
+             "| **masked / dense** | masked / dense (medians) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in speed:
         lines.append(f"| {r['flavor']} | {r['model']} | {r['synflow_s']:.2f} ({r['synflow_rounds']} rounds) | "
-                     f"{r['snip_s']:.2f} | {r['dense_step_ms']:.2f} | {r['masked_step_ms']:.2f} | {r['step_ratio']:.3f} | "
+                     f"{r['snip_s']:.2f} | {r['dense_step_ms']:.2f} | {r['masked_step_ms']:.2f} | {r['control_ratio']:.3f} | "
+                     f"**{r['step_ratio']:.3f}** | "
                      f"{r['median_ratio']:.3f} |")
     acc = [r for r in rows if "test_accuracy" in r]
     if acc:
