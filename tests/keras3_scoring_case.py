@@ -76,6 +76,18 @@ for key, value in tfprune.compute_masks(conv, "snip", 0.8, data=(cx, cy), loss="
 # scoring never touches the user's weights
 for before, after in zip(weights, conv.get_weights()):
     assert np.array_equal(before, after), "scoring changed the model's weights"
+# Embedding tables are scored and masked only with include=("embedding",)
+tokens = keras.Input((6,), dtype="int32")
+embedded = keras.layers.Embedding(20, 8, name="emb")(tokens)
+text = keras.Model(tokens, keras.layers.Dense(3, name="out")(keras.layers.Flatten()(embedded)))
+tx, ty = rng.integers(0, 20, (16, 6)).astype("int32"), (np.arange(16) % 3).astype("int32")
+assert list(tfprune.compute_masks(text, "snip", 0.8, data=(tx, ty), loss="sparse_categorical_crossentropy")) == ["out"]
+with_table = tfprune.compute_masks(text, "snip", 0.8, data=(tx, ty), loss="sparse_categorical_crossentropy",
+                                   include=("embedding",))
+assert list(with_table) == ["emb", "out"] and sum(int(m.sum()) for m in with_table.values()) == round(0.2 * 304)
+pruned = tfprune.apply_masks(text, with_table)
+assert [r.name for r in tfprune.sparsity_report(pruned).rows] == ["emb", "out"]
+
 # mixed precision: the model computes in float16, its scores are taken in float32 (the same numbers)
 keras.mixed_precision.set_global_policy("mixed_float16")
 mixed = linear_net()

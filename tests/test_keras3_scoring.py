@@ -101,3 +101,10 @@ def test_n_m_and_layerwise_masks_equal_the_tf_keras_path(case):
         assert case[f"conv_layerwise_{name}"].sum() == layerwise[name].sum()  # the same count in every layer
         shared = (case[f"conv_layerwise_{name}"] * layerwise[name]).sum()
         assert shared >= 0.999 * layerwise[name].sum()
+
+
+def test_include_embedding_is_refused_on_the_tf_keras_path():
+    model = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 3, name="emb"),
+                              keras.layers.Flatten(), keras.layers.Dense(2, name="out")])
+    with pytest.raises(ValueError, match="include: got \\('embedding',\\); tfprune prunes Embedding tables of Keras 3"):
+        tfprune.compute_masks(model, "magnitude", 0.5, include=("embedding",))

@@ -73,10 +73,10 @@ def _caller_stacklevel() -> int:
 
 # ---------------------------------------------------------------- per-Keras facts api needs
 
-def _prunable_kernels(model):
+def _prunable_kernels(model, include=()):
     if _keras3.is_keras3(model):
         from tfprune._keras3.layers import prunable_kernels
-        return prunable_kernels(model)
+        return prunable_kernels(model, include)
     return _keras.prunable_kernels(model)
 
 
@@ -94,11 +94,11 @@ def _einsum_kernels(model) -> "list[str]":
     return [key for key, (_, owner) in _keras.prunable_kernel_layers(model).items() if _keras.layer_kind(owner) == "einsum"]
 
 
-def _left_dense(model) -> "tuple[list[str], list[str], int]":
+def _left_dense(model, include=()) -> "tuple[list[str], list[str], int]":
     """(keys, layer kinds, weights) of the weight matrices tfprune leaves dense."""
     if _keras3.is_keras3(model):
         from tfprune._keras3.layers import dense_matrices, walk
-        dense = dense_matrices(model)
+        dense = dense_matrices(model, include)
         layers = dict(walk(model))
         kinds = sorted({type(layers[k]).__name__ for k in dense if k in layers})
         return list(dense), kinds, sum(int(np.prod(v.shape)) for v, _ in dense.values())
@@ -107,11 +107,11 @@ def _left_dense(model) -> "tuple[list[str], list[str], int]":
     return list(dense), kinds, sum(int(np.prod(v.shape)) for matrices in dense.values() for v, _ in matrices)
 
 
-def _warn_not_pruned(model, sparsity) -> None:
-    dense, kinds, left = _left_dense(model)
+def _warn_not_pruned(model, sparsity, include=()) -> None:
+    dense, kinds, left = _left_dense(model, include)
     if not dense:
         return
-    pruned = sum(int(np.prod(k.shape)) for k in _prunable_kernels(model).values())
+    pruned = sum(int(np.prod(k.shape)) for k in _prunable_kernels(model, include).values())
     warnings.warn(f"layers {list(dense)} ({', '.join(kinds)}) hold {left:,} weights in matrices that tfprune does not "
                   f"prune ({left / (left + pruned):.0%} of all weight matrices); they stay dense and sparsity={sparsity} "
                   "applies to the prunable kernels only. "
@@ -156,7 +156,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             :func:`tfprune.allocation.n_m_report`). The pattern fixes every layer's density,
             so one scoring round is the default; with ``rounds=R`` the kept count per group goes
             from M down to N over R rounds (round r keeps ``M - round((M - N)·r/R)``).
-        **options: method options (``temperature`` for GraSP, ``input_shape`` for SynFlow).
+        **options: method options (``temperature`` for GraSP, ``input_shape`` for SynFlow;
+            ``include=("embedding",)``: also score and mask Embedding tables, Keras 3 models only).
 
     Returns:
         ``{key: float32 0/1 array of the kernel's shape}``; the keys are the original layer
@@ -186,7 +187,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
                                   **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
     if n_m is not None:
         _check_n_m_kernels(model, n_m, exclude)
-    _warn_not_pruned(model, sparsity if n_m is None else f"{n_m[0]}:{n_m[1]}")
+    include = tuple(options.get("include") or ())
+    _warn_not_pruned(model, sparsity if n_m is None else f"{n_m[0]}:{n_m[1]}", include)
     if rounds is None:
         rounds = 1 if n_m is not None else scorer.rounds
     if keep is None:
@@ -197,7 +199,7 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         within = get_masks(model)  # an already-pruned model: prune further, never revive
     masks = check_masks(model, within, "within") if within is not None else None
     if masks and n_m is None:
-        _check_within_budget(model, masks, sparsity, exclude)
+        _check_within_budget(model, masks, sparsity, exclude, include)
     if n_m is not None:
         for r in range(1, rounds + 1):
             scores = check_finite(score(masks), method)
@@ -235,10 +237,10 @@ def _never_revive(masks, within):
     return masks
 
 
-def _check_within_budget(model, within, sparsity, exclude):
+def _check_within_budget(model, within, sparsity, exclude, include=()):
     """Pruning within masks cannot reach a sparsity below the one they already have."""
     exclude = {exclude} if isinstance(exclude, str) else set(exclude)
-    sizes = {n: int(np.prod(k.shape)) for n, k in _prunable_kernels(model).items() if n not in exclude}
+    sizes = {n: int(np.prod(k.shape)) for n, k in _prunable_kernels(model, include).items() if n not in exclude}
     total = sum(sizes.values())
     alive = sum(int(np.count_nonzero(within[n])) if n in within else size for n, size in sizes.items())
     if total and int(round(total * (1.0 - sparsity))) > alive:

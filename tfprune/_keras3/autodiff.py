@@ -16,11 +16,14 @@ def _zeros_for_none(grads, like, zeros_like):
 def _tensorflow(f):
     import tensorflow as tf
 
+    def dense(grads):  # an Embedding lookup's gradient is IndexedSlices
+        return [g if g is None else tf.convert_to_tensor(g) for g in grads]
+
     def grad(ks, x, y):
         with tf.GradientTape() as tape:
             tape.watch(ks)
             value = f(ks, x, y)
-        return _zeros_for_none(tape.gradient(value, ks), ks, tf.zeros_like)
+        return _zeros_for_none(dense(tape.gradient(value, ks)), ks, tf.zeros_like)
 
     def hvp(ks, x, y, g):
         with tf.GradientTape() as outer:
@@ -28,9 +31,9 @@ def _tensorflow(f):
             with tf.GradientTape() as inner:
                 inner.watch(ks)
                 value = f(ks, x, y)
-            grads = _zeros_for_none(inner.gradient(value, ks), ks, tf.zeros_like)
+            grads = _zeros_for_none(dense(inner.gradient(value, ks)), ks, tf.zeros_like)
             z = tf.add_n([tf.reduce_sum(a * tf.stop_gradient(b)) for a, b in zip(grads, g)])
-        return _zeros_for_none(outer.gradient(z, ks), ks, tf.zeros_like)
+        return _zeros_for_none(dense(outer.gradient(z, ks)), ks, tf.zeros_like)
 
     return tf.function(grad, reduce_retracing=True), tf.function(hvp, reduce_retracing=True)
 

@@ -57,12 +57,12 @@ def output_names(model) -> "list[str]":
     return [t._keras_history.operation.name for t in model.outputs]
 
 
-def kernel_shapes(model) -> "dict[str, tuple]":
-    return {name: tuple(v.shape) for name, v in prunable_kernels(model).items()}
+def kernel_shapes(model, include=()) -> "dict[str, tuple]":
+    return {name: tuple(v.shape) for name, v in prunable_kernels(model, include).items()}
 
 
-def kernel_values(model) -> "dict[str, np.ndarray]":
-    return {name: np.array(ops.convert_to_numpy(v.value)) for name, v in prunable_kernels(model).items()}
+def kernel_values(model, include=()) -> "dict[str, np.ndarray]":
+    return {name: np.array(ops.convert_to_numpy(v.value)) for name, v in prunable_kernels(model, include).items()}
 
 
 @contextlib.contextmanager
@@ -147,9 +147,9 @@ class Keras3Net:
 
     ops = OPS
 
-    def __init__(self, clone, batches, scope=contextlib.nullcontext, float64=False):
+    def __init__(self, clone, batches, scope=contextlib.nullcontext, float64=False, include=()):
         self.clone, self._scope, self._float64 = clone, scope, float64
-        kernels = prunable_kernels(clone)
+        kernels = prunable_kernels(clone, include)
         self.names = list(kernels)
         slots = {id(v): (0, i) for i, v in enumerate(clone.trainable_variables)}
         slots.update({id(v): (1, i) for i, v in enumerate(clone.non_trainable_variables)})
@@ -212,11 +212,11 @@ def _numpy(y):
     return np.asarray(y)
 
 
-def loss_net(model, batches, strip_softmax=False) -> Keras3Net:
-    return Keras3Net(rebuilt(model, strip_softmax=strip_softmax), batches)
+def loss_net(model, batches, strip_softmax=False, include=()) -> Keras3Net:
+    return Keras3Net(rebuilt(model, strip_softmax=strip_softmax), batches, include=include)
 
 
-def flow_net(model, ones, paths=False) -> Keras3Net:
+def flow_net(model, ones, paths=False, include=()) -> Keras3Net:
     with _x64():
         clone = rebuilt(model, dtype="float64", strip_softmax=True, linear=paths)
         bad = [v.path for v in clone.weights if np.dtype(v.dtype) != np.float64]
@@ -227,7 +227,7 @@ def flow_net(model, ones, paths=False) -> Keras3Net:
             v.assign(np.abs(np.asarray(ops.convert_to_numpy(v.value))))
         if paths:
             _identity_except_kernels(clone)
-    return Keras3Net(clone, [(ones, None)], scope=_x64, float64=True)
+    return Keras3Net(clone, [(ones, None)], scope=_x64, float64=True, include=include)
 
 
 def _identity_except_kernels(clone):

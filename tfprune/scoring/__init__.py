@@ -10,13 +10,15 @@ import importlib
 from tfprune.scoring.registry import Scorer, get_scorer, lazy, register_scorer, scorer_names, unregister_scorer
 
 # The built-in methods (their modules, and TensorFlow, are imported when a method is first used).
-register_scorer("random", lazy("tfprune.scoring.random", "make_random"), needs_data=False, options=("seed",))
-register_scorer("magnitude", lazy("tfprune.scoring.magnitude", "make_magnitude"), needs_data=False)
-register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), needs_data=True)
+# ``include=("embedding",)``: also score Embedding tables (Keras 3 models; see tfprune.scoring.nets).
+register_scorer("random", lazy("tfprune.scoring.random", "make_random"), needs_data=False, options=("seed", "include"))
+register_scorer("magnitude", lazy("tfprune.scoring.magnitude", "make_magnitude"), needs_data=False,
+                options=("include",))
+register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), needs_data=True, options=("include",))
 register_scorer("grasp", lazy("tfprune.scoring.grasp", "make_grasp"), needs_data=True, keep="lowest",
-                options=("temperature",))
+                options=("temperature", "include"))
 register_scorer("synflow", lazy("tfprune.scoring.synflow", "make_synflow"), needs_data=False, rounds=100,
-                options=("input_shape",))
+                options=("input_shape", "include"))
 
 _LAZY = {"compute_scores": "tfprune.scoring.compute", "make_score_fn": "tfprune.scoring.compute",
          "check_finite": "tfprune.scoring.compute", "kernel_values": "tfprune.scoring.nets",

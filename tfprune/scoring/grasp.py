@@ -35,10 +35,10 @@ def tempered_loss(loss, temperature):
     return objective
 
 
-def make_grasp(model, data, loss, *, temperature=200.0):
+def make_grasp(model, data, loss, *, temperature=200.0, include=()):
     temperature = checks.positive_number(temperature, "temperature")
-    net = nets.loss_net(model, data, strip_softmax=True)
-    base = nets.kernel_values(model)
+    net = nets.loss_net(model, data, strip_softmax=True, include=include)
+    base = nets.kernel_values(model, include=include)
     objective = tempered_loss(loss, temperature)
 
     def score(masks=None):

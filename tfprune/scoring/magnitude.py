@@ -4,8 +4,8 @@ import numpy as np
 from tfprune.scoring.nets import kernel_values
 
 
-def make_magnitude(model, data=None, loss=None):
+def make_magnitude(model, data=None, loss=None, *, include=()):
     def score(masks=None):
-        return {name: np.abs(value) for name, value in kernel_values(model, masks).items()}
+        return {name: np.abs(value) for name, value in kernel_values(model, masks, include).items()}
 
     return score

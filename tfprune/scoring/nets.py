@@ -5,7 +5,8 @@ interface; the net does the framework's work on a private copy of the model, so 
 weights are never touched:
 
 ``net.names``
-    the kernel keys, in model order (``fc1``, ``mha/query``, ...).
+    the kernel keys, in model order (``fc1``, ``mha/query``, ...). Every function below takes
+    ``include``: ``("embedding",)`` adds the Embedding tables (Keras 3 models only).
 ``net.dtype``
     the numpy dtype the net computes in (float64 for SynFlow's net).
 ``net.ops``
@@ -67,30 +68,49 @@ def get_loss(model, candidate):
     return keras.losses.get(candidate)
 
 
-def kernel_shapes(model) -> "dict[str, tuple]":
+def _include(model, include) -> tuple:
+    include = tuple(include or ())
+    if include and not _keras3.is_keras3(model):
+        raise ValueError(f"include: got {include!r}; tfprune prunes Embedding tables of Keras 3 models only "
+                         "(the tf_keras path prunes Dense, Conv and attention kernels).")
+    if include:
+        from tfprune._keras3.layers import check_include
+        include = check_include(include)
+    return include
+
+
+def kernel_shapes(model, include=()) -> "dict[str, tuple]":
     """``{key: kernel shape}`` of the prunable kernels, in model order."""
-    return _impl(model).kernel_shapes(model)
+    include = _include(model, include)
+    return _impl(model).kernel_shapes(model, include) if include else _impl(model).kernel_shapes(model)
 
 
-def kernel_values(model, masks: "Mapping[str, np.ndarray] | None" = None) -> "dict[str, np.ndarray]":
+def kernel_values(model, masks: "Mapping[str, np.ndarray] | None" = None, include=()) -> "dict[str, np.ndarray]":
     """The current kernels of ``model`` as numpy arrays, multiplied by ``masks`` where given."""
-    values = _impl(model).kernel_values(model)
+    include = _include(model, include)
+    values = _impl(model).kernel_values(model, include) if include else _impl(model).kernel_values(model)
     if masks:
         for name, mask in masks.items():
             values[name] = values[name] * np.asarray(mask).astype(values[name].dtype)
     return values
 
 
-def loss_net(model, batches, strip_softmax: bool = False):
+def loss_net(model, batches, strip_softmax: bool = False, include=()):
     """A net of ``model`` as it is (float16 layers compute in float32), fed ``batches``; with
     ``strip_softmax`` the outputs are the pre-softmax logits."""
+    include = _include(model, include)
+    if include:
+        return _impl(model).loss_net(model, batches, strip_softmax, include)
     return _impl(model).loss_net(model, batches, strip_softmax)
 
 
-def flow_net(model, ones: np.ndarray, paths: bool = False):
+def flow_net(model, ones: np.ndarray, paths: bool = False, include=()):
     """SynFlow's net: float64, pre-softmax outputs, every weight replaced by its absolute value,
     fed the one batch ``ones``. With ``paths``: activations, biases and BatchNorm are the identity
     (the path-counting pass of :func:`tfprune.scoring.path_flow`)."""
+    include = _include(model, include)
+    if include:
+        return _impl(model).flow_net(model, ones, paths, include)
     return _impl(model).flow_net(model, ones, paths)
 
 

@@ -6,9 +6,9 @@ from tfprune import checks
 from tfprune.scoring import nets
 
 
-def make_random(model, data=None, loss=None, *, seed=None):
+def make_random(model, data=None, loss=None, *, seed=None, include=()):
     seed = checks.seed(seed)
-    shapes = nets.kernel_shapes(model)
+    shapes = nets.kernel_shapes(model, include)
 
     def score(masks=None):
         rng = np.random.default_rng(seed)

@@ -19,9 +19,9 @@ def mean_loss(loss):
     return objective
 
 
-def make_snip(model, data, loss):
-    net = nets.loss_net(model, data)
-    base = nets.kernel_values(model)
+def make_snip(model, data, loss, *, include=()):
+    net = nets.loss_net(model, data, include=include)
+    base = nets.kernel_values(model, include=include)
     objective = mean_loss(loss)
 
     def score(masks=None):

@@ -42,9 +42,9 @@ def total_output(ops, y, outputs):
     return sum(ops.sum(out) for out in outputs)
 
 
-def make_synflow(model, data=None, loss=None, *, input_shape=None):
-    net = nets.flow_net(model, _ones_input(model, input_shape))
-    base = {n: np.abs(v.astype(np.float64)) for n, v in nets.kernel_values(model).items()}
+def make_synflow(model, data=None, loss=None, *, input_shape=None, include=()):
+    net = nets.flow_net(model, _ones_input(model, input_shape), include=include)
+    base = {n: np.abs(v.astype(np.float64)) for n, v in nets.kernel_values(model, include=include).items()}
 
     def score(masks=None):
         w = nets.effective(base, masks)
