@@ -3,11 +3,11 @@
 The TFLite converter takes TensorFlow graphs only, and ``KERAS_BACKEND`` is fixed per process, so
 :func:`tflite_export.export` does this for a Keras 3 model whose process runs JAX or PyTorch:
 
-1. here, on the model's own backend: the verification inputs (:mod:`~tflite_export.samples`) and
-   the model's outputs on them (the **reference**: what the written file must reproduce);
-   pruning wrappers stripped (``tfprune.strip``, a new model: the caller's is not changed);
-   the plain model saved to a ``.keras`` file, and the inputs, reference and calibration samples
-   to an ``.npz``, in a private temporary directory;
+1. here, on the model's own backend: the verification inputs (:mod:`~tflite_export.samples`);
+   pruning wrappers stripped (``tfprune.strip``, a new model: the caller's is not changed); the
+   stripped model's outputs on the inputs (the **reference**: what the written file must
+   reproduce, as in an in-process export); the stripped model saved to a ``.keras`` file, and the
+   inputs, reference and calibration samples to an ``.npz``, in a private temporary directory;
 2. ``python -m tflite_export._rebuild_worker <dir>`` with ``KERAS_BACKEND=tensorflow`` loads the
    ``.keras`` file (``keras.saving.load_model``, after importing tfprune and the modules of the
    model's own layer classes), checks that its inputs are the same, notes how far its Keras
@@ -53,8 +53,8 @@ def export(model, settings, calibration, vset, backend: str):
     """Exports a Keras 3 model of a JAX / PyTorch process (see the module docstring); returns the
     :class:`~tflite_export.ExportReport` or raises what the export raised."""
     head = f"export refused, nothing written to {settings.path!r}: "
-    reference = keras_side.reference_outputs(model, vset.inputs)
     plain = keras_side.strip(model)
+    reference = keras_side.reference_outputs(plain, vset.inputs)  # what an in-process export checks
     with tempfile.TemporaryDirectory(prefix="tflite_export_") as tmp:
         try:
             plain.save(os.path.join(tmp, MODEL_FILE))
