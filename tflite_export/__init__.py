@@ -9,6 +9,12 @@ Public API::
     print(tflite_export.benchmark("m.tflite"))      # BenchmarkReport: latency per resolver, peak RSS
     print(tflite_export.compare("dense.tflite", "m.tflite"))   # CompareReport: ratios side by side
 
+Models: tf_keras (Keras 2) models, and Sequential / Functional Keras 3 models on every backend
+(dispatch by model type, same pipeline, rules, fallbacks and report): on TensorFlow they are
+converted in this process; on JAX or PyTorch they are saved to a temporary ``.keras`` file and
+rebuilt under the TensorFlow backend in a subprocess, and the .tflite is verified against the
+original backend's outputs (:mod:`~tflite_export.rebuild`; ``report.keras`` says which).
+
 TensorFlow is imported lazily (on the first export / inspect call), so ``import tflite_export``
 is cheap.  The package uses tfprune's public API only (``tfprune.strip``, ``tfprune.keras_utils``,
 ``tfprune.io``, ``tfprune.table``, ``tfprune.checks``).
@@ -16,7 +22,8 @@ is cheap.  The package uses tfprune's public API only (``tfprune.strip``, ``tfpr
 Modules: :mod:`~tflite_export.pipeline` (``export``, step by step), ``arguments``, ``samples``
 (the verification inputs), ``keras_side``, ``steps`` (one quantization: ``blocks``, ``conversion``,
 ``rules`` + ``pairing``, ``verification``), ``options`` (``quantization="smallest"``, the smaller
-option a dense fallback names), ``writing``, ``reports``; ``inspection``, ``benchmarking``;
+option a dense fallback names), ``writing``, ``reports``; ``rebuild`` + ``_rebuild_worker``
+(Keras 3 on JAX / PyTorch); ``inspection``, ``benchmarking``;
 ``_flatbuf`` / ``_runtime`` (flatbuffer surgery, LiteRT).
 """
 

@@ -7,9 +7,12 @@ Usage::
         [--block=auto|none|4x1|16x1] [--verify_data=verify.npz] [--nosparse] [--overwrite] \
         [--nobenchmark] [--nocompare_dense] [--runs=50] [--threads=1] [--json=report.json]
 
-``--model`` is a SavedModel directory or an .h5 / .keras file saved from a Keras 2 model (the
-kind tfprune prunes).  It is loaded with ``tfprune.load_model``, which knows tfprune's and TF-MOT's
-pruning wrappers; wrappers are stripped before export.
+``--model`` is a SavedModel directory or an .h5 / .keras file saved from a Keras 2 (tf_keras)
+model, loaded with ``tfprune.load_model``, which knows tfprune's and TF-MOT's pruning wrappers;
+or a ``.keras`` file saved from a Keras 3 model (masked by tfprune or plain), loaded with
+``keras.saving.load_model`` on this process's Keras backend (``KERAS_BACKEND``; on JAX or PyTorch
+the export rebuilds it under TensorFlow in a subprocess, see :mod:`tflite_export.rebuild`).
+Wrappers are stripped before export.
 ``.npz`` files: the array named by ``--data_key`` (default: the only array in the file, or ``x``),
 samples on axis 0.  Exit status: 0 written, 1 export refused (nothing written), 2 bad flags.
 """
@@ -24,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "SavedModel directory or .h5 / .keras file (Keras 2).")
+flags.DEFINE_string("model", None, "SavedModel directory or .h5 / .keras file (Keras 2), or a "
+                    ".keras file saved from a Keras 3 model.")
 flags.DEFINE_string("out", None, "Output .tflite path (written only if verification passes).")
 flags.DEFINE_enum("quantization", "none", ["none", "float16", "dynamic", "int8", "smallest"],
                   "Weight / activation quantization; smallest: try the others (int8 only with "
@@ -84,10 +88,31 @@ def load_npz(path, key=None):
 
 
 def load_model(path):
-    """Loads a saved Keras model, knowing tfprune's and TF-MOT's pruning wrappers."""
-    import tfprune  # pylint: disable=import-outside-toplevel
+    """Loads a saved Keras model, knowing tfprune's and TF-MOT's pruning wrappers (tf_keras) and
+    tfprune's Keras 3 masks (a ``.keras`` file written by Keras 3)."""
+    import tfprune  # pylint: disable=import-outside-toplevel  (registers its Keras 3 classes)
 
+    if is_keras3_file(path):
+        import keras  # pylint: disable=import-outside-toplevel
+
+        return keras.saving.load_model(path, compile=False)
     return tfprune.load_model(path, compile=False)
+
+
+def is_keras3_file(path) -> bool:
+    """Whether ``path`` is a ``.keras`` archive written by Keras 3 (its metadata.json says)."""
+    import zipfile  # pylint: disable=import-outside-toplevel
+
+    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        if "metadata.json" not in archive.namelist():
+            return False
+        try:
+            meta = json.loads(archive.read("metadata.json"))
+        except ValueError:
+            return False
+    return str(meta.get("keras_version", "")).startswith("3.")
 
 
 def main(argv):

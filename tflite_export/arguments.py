@@ -42,10 +42,38 @@ KERAS_BOUND = {"none": "max", "float16": "max", "dynamic": "max", "int8": "p99"}
 
 
 def check_model(model):
-    """``model`` if it is a Keras model tfprune works with (see :mod:`tfprune.keras_utils`)."""
+    """``model`` if it is a Keras model tfprune works with: tf_keras, or Keras 3 on any backend
+    (see :mod:`tfprune.keras_utils`)."""
     from tfprune import keras_utils  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
 
-    return keras_utils.require_keras_model(model, "model")
+    keras_utils.require_keras_model(model, "model", keras3=True)
+    if keras_utils.is_keras3_model(model) and not _has_inputs(model):
+        raise ValueError(
+            f"model: Keras 3 model {model.name!r} ({type(model).__name__}) has no symbolic inputs "
+            "(a subclassed model), so its input signature is unknown; allowed: a Sequential or "
+            "Functional model: wrap it as keras.Model(inputs, model(inputs)) with "
+            "inputs = keras.Input(shape).")
+    return model
+
+
+def _has_inputs(model) -> bool:
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def input_names(model) -> list:
+    """The model's input names (Keras 3: its ``Input`` layers' names, as the TFLite signature
+    has them)."""
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
+
+    return keras_utils.input_names(model)
+
+
+def numpy_dtype(dtype):
+    """A tf_keras input's ``tf.DType`` or a Keras 3 input's dtype string as a numpy dtype."""
+    return np.dtype(dtype.as_numpy_dtype if hasattr(dtype, "as_numpy_dtype") else str(dtype))
 
 
 def check_quantization(value) -> str:
@@ -103,7 +131,7 @@ def _is_positive(value) -> bool:
 
 def input_dict(model, data, argname: str) -> dict:
     """Normalises array / list / dict inputs to {input name: float array [n, ...]}."""
-    names = list(model.input_names)
+    names = input_names(model)
     if isinstance(data, dict):
         missing = [n for n in names if n not in data]
         if missing:
@@ -135,8 +163,7 @@ def input_dict(model, data, argname: str) -> dict:
         if n is not None and arr.shape[0] != n:
             raise ValueError(f"{argname}: inputs have different numbers of samples")
         n = arr.shape[0]
-        dtype = tensor.dtype.as_numpy_dtype if hasattr(tensor.dtype, "as_numpy_dtype") else np.float32
-        out[name] = arr.astype(dtype, copy=False)
+        out[name] = arr.astype(numpy_dtype(tensor.dtype), copy=False)
         check_finite(out[name], argname, name)
     return out
 
@@ -163,13 +190,15 @@ def check_finite(arr: np.ndarray, argname: str, name: str) -> None:
 def random_inputs(model, n: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
-    for name, tensor in zip(model.input_names, model.inputs):
+    for name, tensor in zip(input_names(model), model.inputs):
         shape = tuple(tensor.shape[1:])
         if any(s is None for s in shape):
             raise ValueError(f"verify_with is required: input {name!r} has an unknown dimension "
                              f"{shape}, so random verification inputs cannot be drawn")
-        if not tensor.dtype.is_floating:
-            raise ValueError(f"verify_with is required: input {name!r} is {tensor.dtype.name}, "
+        dtype = numpy_dtype(tensor.dtype)
+        floating = getattr(tensor.dtype, "is_floating", None)
+        if not (np.issubdtype(dtype, np.floating) if floating is None else floating):
+            raise ValueError(f"verify_with is required: input {name!r} is {dtype.name}, "
                              "random verification inputs are drawn only for float inputs")
-        out[name] = rng.standard_normal((n,) + shape).astype(tensor.dtype.as_numpy_dtype)
+        out[name] = rng.standard_normal((n,) + shape).astype(dtype)
     return out

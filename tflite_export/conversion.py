@@ -9,6 +9,8 @@ failure (``ConverterError``, e.g. an op TFLite has no kernel for) becomes an
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
 from tfprune.logs import quiet_native_logs
@@ -43,7 +45,9 @@ def convert(model, quantization: str, calibration: dict | None, sparsity: bool =
 
         converter.representative_dataset = gen
     try:
-        with quiet_native_logs():  # the converter's INFO/WARNING lines (errors come through)
+        # the converter's INFO/WARNING lines (errors come through), and the "Saved artifact at
+        # ..." lines Keras 3's model.export prints on stdout while a Keras 3 model is converted
+        with quiet_native_logs(), contextlib.redirect_stdout(io.StringIO()):
             return bytes(converter.convert())
     except Exception as e:  # pylint: disable=broad-except
         if type(e).__name__ != "ConverterError":
@@ -85,8 +89,9 @@ def unsupported_ops(message: str) -> tuple[list, bool]:
 
 def layers_with_ops(model, op_types) -> dict:
     """``{op type: Keras layer name}`` for the ops of ``op_types`` in the model's traced graph
-    (the layer is the innermost name scope that is a layer name).  Best effort: ``{}`` if the
-    model cannot be traced."""
+    (the layer is the innermost name scope that is a layer name, or one with a ``_<n>`` suffix
+    added: Keras 3 scopes a layer called twice, or traced again, as ``odd_op_1``).  Best effort:
+    ``{}`` if the model cannot be traced."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     try:
@@ -101,7 +106,9 @@ def layers_with_ops(model, op_types) -> dict:
     for node in nodes:
         if node.op in op_types and node.op not in found:
             scopes = node.name.split("/")[:-1]
-            layer = next((s for s in reversed(scopes) if s in names), None)
+            layer = next((s for s in reversed(scopes) if s in names), None) or next(
+                (re.sub(r"_\d+$", "", s) for s in reversed(scopes)
+                 if re.sub(r"_\d+$", "", s) in names), None)
             if layer is not None:
                 found[node.op] = layer
     return found

@@ -20,7 +20,10 @@ def all_layers(model):
 
 def strip(model):
     """``tfprune.strip(model)`` when the model has pruning wrappers (tfprune's, or TF-MOT's
-    ``PruneLowMagnitude``): a plain copy with masked weights exactly +0.0.  Otherwise ``model``."""
+    ``PruneLowMagnitude``; tfprune's Keras 3 ``MaskedLayer``): a plain copy with masked weights
+    exactly +0.0.  Otherwise ``model``: a plain model, or a Keras 3 model that tfprune masked in
+    place (subclassed; stripping it would change the caller's model), whose masked weights are
+    +0.0 already (tfprune zeroes them and every optimizer step keeps them so)."""
     import tfprune  # pylint: disable=import-outside-toplevel
     from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
 
@@ -58,8 +61,13 @@ def float_kernels(model):
 
     for layer in all_layers(model):
         kernel = getattr(layer, "kernel", None)
-        owned = [(layer.name, layer, kernel)] if kernel is not None else [
-            (name, owner, owner.kernel) for name, owner in keras_utils.kernel_owners(layer).items()]
+        if kernel is not None:
+            owned = [(layer.name, layer, kernel)]
+        elif hasattr(layer, "layers"):  # a nested model: all_layers visits its layers
+            owned = []
+        else:
+            owned = [(name, owner, owner.kernel)
+                     for name, owner in keras_utils.kernel_owners(layer).items()]
         for name, owner, variable in owned:
             if not hasattr(variable, "numpy"):
                 continue
@@ -115,15 +123,36 @@ def _tflite_layout(layer, kernel):
 
 def reference_outputs(model, inputs: dict, batch: int = 128) -> dict:
     """``{output name: array}``: what the Keras model computes on ``inputs`` (inference mode,
-    ``batch`` samples per call)."""
-    names = list(model.input_names)
+    ``batch`` samples per call), on whatever backend it runs (Keras 3: TensorFlow, JAX, PyTorch).
+
+    Output names: ``model.output_names`` for tf_keras; for Keras 3 the keys of a dict output,
+    else ``output_0``, ``output_1``, ... in the model's output order, as the TFLite signature of a
+    Keras 3 model names them (:func:`tflite_export.verification.align_outputs` matches them)."""
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
+
+    names = keras_utils.input_names(model)
     n = len(inputs[names[0]])
-    chunks = []
+    chunks, keys = [], None
     for start in range(0, n, batch):
         feed = [inputs[name][start:start + batch] for name in names]
         out = model(feed if len(feed) > 1 else feed[0], training=False)
-        chunks.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
-    return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(model.output_names)}
+        if isinstance(out, dict):
+            keys = list(out)
+            out = [out[k] for k in keys]
+        elif not isinstance(out, (list, tuple)):
+            out = [out]
+        chunks.append([to_numpy(o) for o in out])
+    if keys is None:
+        keys = (list(model.output_names) if not keras_utils.is_keras3_model(model)
+                else [f"output_{i}" for i in range(len(chunks[0]))])
+    return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(keys)}
+
+
+def to_numpy(value) -> np.ndarray:
+    """A backend tensor (TensorFlow, JAX, or a PyTorch tensor that may require grad) as numpy."""
+    if hasattr(value, "detach"):  # torch
+        value = value.detach().cpu()
+    return np.asarray(value)
 
 
 def count_non_finite(outputs: dict) -> int:

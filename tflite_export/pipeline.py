@@ -23,9 +23,29 @@ Pipeline (each step is recorded in the returned :class:`ExportReport`):
    keeps the smallest verified file (:mod:`~tflite_export.options`).
 8. Write the file atomically (``tfprune.io``: temporary file in the same directory +
    ``os.replace``, mode 0644) only after verification passed (:mod:`~tflite_export.writing`).
+
+Which Keras (dispatch by model type; same steps, same rules and fallbacks, same report):
+
+* **tf_keras** (Keras 2) models: all in this process, as above.
+* **Keras 3, TensorFlow backend**: all in this process too (the converter takes Keras 3
+  TensorFlow models).  Step 1 strips tfprune's Keras 3 ``MaskedLayer`` wrappers
+  (``tfprune.strip``, a new model); a model tfprune masked in place is not stripped (that would
+  change the caller's model) and is exported as it is: its masked weights are +0.0 already.
+  ``ExportReport.keras`` says ``"Keras 3, tensorflow backend ..."``.
+* **Keras 3, JAX or PyTorch backend**: the verification inputs and the model's own outputs on
+  them (the reference) are computed here, on its backend; the stripped model is saved to a
+  temporary ``.keras`` file and the inputs, reference and calibration data to an ``.npz``; a
+  subprocess with ``KERAS_BACKEND=tensorflow`` rebuilds the model and runs steps 2-8 verifying
+  the .tflite against the **original backend's** outputs (:mod:`~tflite_export.rebuild`).  Its
+  failures are one-line :class:`ExportError` s naming why (a class it cannot import, a file it
+  cannot load, its exit status and last error line).
+* Keras 3 subclassed models (no symbolic inputs) are refused (``ValueError``): wrap them as
+  ``keras.Model(inputs, model(inputs))``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from . import arguments, keras_side, options, samples, steps, writing
 from .inspection import gzip_size
@@ -37,8 +57,11 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     """Exports a (pruned) Keras model to a sparse .tflite that is verified in LiteRT.
 
     Args:
-      model: a Keras model of the kind tfprune prunes (:func:`tfprune.keras_utils.is_keras_model`);
-        tfprune / TF-MOT pruning wrappers are stripped first (on a copy).
+      model: a Keras model of the kind tfprune prunes: tf_keras
+        (:func:`tfprune.keras_utils.is_keras_model`), or a Sequential / Functional Keras 3 model
+        on any backend (:func:`tfprune.keras_utils.is_keras3_model`; JAX and PyTorch models are
+        rebuilt under TensorFlow in a subprocess, see above); tfprune / TF-MOT pruning wrappers
+        are stripped first (on a copy).
       path: where to write the .tflite.  Written atomically (mode 0644), and only if verification
         passed.
       quantization: ``"none"`` (float32), ``"float16"`` (float16 weights), ``"dynamic"``
@@ -96,11 +119,54 @@ def export(model, path, quantization="none", representative_data=None, sparse=Tr
     arguments.check_calibration(quantization, representative_data)
     arguments.check_tolerances(tolerance, "none" if quantization == "smallest" else quantization)
     calibration, vset = samples.build(model, representative_data, verify_with)
+    settings = Settings(path, quantization, sparse, block, tolerance, overwrite)
 
+    backend = keras3_backend(model)
+    if backend not in (None, "tensorflow"):  # JAX / PyTorch: rebuilt under TensorFlow
+        from . import rebuild  # pylint: disable=import-outside-toplevel
+
+        return rebuild.export(model, settings, calibration, vset, backend)
     stripped = keras_side.strip(model)
-    work, n_fixed, restore = keras_side.canonical_copy(stripped)
-    job = steps.Job(work, path, sparse, block, tolerance, calibration, vset,
-                    stripped=stripped is not model, negative_zeros_fixed=n_fixed)
+    return convert_verify_write(stripped, settings, calibration, vset,
+                                stripped=stripped is not model,
+                                keras="tf_keras" if backend is None else KERAS3_IN_PROCESS)
+
+
+#: ``ExportReport.keras`` of a Keras 3 model on the TensorFlow backend.
+KERAS3_IN_PROCESS = "Keras 3, tensorflow backend (converted in this process)"
+
+
+@dataclasses.dataclass
+class Settings:
+    """:func:`export`'s checked arguments that the conversion, verification and write use."""
+
+    path: str
+    quantization: str
+    sparse: bool
+    block: object
+    tolerance: object
+    overwrite: bool
+
+
+def keras3_backend(model):
+    """The Keras 3 backend of ``model`` (this process's), or None for a tf_keras model."""
+    from tfprune import keras_utils  # pylint: disable=import-outside-toplevel
+
+    return keras_utils.keras3_backend() if keras_utils.is_keras3_model(model) else None
+
+
+def convert_verify_write(model, settings: Settings, calibration, vset, stripped=False,
+                         keras="tf_keras", reference=None, notes=()) -> ExportReport:
+    """Steps 2-8 on a stripped model in this process (a tf_keras model, or a Keras 3 model on the
+    TensorFlow backend): canonical copy, convert, verify, write.  ``reference``: the Keras
+    outputs on ``vset`` to verify against (default: ``model``'s own); ``notes`` go in the
+    report."""
+    path, quantization = settings.path, settings.quantization
+    work, n_fixed, restore = keras_side.canonical_copy(model)
+    job = steps.Job(work, path, settings.sparse, settings.block, settings.tolerance, calibration,
+                    vset, stripped=stripped, negative_zeros_fixed=n_fixed, keras=keras,
+                    notes=list(notes), _reference=reference)
+    overwrite = settings.overwrite
     report = None
     try:
         if quantization == "smallest":

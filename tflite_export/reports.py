@@ -112,6 +112,9 @@ class ExportReport:
     candidates: list = dataclasses.field(default_factory=list)  # Candidate per option tried
     dense_twin_bytes: int | None = None
     dense_twin_gzip_bytes: int | None = None
+    #: ``"tf_keras"``, or for a Keras 3 model its backend and how it was converted (in this
+    #: process on TensorFlow; rebuilt under TensorFlow in a subprocess on JAX / PyTorch)
+    keras: str = "tf_keras"
 
     @property
     def passed(self) -> bool:
@@ -195,6 +198,8 @@ class ExportReport:
             lines.append(self.fallback_line())
         lines.append(f"pruning wrappers stripped: {self.stripped}; -0.0 weights rewritten as "
                      f"+0.0: {self.negative_zeros_fixed}")
+        if self.keras != "tf_keras":
+            lines.append(f"model: {self.keras}")
         if self.size_bytes is not None:
             lines.append(
                 f"size: {self.size_bytes} B ({human_bytes(self.size_bytes)}), gzip {self.gzip_bytes} B; "

@@ -31,7 +31,12 @@ class Job:
     vset: object
     stripped: bool = False
     negative_zeros_fixed: int = 0
+    keras: str = "tf_keras"  # ExportReport.keras
+    notes: list = dataclasses.field(default_factory=list)  # added to every report
+    #: the Keras outputs on the verification inputs: computed from ``model`` on first use, or
+    #: given (a Keras 3 JAX / PyTorch model's own outputs, :mod:`~tflite_export.rebuild`)
     _reference: dict | None = None
+    _reference_checked: bool = False
 
     def new_report(self, quantization: str) -> ExportReport:
         """An empty report for ``quantization`` (raises ``ValueError`` for a ``block=`` the
@@ -40,6 +45,8 @@ class Job:
                               sparse_requested=self.sparse, block=self.block,
                               tolerances=arguments.check_tolerances(self.tolerance, quantization))
         report.stripped, report.negative_zeros_fixed = self.stripped, self.negative_zeros_fixed
+        report.keras = self.keras
+        report.notes.extend(self.notes)
         vset = self.vset
         report.verify_samples, report.verify_source = vset.primary, vset.source
         report.verify_total, report.verify_parts = vset.total, vset.parts
@@ -50,16 +57,19 @@ class Job:
         return report
 
     def reference(self, report) -> dict:
-        """The Keras outputs on the verification inputs (computed once)."""
-        if self._reference is None:
-            reference = keras_side.reference_outputs(self.model, self.vset.inputs)
+        """The Keras outputs on the verification inputs (computed once, or given); refused if
+        they hold NaN or inf."""
+        if not self._reference_checked:
+            reference = self._reference
+            if reference is None:
+                reference = keras_side.reference_outputs(self.model, self.vset.inputs)
             bad = keras_side.count_non_finite(reference)
             if bad:
                 raise ExportError(
                     f"export refused, nothing written to {self.path!r}: the Keras model itself "
                     f"outputs {bad} non-finite values (NaN or inf) on the {self.vset.total} finite "
                     "verification inputs; check its weights (e.g. training diverged)", report)
-            self._reference = reference
+            self._reference, self._reference_checked = reference, True
         return self._reference
 
 

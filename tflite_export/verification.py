@@ -66,7 +66,7 @@ def _run(model_bytes, vset, reference, resolver):
     try:
         out = _runtime.run_samples(model_bytes, vset.inputs, resolver, unbatched=vset.primary,
                                    batch=BATCH)
-        return _align_outputs(out, reference), None
+        return align_outputs(out, reference), None
     except ExportError:
         raise
     except Exception as e:  # pylint: disable=broad-except
@@ -74,11 +74,16 @@ def _run(model_bytes, vset, reference, resolver):
         return None, f"{type(e).__name__}: {msg}"
 
 
-def _align_outputs(tfl: dict, reference: dict) -> dict:
+def align_outputs(tfl: dict, reference: dict) -> dict:
+    """The TFLite outputs keyed like the Keras ones: same names; or one output each; or the
+    signature's ``output_0``, ``output_1``, ... (a Keras 3 model's) in the Keras output order."""
     if set(tfl) == set(reference):
         return tfl
     if len(tfl) == len(reference) == 1:
         return {next(iter(reference)): next(iter(tfl.values()))}
+    positional = [f"output_{i}" for i in range(len(reference))]
+    if set(tfl) == set(positional):
+        return {name: tfl[key] for name, key in zip(reference, positional)}
     raise ExportError(f"cannot match TFLite outputs {sorted(tfl)} with Keras outputs "
                       f"{sorted(reference)}")
 

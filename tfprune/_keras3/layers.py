@@ -229,3 +229,29 @@ def einsum_kernels(model) -> "list[str]":
     """Keys of the EinsumDense kernels (top-level or inside attention layers)."""
     kernels = prunable_kernels(model)
     return [key for key, layer in walk(model) if key in kernels and isinstance(layer, keras.layers.EinsumDense)]
+
+
+def kernel_owners(layer) -> "dict[str, keras.layers.Layer]":
+    """``{key: the layer that owns the kernel}`` for every prunable kernel in ``layer`` (its own
+    and its sublayers', at any depth; a mask wrapper is seen through), keyed by the path of layer
+    names from ``layer`` itself: ``{"fc1": <Dense fc1>}``, ``{"mha/query": <EinsumDense query>, ...}``."""
+    root = _see_through(layer)
+    out, seen = {}, set()
+    for path, owner in walk(root, "layer", include_root=True):
+        variable = prunable_kernel(owner)
+        if variable is not None and id(variable) not in seen:
+            seen.add(id(variable))
+            out[f"{root.name}/{path}" if path else root.name] = owner
+    return out
+
+
+def input_names(model) -> "list[str]":
+    """The names of ``model``'s ``Input`` layers, in input order (a Sequential model's input
+    tensor is named ``keras_tensor...``; its input layer, what a ``.keras`` file and a TFLite
+    signature name, is ``input_layer...``)."""
+    names = []
+    for tensor in model.inputs:
+        history = getattr(tensor, "_keras_history", None)
+        operation = getattr(history, "operation", None)
+        names.append(getattr(operation, "name", None) or tensor.name)
+    return names

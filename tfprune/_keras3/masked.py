@@ -274,6 +274,13 @@ def _clone(model, clone_function):
     return keras.models.clone_model(model, input_tensors=inputs, clone_function=clone_function)
 
 
+def clone(model):
+    """A copy of a Sequential/Functional ``model`` (same layer graph and configs, input layer
+    names kept) with freshly initialised weights; copy them with ``set_weights``. Raises what
+    ``keras.models.clone_model`` raises for models it cannot clone (subclassed ones)."""
+    return _clone(model, None)
+
+
 def check_masks(model, masks, kernels: "Mapping[str, object]", argument: str = "masks") -> "dict[str, np.ndarray]":
     """``masks`` as float32 0/1 arrays, checked against ``kernels`` ({key: variable}): keys known,
     shapes equal, values 0 or 1. One-line ``ValueError``/``TypeError`` otherwise."""
