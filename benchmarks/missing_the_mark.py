@@ -151,7 +151,10 @@ def summary_markdown(results) -> str:
         row = []
         for s in sparsities:
             a = agg.get((label, s))
-            row.append("" if a is None else f"{100 * a[0]:.2f} ± {100 * a[1]:.2f}")
+            if a is None:
+                row.append("")
+            else:  # one seed: no spread to show
+                row.append(f"{100 * a[0]:.2f} ± {100 * a[1]:.2f}" if a[2] > 1 else f"{100 * a[0]:.2f} (1 seed)")
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     lines.append("\nTest accuracy (%), mean ± std over seeds. `<method>-<variant>`: sanity check; "
                  "`<method>-k<k>`: scored after k training steps.")
