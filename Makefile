@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # pytest workers: 2 on the 2-core CI machine
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup data test test-slow test-all demo bench sweep sanity missing-the-mark clean bazel-test
+.PHONY: setup data test test-slow test-all demo bench bench-keras3 sweep sanity missing-the-mark clean bazel-test
 
 $(VENV)/.stamp: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ sweep: setup data
 # Smoke version of the sweep (a few minutes): 3 sparsities, 1 seed, 1 epoch, data subsets.
 bench: setup data
 	$(PY) benchmarks/sweep.py --quick --out_dir=benchmarks/out/quick
+
+# Keras 3 on TensorFlow, JAX and PyTorch beside tf_keras: scoring time, masked/dense train step, and
+# SynFlow 98% on Fashion-MNIST per backend (BENCHMARKS.md).
+bench-keras3: setup data
+	$(PY) benchmarks/keras3_backends.py --accuracy --out=benchmarks/results/keras3_backends.md
 
 # "Missing the Mark" (Frankle et al. 2021): the full experiment (resumable; BENCHMARKS.md) and a
 # small version that checks the machinery in a few minutes.
