@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import types
 import zlib
 
@@ -81,6 +82,14 @@ def tfmot() -> types.SimpleNamespace:
         _TFMOT = types.SimpleNamespace(PruneLowMagnitude=pruning_wrapper.PruneLowMagnitude,
                                        version=package.__version__, **{n: getattr(api, n) for n in names})
     return _TFMOT
+
+
+def keras_of(obj):
+    """The Keras package ``obj`` (a model, layer, loss, ...) belongs to: Keras 3 (``keras``) for a
+    Keras 3 object, else tf_keras (imports nothing: a Keras 3 object means Keras 3 is imported)."""
+    from tfprune import _keras3
+
+    return sys.modules["keras"] if _keras3.is_keras3(obj) else keras
 
 
 def _is_keras3_object(obj) -> bool:
