@@ -114,10 +114,10 @@ def check_model(model, argument: str = "model") -> None:
     if _is_keras3_object(model):
         raise TypeError(
             f"{argument}: got a Keras 3 model ({type(model).__module__}.{type(model).__name__}); this part of "
-            "tfprune (TF-MOT-based: lottery, structured, schedules, the TFLite exporter) supports tf_keras "
+            "tfprune (TF-MOT-based: structured, schedules, the TFLite exporter) supports tf_keras "
             "(Keras 2) models only. Keras 3 models work with compute_scores, compute_masks, prune_at_init, "
-            "apply_masks, get_masks, strip and sparsity_report; for the rest build the model with "
-            "`import tf_keras as keras`."
+            "apply_masks, get_masks, strip, sparsity_report and tfprune.lottery; for the rest build the model "
+            "with `import tf_keras as keras`."
         )
     if not isinstance(model, keras.Model):
         raise TypeError(
