@@ -94,14 +94,20 @@ def _register_now() -> None:
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``keras`` once (then leaves ``sys.meta_path``), runs its real loader, then registers
-    tfprune's classes if it is Keras 3. Changes nothing else about the import."""
+    """Finds ``keras``, runs its real loader, then registers tfprune's classes if it is Keras 3;
+    leaves ``sys.meta_path`` when it runs (not when only asked for a spec: TensorFlow calls
+    ``importlib.util.find_spec("keras")`` before it imports Keras). Changes nothing else about the
+    import."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("keras")
+        index = sys.meta_path.index(self)
+        sys.meta_path.remove(self)  # (the real finders' spec, without this finder)
+        try:
+            spec = importlib.util.find_spec("keras")
+        finally:
+            sys.meta_path.insert(index, self)
         if spec is None or spec.loader is None:
             return spec
         self._loader, spec.loader = spec.loader, self
@@ -111,6 +117,8 @@ class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
         self._loader.exec_module(module)
         if _is_keras3_module(module):
             _register_now()
