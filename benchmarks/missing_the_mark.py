@@ -43,6 +43,7 @@ BASELINES = ("magnitude_after_training", "lottery")
 QUICK = {"sparsities": ["0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_train": 512, "max_test": 128,
          "early_steps": ["0", "2"], "methods": ["random", "synflow"]}
 
+experiment_flags.select_keras()  # KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras
 experiment_flags.import_plugins()
 experiment_flags.define_common_flags(out_dir_help="experiment directory: cells/, results.csv, summary.md, plots.")
 flags.DEFINE_list("methods", list(SCORERS), "scorers pruned at init, checked and pruned early.")

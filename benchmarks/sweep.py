@@ -44,6 +44,7 @@ from tfprune.io import atomic_write  # noqa: E402
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998)
 QUICK = {"sparsities": ["0", "0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_train": 2000, "max_test": 1000}
 
+experiment_flags.select_keras()  # KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras
 experiment_flags.import_plugins()
 experiment_flags.define_common_flags(out_dir_help="sweep directory: cells/, results.csv, summary.md and the plots.")
 flags.DEFINE_list("methods", grid.default_methods(), "methods to run (dense is the sparsity-0 reference).")

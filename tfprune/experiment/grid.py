@@ -15,7 +15,7 @@ import traceback
 
 from tfprune import scoring
 from tfprune.experiment import registry, runner
-from tfprune.experiment.config import RESULT_FILE, Config, read_result
+from tfprune.experiment.config import RESULT_FILE, Config, read_result, stored_config
 from tfprune.io import save_json_atomic
 
 
@@ -63,7 +63,7 @@ def finished_config(config: Config) -> "dict | None":
     done = read_result(config.out_dir)
     if done is None:
         return None
-    expected, stored = config.to_dict(), done["config"]
+    expected, stored = config.to_dict(), stored_config(done)
     diff = sorted(k for k in expected if k not in ("out_dir", "verbose")
                   and stored.get(k) != expected[k])
     if diff:

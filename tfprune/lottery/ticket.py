@@ -29,7 +29,7 @@ from tfprune.io import save_npz_atomic
 from tfprune.lottery import _files, _kit
 from tfprune.wrapper import apply_masks, check_masks
 
-__all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_phase_weights", "load_ticket", "save_phase_weights",
+__all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_phase_weights", "load_ticket", "phase_weights", "save_phase_weights",
            "save_ticket", "ticket_layers"]
 
 META_KEY = "__tfprune_ticket__"
@@ -243,12 +243,17 @@ def load_phase_weights(model, path) -> None:
     _state.set_layer_weights(model, _files.read_npz(path))
 
 
-def save_phase_weights(model, path) -> str:
-    """Writes ``model``'s own weights (wrappers seen through, masked entries +0.0) as a run phase's
-    weights file (``"<layer>::<i>"`` arrays, checksummed, atomic), for :func:`load_phase_weights`;
-    returns the path. With a ticket of the same masks it is a ticket you can train again."""
+def phase_weights(model) -> "dict[str, np.ndarray]":
+    """``model``'s own weights (wrappers seen through, masked entries +0.0) as a run phase's
+    weights file holds them: ``{"<layer>::<i>": array}`` (a tf_keras or Keras 3 model)."""
     from tfprune.lottery import _state
     from tfprune.wrapper import get_masks, is_wrapped
 
-    _files.write_npz(path, _state.layer_weights(model, get_masks(model) if is_wrapped(model) else None))
+    return _state.layer_weights(model, get_masks(model) if is_wrapped(model) else None)
+
+
+def save_phase_weights(model, path) -> str:
+    """Writes :func:`phase_weights` of ``model`` (checksummed, atomic), for :func:`load_phase_weights`;
+    returns the path. With a ticket of the same masks it is a ticket you can train again."""
+    _files.write_npz(path, phase_weights(model))
     return os.fspath(path)
