@@ -34,7 +34,8 @@ class TrainingSpec:
 
     Attributes:
         optimizer: a name (``"adam"``), a serialized config dict, an optimizer (its config is
-            reused) or a zero-argument factory; a *new* optimizer is made for every phase.
+            reused) or a zero-argument factory; a *new* optimizer is made for every phase, of
+            the model's Keras (tf_keras, or Keras 3 for a Keras 3 model).
         learning_rate: replaces the learning rate of an optimizer name, config or optimizer (None:
             keep theirs; not allowed with a factory or ``compile_fn``).
         loss, metrics: compile settings (``loss`` is required unless ``compile_fn`` is given).
