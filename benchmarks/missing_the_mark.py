@@ -33,8 +33,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402  (absl.logging defines its flags on import)
 
-from tfprune.experiment import check_config, grid  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
+
+# KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras (grid imports TensorFlow, which does)
+experiment_flags.select_keras()
+
+from tfprune.experiment import check_config, grid  # noqa: E402
 from tfprune.io import atomic_write  # noqa: E402
 
 SCORERS = ("random", "magnitude", "snip", "grasp", "synflow")
@@ -43,7 +47,6 @@ BASELINES = ("magnitude_after_training", "lottery")
 QUICK = {"sparsities": ["0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_train": 512, "max_test": 128,
          "early_steps": ["0", "2"], "methods": ["random", "synflow"]}
 
-experiment_flags.select_keras()  # KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras
 experiment_flags.import_plugins()
 experiment_flags.define_common_flags(out_dir_help="experiment directory: cells/, results.csv, summary.md, plots.")
 flags.DEFINE_list("methods", list(SCORERS), "scorers pruned at init, checked and pruned early.")

@@ -259,6 +259,13 @@ def test_results_written_before_the_keras_flag_existed_are_keras2_runs(tmp_path)
     assert "keras=2" in result_conflict(config.replace(keras=3))
 
 
+def test_the_sweeps_default_methods_on_keras3_leave_out_tf_keras_only_ones():
+    from tfprune.experiment import grid
+
+    assert "tfmot_gradual" in grid.default_methods() and "tfmot_gradual" not in grid.default_methods(3)
+    assert [m for m in grid.default_methods() if m != "tfmot_gradual"] == grid.default_methods(3)
+
+
 def test_default_out_dir_names_the_keras_and_backend():
     assert train.default_out_dir(Config(keras=3, backend="jax", method="snip", sparsity=0.9)).endswith(
         "-snip-s0.9-seed0-keras3_jax")

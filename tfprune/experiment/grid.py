@@ -19,9 +19,11 @@ from tfprune.experiment.config import RESULT_FILE, Config, read_result, stored_c
 from tfprune.io import save_json_atomic
 
 
-def default_methods() -> "list[str]":
-    """The reference procedures, every registered scorer, then the other procedures in the grid."""
+def default_methods(keras: "int | None" = None) -> "list[str]":
+    """The reference procedures, every registered scorer, then the other procedures in the grid
+    (with ``keras``: those that run on it, e.g. no ``tfmot_gradual`` for keras=3)."""
     procs = [registry.get_procedure(n) for n in registry.procedure_names()]
+    procs = [p for p in procs if keras is None or keras in p.kerases]
     return ([p.name for p in procs if p.grid == "reference"] + list(scoring.scorer_names())
             + [p.name for p in procs if p.grid == "cell"] + [p.name for p in procs if p.grid == "trajectory"])
 
