@@ -33,8 +33,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402  (absl.logging defines its flags on import)
 
-from tfprune.experiment import check_config, grid  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
+
+# KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras (grid imports TensorFlow, which does)
+experiment_flags.select_keras()
+
+from tfprune.experiment import check_config, grid  # noqa: E402
 from tfprune.io import atomic_write  # noqa: E402
 
 SCORERS = ("random", "magnitude", "snip", "grasp", "synflow")

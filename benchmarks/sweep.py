@@ -36,8 +36,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402  (absl.logging defines its flags, e.g. --verbosity, on import)
 
-from tfprune.experiment import check_config, grid, method_names  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
+
+# KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras (grid imports TensorFlow, which does)
+experiment_flags.select_keras()
+
+from tfprune.experiment import check_config, grid, method_names  # noqa: E402
 from tfprune.experiment.grid import cells, collect, nearest_level, run_grid  # noqa: E402,F401
 from tfprune.io import atomic_write  # noqa: E402
 
@@ -46,7 +50,8 @@ QUICK = {"sparsities": ["0", "0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_t
 
 experiment_flags.import_plugins()
 experiment_flags.define_common_flags(out_dir_help="sweep directory: cells/, results.csv, summary.md and the plots.")
-flags.DEFINE_list("methods", grid.default_methods(), "methods to run (dense is the sparsity-0 reference).")
+flags.DEFINE_list("methods", grid.default_methods(), "methods to run (dense is the sparsity-0 reference; with "
+                  "--keras=3 the default leaves out tfmot_gradual, tf_keras only).")
 flags.DEFINE_list("sparsities", [f"{s:g}" for s in DEFAULT_SPARSITIES], "target sparsities in [0, 1).")
 flags.DEFINE_list("seeds", ["0", "1"], "seeds (each one a full grid).")
 flags.DEFINE_bool("quick", False, "smoke-test grid: 3 sparsities, 1 seed, 1 epoch, subsets of the data.")
@@ -311,7 +316,8 @@ def write_outputs(results, out_dir, plot_sparsity, log=print):
 def settings_from_flags():
     """``(base Config, methods, sparsities, seeds)`` with ``--quick`` applied to unset flags."""
     base, values = experiment_flags.grid_settings(FLAGS, QUICK if FLAGS.quick else None, ("sparsities", "seeds"))
-    return base, list(FLAGS.methods), _parse_sparsities(values["sparsities"]), _parse_seeds(values["seeds"])
+    methods = grid.default_methods(base.keras) if FLAGS["methods"].using_default_value else list(FLAGS.methods)
+    return base, methods, _parse_sparsities(values["sparsities"]), _parse_seeds(values["seeds"])
 
 
 def main(argv):

@@ -27,6 +27,7 @@ from tfprune import experiment  # noqa: E402
 from tfprune.experiment import flags as experiment_flags  # noqa: E402
 from tfprune.table import table as render_table  # noqa: E402
 
+experiment_flags.select_keras()  # KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras
 experiment_flags.import_plugins()
 experiment_flags.define_run_flags()
 flags.adopt_module_key_flags(experiment_flags)  # --help lists the shared flags too

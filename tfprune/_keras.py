@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import types
 import zlib
 
@@ -83,6 +84,14 @@ def tfmot() -> types.SimpleNamespace:
     return _TFMOT
 
 
+def keras_of(obj):
+    """The Keras package ``obj`` (a model, layer, loss, ...) belongs to: Keras 3 (``keras``) for a
+    Keras 3 object, else tf_keras (imports nothing: a Keras 3 object means Keras 3 is imported)."""
+    from tfprune import _keras3
+
+    return sys.modules["keras"] if _keras3.is_keras3(obj) else keras
+
+
 def _is_keras3_object(obj) -> bool:
     module = type(obj).__module__ or ""
     return module.startswith("keras.") and not module.startswith("keras.api._v2")
@@ -105,10 +114,10 @@ def check_model(model, argument: str = "model") -> None:
     if _is_keras3_object(model):
         raise TypeError(
             f"{argument}: got a Keras 3 model ({type(model).__module__}.{type(model).__name__}); this part of "
-            "tfprune (TF-MOT-based: lottery, structured, schedules, the TFLite exporter) supports tf_keras "
+            "tfprune (TF-MOT-based: structured, schedules, the TFLite exporter) supports tf_keras "
             "(Keras 2) models only. Keras 3 models work with compute_scores, compute_masks, prune_at_init, "
-            "apply_masks, get_masks, strip and sparsity_report; for the rest build the model with "
-            "`import tf_keras as keras`."
+            "apply_masks, get_masks, strip, sparsity_report and tfprune.lottery; for the rest build the model "
+            "with `import tf_keras as keras`."
         )
     if not isinstance(model, keras.Model):
         raise TypeError(

@@ -19,7 +19,7 @@ import math
 import warnings
 from typing import Mapping
 
-from tfprune import _keras
+from tfprune import _keras, _keras3
 from tfprune._keras import keras
 
 __all__ = ["NotLearningWarning", "chance_problem"]
@@ -28,8 +28,8 @@ _LOSS_NAMES = {"sparsecategoricalcrossentropy", "categoricalcrossentropy"}
 _ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy")
 
 
-def _cross_entropy(loss) -> "tuple[bool, bool] | None":
-    """``(True, from_logits)`` for a (sparse) categorical cross-entropy loss, else None."""
+def _cross_entropy(loss, keras=keras) -> "tuple[bool, bool] | None":
+    """``(True, from_logits)`` for a (sparse) categorical cross-entropy loss of ``keras``, else None."""
     if isinstance(loss, (keras.losses.SparseCategoricalCrossentropy, keras.losses.CategoricalCrossentropy)):
         return True, bool(loss.get_config().get("from_logits", False))
     name = loss if isinstance(loss, str) else getattr(loss, "__name__", None) if callable(loss) else None
@@ -40,8 +40,8 @@ def _cross_entropy(loss) -> "tuple[bool, bool] | None":
 
 def chance_problem(model, logs: Mapping, acc_key: "str | None") -> "tuple[str, bool] | None":
     """``(why, whether the loss does not fit the output)`` when the epoch behind ``logs`` looks like
-    a model that is not learning (None if it does not)."""
-    loss_kind = _cross_entropy(getattr(model, "loss", None))
+    a model that is not learning (None if it does not); ``model`` is a tf_keras or Keras 3 model."""
+    loss_kind = _cross_entropy(getattr(model, "loss", None), _keras.keras_of(model))
     loss = logs.get("loss")
     try:
         classes = int(model.output_shape[-1])
@@ -54,7 +54,11 @@ def chance_problem(model, logs: Mapping, acc_key: "str | None") -> "tuple[str, b
     if abs(loss - chance) > 0.01 * chance or (accuracy is not None and accuracy > 0.5 + 0.5 / classes):
         return None
     from_logits = loss_kind[1]
-    softmax = all(_keras.ends_in_softmax(layer) for layer in _keras.output_layers(model))
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import training as keras3_training
+        softmax = all(keras3_training.ends_in_softmax(layer) for layer in keras3_training.output_layers(model))
+    else:
+        softmax = all(_keras.ends_in_softmax(layer) for layer in _keras.output_layers(model))
     mismatch = from_logits == softmax
     if not from_logits and not softmax:
         fix = ("the model's output layer has no softmax (it outputs logits, as tfprune.experiment's zoo models do) "

@@ -72,13 +72,19 @@ def quiet_native_logs():
 
 
 class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``tensorflow`` once (then leaves ``sys.meta_path``) and runs its real loader quietly."""
+    """Finds ``tensorflow`` and runs its real loader quietly; leaves ``sys.meta_path`` when it runs
+    (not when asked for a spec: ``importlib.util.find_spec("tensorflow")``, as Keras 3 calls it to
+    see whether TensorFlow is installed, imports nothing)."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "tensorflow":
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("tensorflow")
+        index = sys.meta_path.index(self)
+        sys.meta_path.remove(self)  # (the real finders' spec, without this finder)
+        try:
+            spec = importlib.util.find_spec("tensorflow")
+        finally:
+            sys.meta_path.insert(index, self)
         if spec is None or spec.loader is None:
             return spec
         self._loader, spec.loader = spec.loader, self
@@ -88,6 +94,8 @@ class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
         previous = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:

@@ -34,7 +34,8 @@ class TrainingSpec:
 
     Attributes:
         optimizer: a name (``"adam"``), a serialized config dict, an optimizer (its config is
-            reused) or a zero-argument factory; a *new* optimizer is made for every phase.
+            reused) or a zero-argument factory; a *new* optimizer is made for every phase, of
+            the model's Keras (tf_keras, or Keras 3 for a Keras 3 model).
         learning_rate: replaces the learning rate of an optimizer name, config or optimizer (None:
             keep theirs; not allowed with a factory or ``compile_fn``).
         loss, metrics: compile settings (``loss`` is required unless ``compile_fn`` is given).
@@ -142,18 +143,23 @@ class TrainingSpec:
                              "or a compile_fn that compiles the model.")
         return value
 
-    def new_optimizer(self):
-        """A brand-new tf_keras optimizer as ``optimizer`` (and ``learning_rate``) describe it.
+    def new_optimizer(self, model=None):
+        """A brand-new optimizer as ``optimizer`` (and ``learning_rate``) describe it, of
+        ``model``'s Keras: tf_keras (the default) or Keras 3 for a Keras 3 model.
 
         Example:
             >>> opt = TrainingSpec(optimizer="sgd", learning_rate=0.5).new_optimizer()
             >>> type(opt).__name__, float(opt.learning_rate)
             ('SGD', 0.5)
         """
-        from tfprune._keras import keras  # lazily: the spec itself needs no Keras
+        from tfprune import _keras  # lazily: the spec itself needs no Keras
 
+        keras = _keras.keras_of(model) if model is not None else _keras.keras
+        classes = tuple(c for c in (keras.optimizers.Optimizer, getattr(getattr(keras.optimizers, "legacy", None),
+                                                                            "Optimizer", None)) if c is not None)
+        which = "tf_keras" if keras is _keras.keras else "Keras 3"
         opt = self.optimizer
-        if isinstance(opt, (keras.optimizers.Optimizer, keras.optimizers.legacy.Optimizer)):
+        if isinstance(opt, classes):
             return type(opt).from_config(self._with_rate(opt.get_config()))
         if isinstance(opt, str):
             return keras.optimizers.get(opt if self.learning_rate is None else
@@ -162,9 +168,13 @@ class TrainingSpec:
             config = copy.deepcopy(opt)
             config["config"] = self._with_rate(dict(config.get("config") or {}))
             return keras.optimizers.deserialize(config)
+        if not _is_factory(opt):  # an optimizer object of the other Keras
+            raise TypeError(f"optimizer: got a {type(opt).__module__}.{type(opt).__name__} for a {which} model; pass a "
+                            f"{which} optimizer, a name ('adam'), a config dict or a factory.")
         made = opt()
-        if not isinstance(made, (keras.optimizers.Optimizer, keras.optimizers.legacy.Optimizer)):
-            raise TypeError(f"optimizer: the factory returned {type(made).__name__}, not a tf_keras optimizer.")
+        if not isinstance(made, classes):
+            raise TypeError(f"optimizer: the factory returned {type(made).__module__}.{type(made).__name__}, not a "
+                            f"{which} optimizer (the model is a {which} model).")
         return made
 
     def _with_rate(self, config: dict) -> dict:
@@ -181,7 +191,7 @@ class TrainingSpec:
                 raise ValueError("compile_fn: the model has no optimizer after compile_fn(model); it must call "
                                  "model.compile(optimizer=..., loss=..., metrics=...).")
         else:
-            model.compile(optimizer=self.new_optimizer(), loss=self.loss, metrics=list(self.metrics))
+            model.compile(optimizer=self.new_optimizer(model), loss=self.loss, metrics=list(self.metrics))
         return model.optimizer
 
 

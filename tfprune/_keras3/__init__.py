@@ -3,12 +3,15 @@
 tfprune's tf_keras (Keras 2) path goes through TF-MOT and lives in :mod:`tfprune._keras`; Keras 3
 models, on the TensorFlow, JAX and PyTorch backends, are handled here:
 
-* this module (no TensorFlow, no Keras import): :func:`is_keras3`, :func:`backend` and
-  :func:`register_keras_classes` (run by ``import tfprune``);
+* this module (no TensorFlow, no Keras import): :func:`is_keras3`, :func:`backend`,
+  :func:`keras_module` (imports Keras 3 when called) and :func:`register_keras_classes` (run by
+  ``import tfprune``);
 * :mod:`tfprune._keras3.layers`: which kernels are prunable, under which key, and which weight
   matrices are left dense (and why);
 * :mod:`tfprune._keras3.masked`: fixed 0/1 masks held by the model (``apply_masks``,
-  ``get_masks``, ``strip``), enforced after every optimizer step and saved in ``.keras`` files.
+  ``get_masks``, ``strip``), enforced after every optimizer step and saved in ``.keras`` files;
+* :mod:`tfprune._keras3.training`: what training loops need (top-level layers, clones, fresh
+  re-seeded initial weights, the random seed), for :mod:`tfprune.lottery` and the harness.
 
 **Keys.** A kernel's key is the path of layer names from the model to the layer that owns it,
 joined by ``/``: ``fc1`` for a top-level layer, ``mha/query`` for the ``query`` EinsumDense of a
@@ -71,6 +74,17 @@ def backend() -> str:
         return "tensorflow"
 
 
+def keras_module():
+    """The ``keras`` package, Keras 3, imported now if it is not yet (with this process's backend:
+    Keras reads ``KERAS_BACKEND`` on that first import, see :func:`backend`). An ``ImportError``
+    saying what to install if the installed ``keras`` is not Keras 3."""
+    keras = importlib.import_module("keras")
+    if not _is_keras3_module(keras):
+        raise ImportError(f"keras: the installed keras is {getattr(keras, '__version__', '?')}, not Keras 3; "
+                          "pip install 'keras>=3'.")
+    return keras
+
+
 def _is_keras3_module(module) -> bool:
     return str(getattr(module, "__version__", "")).startswith("3.")
 
@@ -80,14 +94,20 @@ def _register_now() -> None:
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``keras`` once (then leaves ``sys.meta_path``), runs its real loader, then registers
-    tfprune's classes if it is Keras 3. Changes nothing else about the import."""
+    """Finds ``keras``, runs its real loader, then registers tfprune's classes if it is Keras 3;
+    leaves ``sys.meta_path`` when it runs (not when only asked for a spec: TensorFlow calls
+    ``importlib.util.find_spec("keras")`` before it imports Keras). Changes nothing else about the
+    import."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("keras")
+        index = sys.meta_path.index(self)
+        sys.meta_path.remove(self)  # (the real finders' spec, without this finder)
+        try:
+            spec = importlib.util.find_spec("keras")
+        finally:
+            sys.meta_path.insert(index, self)
         if spec is None or spec.loader is None:
             return spec
         self._loader, spec.loader = spec.loader, self
@@ -97,6 +117,8 @@ class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
         self._loader.exec_module(module)
         if _is_keras3_module(module):
             _register_now()

@@ -9,7 +9,8 @@ It sits above the library (it is its client) and is the only part of tfprune tha
   ``dense``, ``prune_at_init``, ``early``, ``sanity``, ``lottery``, ``finetune``,
   ``tfmot_gradual``; every registered scorer is also a ``--method`` value;
 * absl flags generated from both (:mod:`.flags`), with ``--plugin=MODULE``;
-* offline datasets (:mod:`.data`), the model zoo (:mod:`.models`), TensorBoard summaries
+* which Keras a run uses (:mod:`.flavor`: tf_keras, or Keras 3 on TensorFlow, JAX or PyTorch);
+* offline datasets (:mod:`.data`), the model zoo (:mod:`.models`, both Kerases), TensorBoard summaries
   (:mod:`.summaries`) and the TFLite export step (:mod:`.export`).
 
 Example::

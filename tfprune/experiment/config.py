@@ -23,6 +23,7 @@ from typing import Any
 
 from tfprune import scoring
 from tfprune.experiment import data as tfp_data
+from tfprune.experiment import flavor as tfp_flavor
 from tfprune.experiment import models as tfp_models
 from tfprune.experiment import registry
 
@@ -45,6 +46,8 @@ class Config:
         epochs, batch_size: training length; every method trains the same number of steps.
         lr, optimizer: ``sgd``, ``momentum`` (SGD, momentum 0.9) or ``adam``; constant rate.
         seed: seeds the initialization, the data order, the random scorer, the SNIP/GraSP batch.
+        keras: 2 (tf_keras, the default) or 3 (Keras 3); backend: Keras 3's backend, ``tensorflow``,
+            ``jax`` or ``torch`` (``tensorflow`` for keras=2). See :mod:`tfprune.experiment.flavor`.
         out_dir: where ``result.json`` (and TensorBoard logs, ``model.tflite``, run directories) go.
         export_tflite, quantization: export the trained model to a verified sparse ``.tflite``.
         tensorboard: write TensorBoard logs to ``out_dir/tensorboard``.
@@ -63,6 +66,8 @@ class Config:
     lr: float = 1.2e-3
     optimizer: str = "adam"
     seed: int = 0
+    keras: int = 2
+    backend: str = tfp_flavor.DEFAULT_BACKEND
     out_dir: "str | None" = None
     export_tflite: bool = False
     quantization: str = "none"
@@ -204,9 +209,13 @@ def config_problems(config: Config) -> "list[str]":
         problems.append("tensorboard and export_tflite write files: set out_dir.")
     if c.out_dir:
         problems.extend(out_dir_problems(c.out_dir))
+    problems.extend(keras_problems(c))
     if c.method not in registry.method_names():
         return problems
     procedure = c.procedure
+    problem = procedure_keras_problem(c.method, procedure, c.keras)
+    if problem:
+        problems.append(problem)
     if isinstance(c.sparsity, (int, float)):
         if not procedure.needs_sparsity and c.sparsity != 0:
             problems.append(f"method={c.method} trains the unpruned model: sparsity must be 0, got {c.sparsity}.")
@@ -215,6 +224,32 @@ def config_problems(config: Config) -> "list[str]":
     if procedure.needs_out_dir and not c.out_dir:
         problems.append(f"out_dir: method={procedure.name} keeps a resumable run directory; set out_dir.")
     return problems + settings_problems(c, procedure)
+
+
+#: What runs on tf_keras only, and why.
+KERAS2_ONLY = {
+    "export_tflite": "the TFLite exporter takes tf_keras models; a keras=3 run saves model.keras",
+    "tensorboard": "the TensorBoard callbacks are tf_keras callbacks",
+}
+
+
+def keras_problems(c: Config) -> "list[str]":
+    """The ``keras``/``backend`` pair (installed, compatible), and what needs keras=2."""
+    return tfp_flavor.problems(c.keras, c.backend) + keras2_only_problems(
+        c.keras, **{name: getattr(c, name) for name in KERAS2_ONLY})
+
+
+def keras2_only_problems(keras, **outputs) -> "list[str]":
+    """``export_tflite``/``tensorboard`` asked of a keras=3 run."""
+    return [f"{name} needs keras=2 ({KERAS2_ONLY[name]})." for name, on in outputs.items() if on and keras == 3]
+
+
+def procedure_keras_problem(method: str, procedure: registry.Procedure, keras) -> "str | None":
+    """Why ``procedure`` (run by ``method``) does not run on ``keras`` (None: it does)."""
+    if keras not in tfp_flavor.KERAS or keras in procedure.kerases:
+        return None
+    note = f": {procedure.keras_note}" if procedure.keras_note else ""
+    return f"method={method} runs on keras={'/'.join(map(str, procedure.kerases))} only, not keras={keras}{note}."
 
 
 def out_dir_problems(out_dir) -> "list[str]":
@@ -238,6 +273,13 @@ def out_dir_problems(out_dir) -> "list[str]":
 
 #: Config fields that do not change what a run trains (a rerun may change them).
 OUTPUT_FIELDS = ("out_dir", "verbose", "tensorboard", "export_tflite", "quantization")
+#: Fields added after results were first written, with the value those results had.
+ADDED_FIELDS = {"keras": 2, "backend": "tensorflow"}
+
+
+def stored_config(result: dict) -> dict:
+    """The ``config`` of a stored result, with the fields it predates at the value it ran with."""
+    return {**ADDED_FIELDS, **result.get("config", {})}
 
 
 def result_conflict(config: Config) -> "str | None":
@@ -246,7 +288,7 @@ def result_conflict(config: Config) -> "str | None":
     previous = read_result(config.out_dir) if config.out_dir else None
     if previous is None:
         return None
-    stored, current = previous.get("config", {}), config.to_dict()
+    stored, current = stored_config(previous), config.to_dict()
     changed = [k for k in current if k not in OUTPUT_FIELDS and stored.get(k) != current[k]]
     if not changed:
         return None

@@ -6,6 +6,12 @@ registered procedure's settings dataclass (with its help text, allowed values an
 values back by name. A bad value or combination stops the binary before anything is built,
 with one line naming the flag (the same sentences as :func:`check_config`).
 
+``--keras=3 --backend=jax|torch|tensorflow`` runs on Keras 3 (``--keras=2``, tf_keras, is the
+default). Keras reads its backend once per process, when ``keras`` or TensorFlow is first
+imported, so a binary calls :func:`select_keras` on its command line before anything imports
+them (it sets ``KERAS_BACKEND``); :func:`tfprune.experiment.flavor.select` checks it again when
+the run starts.
+
 ``--plugin=MODULE`` (repeatable) imports a module of yours before the flags are defined, so
 that the scorers and procedures it registers are ``--method`` values, e.g.::
 
@@ -24,6 +30,7 @@ from absl import flags
 
 from tfprune.experiment import config as cfg
 from tfprune.experiment import data as tfp_data
+from tfprune.experiment import flavor as tfp_flavor
 from tfprune.experiment import models as tfp_models
 from tfprune.experiment import registry
 
@@ -42,10 +49,38 @@ _HELP = {
     "verbose": "Keras fit verbosity: 1 progress bar, 2 one line/epoch, 0 quiet.",
     "sparsity": "fraction of prunable weights removed, in [0, 1).",
     "seed": "seed of the initialization, data order and scorers.",
+    "keras": "2: tf_keras (TF-MOT's Keras, on TensorFlow); 3: Keras 3 on --backend.",
+    "backend": "Keras 3 backend (with --keras=3; sets KERAS_BACKEND for the run).",
     "export_tflite": "export the trained model to a verified sparse .tflite.",
     "quantization": "TFLite quantization (with --export_tflite).",
     "tensorboard": "write TensorBoard logs to out_dir/tensorboard.",
 }
+
+
+def _argv_value(argv, name: str) -> "str | None":
+    """The last value of ``--name=v`` / ``--name v`` (or one dash) in ``argv`` (before ``--``)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        for dashes in ("--", "-"):
+            if arg.startswith(f"{dashes}{name}="):
+                value = arg.split("=", 1)[1]
+            elif arg == f"{dashes}{name}" and i + 1 < len(argv):
+                value = argv[i + 1]
+    return value
+
+
+def select_keras(argv=None) -> None:
+    """For ``--keras=3`` in ``argv`` (default ``sys.argv``), sets ``KERAS_BACKEND`` to ``--backend``
+    (default tensorflow) before anything imports Keras: call it first in a binary. Bad values
+    are left to the flag parser, which names the flag, the value and what is allowed."""
+    argv = sys.argv if argv is None else argv
+    if _argv_value(argv, "keras") != "3":
+        return
+    backend = _argv_value(argv, "backend") or tfp_flavor.DEFAULT_BACKEND
+    if backend in tfp_flavor.BACKENDS:
+        tfp_flavor.select(3, backend)
 
 
 def plugin_modules(argv) -> "list[str]":
@@ -109,6 +144,18 @@ def define_common_flags(flag_values=flags.FLAGS, *, out_dir_help: str = "output 
     flags.DEFINE_integer("batch_size", d.batch_size, _HELP["batch_size"], lower_bound=1, **fv)
     flags.DEFINE_float("lr", d.lr, _HELP["lr"], **fv)
     flags.DEFINE_enum("optimizer", d.optimizer, list(cfg.OPTIMIZERS), _HELP["optimizer"], **fv)
+    flags.DEFINE_integer("keras", d.keras, _HELP["keras"], **fv)
+    flags.register_validator("keras", lambda v: v in tfp_flavor.KERAS,
+                             message="--keras must be 2 (tf_keras) or 3 (Keras 3).", **fv)
+    flags.DEFINE_enum("backend", d.backend, list(tfp_flavor.BACKENDS), _HELP["backend"], **fv)
+
+    def check_keras(values):  # (before the binaries' combination check: the short message comes first)
+        problems = tfp_flavor.problems(values["keras"], values["backend"])
+        if problems:
+            raise flags.ValidationError(" ".join("--" + p for p in problems))
+        return True
+
+    flags.register_multi_flags_validator(["keras", "backend"], check_keras, **fv)
     flags.DEFINE_string("out_dir", None, out_dir_help, **fv)
     flags.DEFINE_integer("max_train", None, _HELP["max_train"], lower_bound=1, **fv)
     flags.DEFINE_integer("max_test", None, _HELP["max_test"], lower_bound=1, **fv)
@@ -141,6 +188,19 @@ def define_run_flags(flag_values=flags.FLAGS) -> None:
                       "such an out_dir is refused; a rerun of the same flags resumes or replaces).", **fv)
     flags.register_validator("sparsity", lambda v: v < 1.0,
                              message="--sparsity must be < 1 (0.98 keeps 2% of the weights).", **fv)
+
+    def check_keras(values):  # (before the combination check: the short message comes first)
+        problems = cfg.keras2_only_problems(values["keras"], export_tflite=values["export_tflite"],
+                                            tensorboard=values["tensorboard"])
+        if values["method"] in registry.method_names():
+            problem = cfg.procedure_keras_problem(values["method"], registry.resolve(values["method"], {}),
+                                                  values["keras"])
+            problems += [problem] if problem else []
+        if problems:
+            raise flags.ValidationError(" ".join("--" + p for p in problems))
+        return True
+
+    flags.register_multi_flags_validator(["keras", "method", "export_tflite", "tensorboard"], check_keras, **fv)
 
     def check_combination(values):
         config = _config(values, out_dir=values.get("out_dir") or "<default out_dir>")

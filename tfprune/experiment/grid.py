@@ -15,13 +15,15 @@ import traceback
 
 from tfprune import scoring
 from tfprune.experiment import registry, runner
-from tfprune.experiment.config import RESULT_FILE, Config, read_result
+from tfprune.experiment.config import RESULT_FILE, Config, read_result, stored_config
 from tfprune.io import save_json_atomic
 
 
-def default_methods() -> "list[str]":
-    """The reference procedures, every registered scorer, then the other procedures in the grid."""
+def default_methods(keras: "int | None" = None) -> "list[str]":
+    """The reference procedures, every registered scorer, then the other procedures in the grid
+    (with ``keras``: those that run on it, e.g. no ``tfmot_gradual`` for keras=3)."""
     procs = [registry.get_procedure(n) for n in registry.procedure_names()]
+    procs = [p for p in procs if keras is None or keras in p.kerases]
     return ([p.name for p in procs if p.grid == "reference"] + list(scoring.scorer_names())
             + [p.name for p in procs if p.grid == "cell"] + [p.name for p in procs if p.grid == "trajectory"])
 
@@ -63,7 +65,7 @@ def finished_config(config: Config) -> "dict | None":
     done = read_result(config.out_dir)
     if done is None:
         return None
-    expected, stored = config.to_dict(), done["config"]
+    expected, stored = config.to_dict(), stored_config(done)
     diff = sorted(k for k in expected if k not in ("out_dir", "verbose")
                   and stored.get(k) != expected[k])
     if diff:

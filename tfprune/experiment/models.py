@@ -1,8 +1,12 @@
-"""Model zoo: seeded tf_keras (Keras 2) Functional models for pruning experiments.
+"""Model zoo: seeded Functional models for pruning experiments, in tf_keras (Keras 2) or Keras 3.
 
 All builders share one signature, ``builder(input_shape, num_classes, seed=0,
-*, softmax=False, **kw)``, and return an uncompiled ``tf_keras.Model`` built
-with the Functional API (never subclassed, so TF-MOT can wrap every layer).
+*, width=1.0, softmax=False, keras=None)``, and return an uncompiled Functional
+model (never subclassed, so TF-MOT can wrap every layer) of the Keras module
+``keras`` they are given: tf_keras when it is None (the default), or Keras 3
+(``import keras``, on whatever backend the process runs). One zoo, both
+Kerases: the same layers, names, shapes and initializer families; the
+harness passes the run's module (:mod:`tfprune.experiment.flavor`).
 
 =================  ===============================================================
 name               architecture
@@ -33,7 +37,8 @@ Conventions:
   Builders never call ``tf.random.set_seed`` / ``tf_keras.utils.set_random_seed``,
   so building a model does not disturb the global random state (e.g. the
   shuffle order of :mod:`tfprune.experiment.data`).  Same ``seed`` -> identical initial
-  weights, in any process; different ``seed`` -> different weights.  Biases,
+  weights, in any process of the same Keras and backend (each Keras 3 backend draws its
+  own numbers from a seed); different ``seed`` -> different weights.  Biases,
   BatchNorm gammas/betas start at their usual constants (0 / 1).
 * Initializers: Glorot normal for ``lenet_300_100`` and ``conv2/4/6`` (the
   "Gaussian Glorot" initialization of Frankle & Carbin 2019), He normal for
@@ -52,6 +57,9 @@ Example::
     from tfprune.experiment import models
     model = models.build("conv4", (32, 32, 3), 10, seed=0)
     model.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    import keras                                     # Keras 3, on this process's backend
+    model = models.build("conv4", (32, 32, 3), 10, seed=0, keras=keras)
 """
 
 from __future__ import annotations
@@ -63,21 +71,17 @@ import numpy as np
 
 
 
-class _Keras:
-    """tf_keras (or one of its modules), imported through the seam on first use: the zoo's names
-    (``--model``, ``--help``) need no TensorFlow."""
-
-    def __init__(self, module: str = ""):
-        self._module = module
-
-    def __getattr__(self, name):
+def _keras_module(keras):
+    """The Keras module to build with: ``keras`` (tf_keras or Keras 3), or tf_keras through the
+    seam when it is None (imported on first use: the zoo's names, ``--model`` and ``--help``,
+    need no TensorFlow)."""
+    if keras is None:
         from tfprune._keras import keras as tf_keras
 
-        return getattr(getattr(tf_keras, self._module) if self._module else tf_keras, name)
-
-
-keras = _Keras()
-layers = _Keras("layers")
+        return tf_keras
+    if not all(hasattr(keras, attr) for attr in ("Model", "Input", "layers", "initializers")):
+        raise TypeError(f"keras: expected a Keras module (tf_keras, or keras for Keras 3), got {keras!r}.")
+    return keras
 
 __all__ = [
     "MODELS",
@@ -110,7 +114,7 @@ class _Init:
 
     _KINDS = {"glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform", "he_normal": "HeNormal"}
 
-    def __init__(self, seed: int, kind: str):
+    def __init__(self, seed: int, kind: str, keras):
         self.seed = seed
         self.cls = getattr(keras.initializers, self._KINDS[kind])
 
@@ -151,8 +155,8 @@ def _scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def _output(x, num_classes: int, init: _Init, softmax: bool):
-    return layers.Dense(num_classes, activation="softmax" if softmax else None,
+def _output(x, num_classes: int, init: _Init, softmax: bool, keras):
+    return keras.layers.Dense(num_classes, activation="softmax" if softmax else None,
                         kernel_initializer=init(OUTPUT_LAYER), name=OUTPUT_LAYER)(x)
 
 
@@ -160,7 +164,7 @@ def _output(x, num_classes: int, init: _Init, softmax: bool):
 # Builders
 # --------------------------------------------------------------------------
 def lenet_300_100(input_shape=(28, 28, 1), num_classes: int = 10, seed: int = 0, *,
-                  width: float = 1.0, softmax: bool = False) -> keras.Model:
+                  width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
     """LeNet-300-100: Flatten -> fc1 (300, relu) -> fc2 (100, relu) -> output.
 
     266,610 parameters for 784 inputs and 10 classes.  Glorot-normal init.
@@ -171,6 +175,7 @@ def lenet_300_100(input_shape=(28, 28, 1), num_classes: int = 10, seed: int = 0,
       seed: initialization seed.
       width: multiplier of the hidden widths (300*width, 100*width).
       softmax: softmax output instead of logits.
+      keras: the Keras module to build with (None: tf_keras; ``keras`` for Keras 3).
 
     Example:
 
@@ -178,28 +183,32 @@ def lenet_300_100(input_shape=(28, 28, 1), num_classes: int = 10, seed: int = 0,
         266610
     """
     name = "lenet_300_100"
+    keras = _keras_module(keras)
+    layers = keras.layers
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, model=name)
     width = _check_width(width, name)
-    init = _Init(seed, "glorot_normal")
+    init = _Init(seed, "glorot_normal", keras)
     inputs = keras.Input(shape=shape, name="input")
     x = layers.Flatten(name="flatten")(inputs)
     x = layers.Dense(_scaled(300, width), activation="relu", kernel_initializer=init("fc1"),
                      name="fc1")(x)
     x = layers.Dense(_scaled(100, width), activation="relu", kernel_initializer=init("fc2"),
                      name="fc2")(x)
-    outputs = _output(x, num_classes, init, softmax)
+    outputs = _output(x, num_classes, init, softmax, keras)
     return keras.Model(inputs, outputs, name=name)
 
 
 def _conv_n(name: str, stages: Sequence[int], input_shape, num_classes, seed,
-            width: float, softmax: bool) -> keras.Model:
+            width: float, softmax: bool, keras) -> "keras.Model":
+    keras = _keras_module(keras)
+    layers = keras.layers
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
     width = _check_width(width, name)
     if min(shape[0], shape[1]) < 2 ** len(stages):
         raise ValueError(f"{name}: input_shape={input_shape!r} is too small for "
                          f"{len(stages)} 2x2 max-pools (need height and width >= "
                          f"{2 ** len(stages)})")
-    init = _Init(seed, "glorot_normal")
+    init = _Init(seed, "glorot_normal", keras)
     inputs = keras.Input(shape=shape, name="input")
     x = inputs
     conv = 0
@@ -213,12 +222,12 @@ def _conv_n(name: str, stages: Sequence[int], input_shape, num_classes, seed,
     for i in (1, 2):
         x = layers.Dense(_scaled(256, width), activation="relu",
                          kernel_initializer=init(f"fc{i}"), name=f"fc{i}")(x)
-    outputs = _output(x, num_classes, init, softmax)
+    outputs = _output(x, num_classes, init, softmax, keras)
     return keras.Model(inputs, outputs, name=name)
 
 
 def conv2(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
-          width: float = 1.0, softmax: bool = False) -> keras.Model:
+          width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
     """Conv-2 of the Lottery Ticket paper: conv1-2 (64, 3x3), pool1, fc1-2 (256), output.
 
     Args:
@@ -227,17 +236,18 @@ def conv2(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
       seed: initialization seed (Glorot normal).
       width: multiplier of every conv / hidden FC width.
       softmax: softmax output instead of logits.
+      keras: the Keras module to build with (None: tf_keras; ``keras`` for Keras 3).
 
     Example:
 
         >>> conv2((32, 32, 3), 10).count_params()
         4301642
     """
-    return _conv_n("conv2", (64,), input_shape, num_classes, seed, width, softmax)
+    return _conv_n("conv2", (64,), input_shape, num_classes, seed, width, softmax, keras)
 
 
 def conv4(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
-          width: float = 1.0, softmax: bool = False) -> keras.Model:
+          width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
     """Conv-4: conv1-2 (64), pool1, conv3-4 (128), pool2, fc1-2 (256), output.
 
     Arguments as for :func:`conv2`; the input must be at least 4x4.
@@ -248,11 +258,11 @@ def conv4(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
         >>> print(model.get_layer("conv3").kernel.shape)
         (3, 3, 64, 128)
     """
-    return _conv_n("conv4", (64, 128), input_shape, num_classes, seed, width, softmax)
+    return _conv_n("conv4", (64, 128), input_shape, num_classes, seed, width, softmax, keras)
 
 
 def conv6(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
-          width: float = 1.0, softmax: bool = False) -> keras.Model:
+          width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
     """Conv-6: conv4's layers + conv5-6 (256), pool3, then fc1-2 (256), output.
 
     Arguments as for :func:`conv2`; the input must be at least 8x8.
@@ -262,11 +272,11 @@ def conv6(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
         >>> conv6((32, 32, 3), 10).count_params()
         2262602
     """
-    return _conv_n("conv6", (64, 128, 256), input_shape, num_classes, seed, width, softmax)
+    return _conv_n("conv6", (64, 128, 256), input_shape, num_classes, seed, width, softmax, keras)
 
 
 def vgg_small(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
-              width: float = 1.0, softmax: bool = False) -> keras.Model:
+              width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
     """Small VGG with BatchNorm: 3 stages of [conv3x3-BN-relu]x2 + max-pool, GAP, output.
 
     Stage widths are 32, 64, 128 (times ``width``).  Layers: ``conv{i}``,
@@ -281,12 +291,14 @@ def vgg_small(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
         TensorShape([2, 10])
     """
     name = "vgg_small"
+    keras = _keras_module(keras)
+    layers = keras.layers
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
     width = _check_width(width, name)
     if min(shape[0], shape[1]) < 8:
         raise ValueError(f"{name}: input_shape={input_shape!r} is too small for 3 "
                          f"2x2 max-pools (need height and width >= 8)")
-    init = _Init(seed, "he_normal")
+    init = _Init(seed, "he_normal", keras)
     inputs = keras.Input(shape=shape, name="input")
     x = inputs
     i = 0
@@ -299,11 +311,12 @@ def vgg_small(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
             x = layers.ReLU(name=f"relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = _output(x, num_classes, init, softmax)
+    outputs = _output(x, num_classes, init, softmax, keras)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _basic_block(x, filters: int, stride: int, prefix: str, init: _Init):
+def _basic_block(x, filters: int, stride: int, prefix: str, init: _Init, keras):
+    layers = keras.layers
     shortcut = x
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
                       kernel_initializer=init(f"{prefix}_conv1"), name=f"{prefix}_conv1")(x)
@@ -323,7 +336,7 @@ def _basic_block(x, filters: int, stride: int, prefix: str, init: _Init):
 
 
 def resnet20(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
-             width: float = 1.0, softmax: bool = False) -> keras.Model:
+             width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
     """CIFAR ResNet-20 (He et al. 2016, sec. 4.2) with option-B shortcuts.
 
     ``conv1`` (3x3, 16) - ``bn1`` - ``relu1``, then 3 stages of 3 basic blocks
@@ -340,9 +353,11 @@ def resnet20(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
         (1, 1)
     """
     name = "resnet20"
+    keras = _keras_module(keras)
+    layers = keras.layers
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
     width = _check_width(width, name)
-    init = _Init(seed, "he_normal")
+    init = _Init(seed, "he_normal", keras)
     inputs = keras.Input(shape=shape, name="input")
     x = layers.Conv2D(_scaled(16, width), 3, padding="same", use_bias=False,
                       kernel_initializer=init("conv1"), name="conv1")(inputs)
@@ -352,16 +367,16 @@ def resnet20(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
         for block in range(1, 4):
             stride = 2 if (stage > 1 and block == 1) else 1
             x = _basic_block(x, _scaled(filters, width), stride,
-                             f"stage{stage}_block{block}", init)
+                             f"stage{stage}_block{block}", init, keras)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = _output(x, num_classes, init, softmax)
+    outputs = _output(x, num_classes, init, softmax, keras)
     return keras.Model(inputs, outputs, name=name)
 
 
 # --------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------
-MODELS: Dict[str, Callable[..., keras.Model]] = {
+MODELS: Dict[str, Callable[..., "keras.Model"]] = {
     "lenet_300_100": lenet_300_100,
     "conv2": conv2,
     "conv4": conv4,
@@ -370,7 +385,7 @@ MODELS: Dict[str, Callable[..., keras.Model]] = {
     "resnet20": resnet20,
 }
 
-_OPTIONS = ("width", "softmax")
+_OPTIONS = ("width", "softmax", "keras")
 
 
 def names() -> Tuple[str, ...]:
@@ -384,7 +399,7 @@ def names() -> Tuple[str, ...]:
     return tuple(sorted(MODELS))
 
 
-def build(name: str, input_shape, num_classes: int, seed: int = 0, **kw) -> keras.Model:
+def build(name: str, input_shape, num_classes: int, seed: int = 0, **kw) -> "keras.Model":
     """Build a zoo model by name.
 
     Args:
@@ -392,8 +407,9 @@ def build(name: str, input_shape, num_classes: int, seed: int = 0, **kw) -> kera
       input_shape: shape of one example, e.g. ``(28, 28, 1)``.
       num_classes: number of classes (>= 2).
       seed: initialization seed; same seed, same initial weights.
-      **kw: ``width`` (float multiplier, default 1.0) and ``softmax`` (bool,
-        default False: the output is logits).
+      **kw: ``width`` (float multiplier, default 1.0), ``softmax`` (bool,
+        default False: the output is logits) and ``keras`` (the Keras module:
+        None for tf_keras, ``keras`` for Keras 3 on this process's backend).
 
     Raises:
       ValueError / TypeError: unknown name or option, or a bad argument value.

@@ -77,6 +77,8 @@ class Procedure:
             (one run per sparsity), ``"trajectory"`` (one run per seed whose levels give every
             cell, see ``trajectory``) or ``None`` (not in the default grid).
         trajectory: for ``grid="trajectory"``: ``trajectory(config, sparsities, log) -> {sparsity: result}``.
+        kerases: the ``Config.keras`` values it runs on (2: tf_keras, 3: Keras 3); ``keras_note``
+            says why not the others (a config asking for another is refused with it).
     """
 
     name: str
@@ -88,6 +90,8 @@ class Procedure:
     needs_out_dir: bool = False
     grid: "str | None" = "cell"
     trajectory: "Callable | None" = None
+    kerases: "tuple[int, ...]" = (2, 3)
+    keras_note: str = ""
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.settings):

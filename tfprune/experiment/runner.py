@@ -2,18 +2,22 @@
 
 A run:
 
-1. checks the config (:func:`check_config`), seeds Python, NumPy and TensorFlow
-   (``keras.utils.set_random_seed(seed)``) and turns on TF op determinism for the run (off again
-   afterwards if it was off);
-2. loads ``dataset`` and builds ``model`` (both seeded);
+1. checks the config (:func:`check_config`), picks its Keras (:mod:`tfprune.experiment.flavor`:
+   tf_keras, or Keras 3 on the config's backend, which this process must run), seeds Python,
+   NumPy, TensorFlow and the backend (``keras.utils.set_random_seed(seed)``) and turns on TF op
+   determinism for the run (off again afterwards if it was off);
+2. loads ``dataset`` and builds ``model`` in that Keras (both seeded);
 3. hands a :class:`RunContext` to the procedure ``method`` resolves to
    (:mod:`tfprune.experiment.procedures`), which prunes and trains and returns
    ``(trained model, result dict)`` built with :func:`make_result`;
 4. prints the sparsity report and the test accuracy; with ``export_tflite`` exports the
    trained model (:mod:`tfprune.experiment.export`);
-5. writes, atomically, ``out_dir/model.h5`` (the trained model with its pruning wrappers: load it
-   with :func:`tfprune.load_model`, export it with ``python -m tflite_export --model=...``),
-   ``out_dir/ticket.npz`` (its masks, :func:`tfprune.lottery.load_ticket`) and, last,
+5. writes, atomically, the trained model with its masks: ``out_dir/model.h5`` for tf_keras (load
+   it with :func:`tfprune.load_model`, export it with ``python -m tflite_export --model=...``) or
+   ``out_dir/model.keras`` for Keras 3 (``keras.saving.load_model`` after ``import tfprune``);
+   ``out_dir/ticket.npz`` (its masks, :func:`tfprune.lottery.load_ticket`),
+   ``out_dir/init_weights.npz`` (the masked weights its training started from: with the ticket,
+   the untrained subnetwork, :func:`tfprune.lottery.load_phase_weights`) and, last,
    ``out_dir/result.json``.
 
 Determinism: two runs with the same config on the same machine and TensorFlow build give
@@ -30,14 +34,13 @@ import os
 import platform
 import shutil
 import time
-import warnings
 from typing import Any, Callable
 
 import tensorflow as tf
 
 from tfprune import scoring
-from tfprune._keras import keras
 from tfprune.experiment import data as tfp_data
+from tfprune.experiment import flavor as tfp_flavor
 from tfprune.experiment import models as tfp_models
 from tfprune.experiment.config import RESULT_FILE, Config, check_config, result_conflict
 from tfprune.io import save_json_atomic
@@ -45,13 +48,10 @@ from tfprune.report import sparsity_report
 from tfprune.spec import TrainingSpec, op_determinism
 
 ENGINE_DIR = "run"  # the tfprune.lottery run directory inside out_dir (resumable)
-MODEL_FILE = "model.h5"  # the trained model, wrappers included (tfprune.load_model; python -m tflite_export)
+MODEL_FILE = "model.h5"  # tf_keras: the trained model, wrappers included (tfprune.load_model; python -m tflite_export)
+KERAS3_MODEL_FILE = "model.keras"  # Keras 3: the trained model with its masks (keras.saving.load_model)
 TICKET_FILE = "ticket.npz"  # its masks with their architecture (tfprune.lottery.load_ticket / apply_ticket)
-
-
-def seed_everything(seed: int) -> None:
-    """Python/NumPy/TF seeds (with deterministic TF ops around the run: same config → same numbers)."""
-    keras.utils.set_random_seed(seed)
+INIT_WEIGHTS_FILE = "init_weights.npz"  # the masked weights training started from (lottery.load_phase_weights)
 
 
 def load_data(config: Config):
@@ -59,7 +59,16 @@ def load_data(config: Config):
                          max_train=config.max_train, max_test=config.max_test, **config.dataset_options)
 
 
-def make_optimizer(config: Config):
+def _keras(keras):
+    if keras is None:
+        from tfprune._keras import keras as tf_keras
+        return tf_keras
+    return keras
+
+
+def make_optimizer(config: Config, keras=None):
+    """The config's optimizer, of the Keras module ``keras`` (None: tf_keras)."""
+    keras = _keras(keras)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(config.lr)
     if config.optimizer == "momentum":
@@ -67,29 +76,42 @@ def make_optimizer(config: Config):
     return keras.optimizers.SGD(config.lr)
 
 
-def make_loss():
-    """The zoo's models output logits."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+def make_loss(keras=None):
+    """The zoo's models output logits (a loss of the Keras module ``keras``; None: tf_keras)."""
+    return _keras(keras).losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 @dataclasses.dataclass
 class RunContext:
-    """What a procedure gets: the config, its typed settings, the data, and the run's helpers."""
+    """What a procedure gets: the config, its typed settings, the data, its Keras (``flavor``:
+    build models, optimizers and losses with ``flavor.keras``) and the run's helpers.
+
+    ``start_weights``: a procedure may set the masked weights its trained model started from
+    (``{"<layer>::<i>": array}``), written to ``init_weights.npz`` beside the ticket."""
 
     config: Config
     settings: Any
     datasets: Any
     log: Callable = print
+    flavor: Any = None
+    start_weights: "dict | None" = None
+
+    def __post_init__(self):
+        if self.flavor is None:
+            self.flavor = tfp_flavor.get(self.config)
 
     def build_model(self):
-        """The zoo model of the config, initialised from its seed (a fresh build every call)."""
+        """The zoo model of the config in its Keras, initialised from its seed (a fresh build every call)."""
         return tfp_models.build(self.config.model, self.datasets.input_shape, self.datasets.num_classes,
-                                seed=self.config.seed)
+                                seed=self.config.seed, keras=self.flavor.keras)
+
+    def make_loss(self):
+        return make_loss(self.flavor.keras)
 
     def spec(self) -> TrainingSpec:
         """The training knobs of the config as the library's :class:`~tfprune.TrainingSpec`."""
-        c = self.config
-        return TrainingSpec(optimizer=lambda: make_optimizer(c), loss=make_loss(), metrics=("accuracy",),
+        c, keras = self.config, self.flavor.keras
+        return TrainingSpec(optimizer=lambda: make_optimizer(c, keras), loss=make_loss(keras), metrics=("accuracy",),
                             batch_size=c.batch_size, epochs=c.epochs, seed=c.seed, verbose=c.verbose,
                             deterministic=True)
 
@@ -109,9 +131,12 @@ class RunContext:
         return self.datasets.balanced_batch(per_class=self.settings.per_class, seed=self.config.seed)
 
 
-def versions() -> dict:
+def versions(flavor=None) -> dict:
+    """The versions behind a run (tf_keras's for a run of no given ``flavor``)."""
     import tfprune
-    return {"tfprune": tfprune.__version__, "tensorflow": tf.__version__, "tf_keras": keras.__version__,
+    from tfprune._keras import keras as tf_keras
+    return {"tfprune": tfprune.__version__, "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
+            **(flavor.versions() if flavor is not None else {}),
             "tfmot": importlib.metadata.version("tensorflow-model-optimization"),
             "python": platform.python_version(), "machine": platform.machine()}
 
@@ -138,7 +163,7 @@ def make_result(ctx: RunContext, *, test_accuracy, test_loss, train_accuracy, tr
         "history": history,
         "method_info": method_info,
         "tflite": None,
-        "versions": versions(),
+        "versions": versions(ctx.flavor),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -148,17 +173,19 @@ def _describe(config: Config, steps: int) -> str:
     defaults = {f.name: f.default for f in dataclasses.fields(config.procedure.settings)}
     extra = "".join(f" {k}={v}" for k, v in config.to_dict()["settings"].items()
                     if k != "scorer" and v != defaults.get(k))
-    return (f"training {config.model} on {config.dataset}: method={config.method} sparsity={config.sparsity} "
+    on = "" if config.keras == 2 else f" on Keras 3 ({config.backend})"
+    return (f"training {config.model}{on} on {config.dataset}: method={config.method} sparsity={config.sparsity} "
             f"epochs={config.epochs} ({steps} steps) seed={config.seed}{extra}")
 
 
 def _start(config: Config, log) -> RunContext:
-    """Seeds and loads the data: the context a procedure runs in."""
-    keras.backend.clear_session()
-    seed_everything(config.seed)
+    """Picks the Keras, seeds and loads the data: the context a procedure runs in."""
+    flavor = tfp_flavor.get(config)
+    flavor.clear_session()
+    flavor.seed(config.seed)
     datasets = load_data(config)
     log(_describe(config, config.epochs * datasets.steps_per_epoch))
-    return RunContext(config, config.typed_settings(), datasets, log)
+    return RunContext(config, config.typed_settings(), datasets, log, flavor)
 
 
 def trajectory(config: Config, *, log=print) -> "list[dict]":
@@ -172,7 +199,8 @@ def trajectory(config: Config, *, log=print) -> "list[dict]":
 
 
 #: What a run writes in ``out_dir`` (``overwrite=True`` removes these first).
-OUTPUTS = (RESULT_FILE, MODEL_FILE, TICKET_FILE, "model.tflite", ENGINE_DIR, "tensorboard")
+OUTPUTS = (RESULT_FILE, MODEL_FILE, KERAS3_MODEL_FILE, TICKET_FILE, INIT_WEIGHTS_FILE, "model.tflite", ENGINE_DIR,
+           "tensorboard")
 
 
 @contextlib.contextmanager
@@ -243,19 +271,22 @@ def _finish(ctx: RunContext, model, result: dict) -> None:
         from tfprune.experiment.export import export_tflite
         result["tflite"] = export_tflite(model, config, ctx.datasets, log)
     if config.out_dir:
-        save_model(model, config.out_dir)
+        save_model(model, config.out_dir, ctx.flavor, ctx.start_weights)
         path = os.path.join(config.out_dir, RESULT_FILE)
         save_json_atomic(path, result)
-        log(f"wrote {path} (and {MODEL_FILE}, {TICKET_FILE})")
+        written = [ctx.flavor.model_file, TICKET_FILE] + ([INIT_WEIGHTS_FILE] if ctx.start_weights else [])
+        log(f"wrote {path} (and {', '.join(written)})")
 
 
-def save_model(model, out_dir: str) -> None:
-    """``out_dir/model.h5`` (wrappers and masks included) and ``out_dir/ticket.npz``, each atomically."""
+def save_model(model, out_dir: str, flavor=None, start_weights: "dict | None" = None) -> None:
+    """The trained model with its masks (``model.h5``, tf_keras; ``model.keras``, Keras 3),
+    ``ticket.npz`` and, given ``start_weights``, ``init_weights.npz``, each atomically."""
     from tfprune import get_masks, lottery
-    from tfprune.io import atomic_path
+    from tfprune.io import atomic_path, save_npz_atomic
 
-    with atomic_path(os.path.join(out_dir, MODEL_FILE)) as tmp, warnings.catch_warnings():
-        # HDF5 on purpose: the format TF-MOT documents for its pruning wrappers (Keras calls it legacy).
-        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
-        model.save(tmp, include_optimizer=False)
+    flavor = flavor or tfp_flavor.get(Config())
+    with atomic_path(os.path.join(out_dir, flavor.model_file)) as tmp:
+        flavor.save(model, tmp)
     lottery.save_ticket(os.path.join(out_dir, TICKET_FILE), get_masks(model), model)
+    if start_weights:
+        save_npz_atomic(os.path.join(out_dir, INIT_WEIGHTS_FILE), start_weights, checksum=True)

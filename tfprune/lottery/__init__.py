@@ -11,7 +11,12 @@ Main entry points:
   training steps, training continuing from θk.
 * :func:`sanity_checks`: ``unmodified``, ``shuffle``, ``reinit``, ``invert`` side by side.
 * :func:`save_ticket` / :func:`load_ticket` / :func:`apply_ticket`: masks with their architecture,
-  applied to a freshly built model (e.g. trained on another dataset).
+  applied to a freshly built model (e.g. trained on another dataset);
+  :func:`phase_weights` / :func:`save_phase_weights` / :func:`load_phase_weights`: weights in the
+  run format.
+
+Every procedure takes tf_keras models and Keras 3 models (TensorFlow, JAX or PyTorch backend)
+alike, and writes the same run directory for both (:mod:`tfprune.lottery._kit`).
 * Pure mask transforms: :func:`shuffle_masks`, :func:`invert_keep`, :func:`prune_level`.
 
 Every procedure takes ``training=``, a :class:`tfprune.spec.TrainingSpec` (optimizer, loss,
@@ -45,12 +50,12 @@ from tfprune.lottery.results import LevelResult, RunResults, load_results
 from tfprune.lottery.run import LotteryTicket, lottery_ticket, magnitude_after_training, prune_finetune
 from tfprune.lottery.sanity import VARIANTS, sanity_checks
 from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, load_phase_weights, load_ticket,
-                                    save_ticket, ticket_layers)
+                                    phase_weights, save_phase_weights, save_ticket, ticket_layers)
 
 __all__ = [
     "CorruptFileError", "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket",
     "TicketMismatchError", "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density",
     "invert_keep", "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket",
-    "lottery_ticket", "magnitude_after_training", "plan_segments", "prune_early", "prune_finetune", "prune_level",
-    "sanity_checks", "save_ticket", "shuffle_masks", "ticket_layers",
+    "lottery_ticket", "magnitude_after_training", "phase_weights", "plan_segments", "prune_early", "prune_finetune",
+    "prune_level", "sanity_checks", "save_phase_weights", "save_ticket", "shuffle_masks", "ticket_layers",
 ]

@@ -33,9 +33,8 @@ from typing import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras, io, spec
-from tfprune._keras import keras
-from tfprune.lottery import _files, _phase, _progress, _rundir, _state
+from tfprune import io, spec
+from tfprune.lottery import _files, _kit, _phase, _progress, _rundir, _state
 from tfprune.lottery._data import EvalData, TrainData
 from tfprune.lottery.ticket import save_ticket, ticket_from_arrays, ticket_masks_for
 from tfprune.spec import TrainingSpec
@@ -47,17 +46,19 @@ class Engine:
 
     ``training`` is a :class:`tfprune.spec.TrainingSpec` already passed through
     :meth:`~tfprune.spec.TrainingSpec.checked` (by :func:`tfprune.lottery._data.data_for`).
+    The model may be a tf_keras or a Keras 3 model (any backend); ``self.kit``
+    (:mod:`tfprune.lottery._kit`) is its Keras, known once the model is built.
     """
 
     def __init__(self, model, train: TrainData, val: EvalData, *, run_dir, training: TrainingSpec):
-        if isinstance(model, keras.Model):
-            _keras.check_model(model)
+        if _kit.is_model(model):
+            _kit.kit_for(model).check_model(model)
             self.source, self.factory = model, None
         elif callable(model):
             self.source, self.factory = None, model
         else:
-            raise TypeError(f"model: expected a tf_keras model or a zero-argument function that builds one, got "
-                            f"{type(model).__name__}.")
+            raise TypeError(f"model: expected a tf_keras or Keras 3 model, or a zero-argument function that builds "
+                            f"one, got {type(model).__name__}.")
         self.train, self.val, self.training = train, val, training
         self.run_dir = os.fspath(run_dir)
         self.lock = _rundir.RunLock(self.run_dir)
@@ -79,12 +80,13 @@ class Engine:
             if self._determinism_was is None:
                 self._determinism_was = spec.determinism_enabled()
             tf.config.experimental.enable_op_determinism()
-        keras.utils.set_random_seed(self.seed)
+        _kit.set_random_seed(self.seed)
         plain = self._build()
         self.plain = plain
-        self.layer_names = [_keras.inner_layer(l).name for l in plain.layers]
-        _keras.require_prunable(plain)
-        self.prunable = list(_keras.prunable_kernels(plain))  # kernel keys (mha/query, ...)
+        self.kit = _kit.kit_for(plain)
+        self.layer_names = [name for name, _ in self.kit.top_layers(plain)]
+        self.kit.require_prunable(plain)
+        self.prunable = list(self.kit.prunable_kernels(plain))  # kernel keys (mha/query, ...)
         self.model = apply_masks(plain, {})
         self.compile()
         self.config = _rundir.jsonable({
@@ -129,11 +131,12 @@ class Engine:
     def _build(self):
         if self.factory is not None:
             model = self.factory()
-            _keras.check_model(model, "model (returned by the factory)")
+            if not _kit.is_model(model):
+                raise TypeError(f"model (returned by the factory): expected a tf_keras or Keras 3 model, got "
+                                f"{type(model).__module__}.{type(model).__name__}.")
+            _kit.kit_for(model).check_model(model, "model (returned by the factory)")
             return model
-        model = keras.models.clone_model(self.source)
-        model.set_weights(self.source.get_weights())
-        return model
+        return _kit.kit_for(self.source).clone(self.source)
 
     # -- model plumbing --------------------------------------------------------------------
 
@@ -147,7 +150,7 @@ class Engine:
 
     def set_masks(self, masks: Mapping[str, np.ndarray]):
         """Sets the phase's masks (layers not in ``masks``: all ones) and zeroes masked weights."""
-        kernels = _keras.prunable_kernels(self.model)
+        kernels = self.kit.prunable_kernels(self.model)
         full = {name: np.ones(kernels[name].shape, np.float32) for name in self.prunable}
         full.update(masks)
         apply_masks(self.model, full)
@@ -167,8 +170,8 @@ class Engine:
     def fresh_weights(self, seed: int) -> "dict[str, np.ndarray]":
         """New initial weights, a function of ``seed``, drawn from the layers' own initializers
         (same classes and parameters) re-seeded: new also where the model fixed the seeds
-        (:func:`tfprune._keras.reseeded_clone`)."""
-        return _state.layer_weights(_keras.reseeded_clone(self.plain, int(seed)))
+        (:func:`tfprune._keras.reseeded_clone`, :func:`tfprune._keras3.training.reseeded_clone`)."""
+        return _state.layer_weights(self.kit.reseeded_clone(self.plain, int(seed)))
 
     # -- files -----------------------------------------------------------------------------
 

@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tfprune._keras import keras
-from tfprune.api import callbacks as pruning_callbacks
 from tfprune.io import atomic_write, to_jsonable
-from tfprune.lottery import _files, _state
+from tfprune.lottery import _files, _kit, _state
 from tfprune.report import sparsity_report
 
 if TYPE_CHECKING:
@@ -103,16 +101,16 @@ def train_phase(engine: "Engine", phase: str, masks: Mapping[str, np.ndarray], s
         if capture_step is not None and capture_step == step:
             engine.capture(phase, step)
     spe = engine.train.steps_per_epoch
-    callbacks = pruning_callbacks() + list(training.callbacks)
+    callbacks = engine.kit.fit_callbacks() + list(training.callbacks)
     segments = [] if stopped else plan_segments(step, end_step, spe, [capture_step])
     for a, b in segments:
         epoch = a // spe
-        keras.utils.set_random_seed(_segment_seed(engine.seed, phase, a))
+        _kit.set_random_seed(_segment_seed(engine.seed, phase, a))
         model.make_train_function(force=True)
         model.stop_training = False
         t0 = time.perf_counter()
         hist = model.fit(**engine.train.segment(epoch, a - epoch * spe, b - epoch * spe, engine.seed),
-                         initial_epoch=epoch, epochs=epoch + 1, callbacks=callbacks,
+                         initial_epoch=epoch, epochs=epoch + 1, callbacks=callbacks, shuffle=False,
                          verbose=2 if training.verbose >= 2 else 0, **engine.val.fit_kwargs())
         elapsed += time.perf_counter() - t0
         logs = {k: float(v[-1]) for k, v in hist.history.items() if v}

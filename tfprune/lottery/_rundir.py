@@ -15,10 +15,8 @@ import time
 
 import numpy as np
 
-from tfprune import _keras
-from tfprune._keras import keras
 from tfprune.io import to_jsonable
-from tfprune.lottery import _files
+from tfprune.lottery import _files, _kit
 from tfprune.lottery._data import EvalData, TrainData, _callable_name
 
 FORMAT_VERSION = 1
@@ -43,16 +41,19 @@ def jsonable(obj):
 
 def architecture(model) -> dict:
     """What a model *is*, without layer names (auto-generated names change between builds)."""
+    kit = _kit.kit_for(model)
     layers = []
-    for layer in model.layers:
-        inner = _keras.inner_layer(layer)
+    for _, inner in kit.top_layers(model):
         config = {k: v for k, v in inner.get_config().items() if k != "name"}
         layers.append({"class": type(inner).__name__, "config": config,
                        "weights": [list(map(int, w.shape)) for w in inner.weights]})
-    return jsonable({"input_shape": model.input_shape, "layers": layers})
+    out = {"input_shape": model.input_shape, "layers": layers}
+    if kit.name != "tf_keras":  # (tf_keras runs keep their config.json as it was)
+        out["keras"] = {"version": kit.keras.__version__, "backend": kit.keras.backend.backend()}
+    return jsonable(out)
 
 
-def _describe(obj):
+def _describe(obj, keras):
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     if isinstance(obj, keras.losses.Loss):
@@ -60,9 +61,9 @@ def _describe(obj):
     if isinstance(obj, keras.metrics.Metric):
         return keras.metrics.serialize(obj)
     if isinstance(obj, (list, tuple)):
-        return [_describe(o) for o in obj]
+        return [_describe(o, keras) for o in obj]
     if isinstance(obj, dict):
-        return {str(k): _describe(v) for k, v in obj.items()}
+        return {str(k): _describe(v, keras) for k, v in obj.items()}
     if callable(obj):
         return _callable_name(obj)
     return type(obj).__name__
@@ -71,13 +72,20 @@ def _describe(obj):
 def training_fingerprint(model, train: TrainData, val: EvalData, training) -> dict:
     """The part of ``config.json`` that says how the run trains; ``model`` is compiled as
     ``training`` (a :class:`tfprune.spec.TrainingSpec`) compiles it."""
+    keras = _kit.kit_for(model).keras
+    optimizer = keras.optimizers.serialize(model.optimizer)
+    if isinstance(optimizer, dict) and _kit.kit_for(model).name != "tf_keras":
+        # Keras 3 names a backend's own optimizer class's module (torch_adam, ...; the backend is recorded apart)
+        # and numbers the names of the optimizers a process makes (adam, adam_1, ...)
+        optimizer = {k: v for k, v in optimizer.items() if k not in ("module", "registered_name")}
+        optimizer["config"] = {k: v for k, v in optimizer.get("config", {}).items() if k != "name"}
     out = {"train_data": train.fingerprint(), "validation_data": val.fingerprint(),
-           "optimizer": jsonable(keras.optimizers.serialize(model.optimizer)),
-           "loss": _describe(model.loss), "continue_lr_schedule": training.continue_lr_schedule}
+           "optimizer": jsonable(optimizer),
+           "loss": _describe(model.loss, keras), "continue_lr_schedule": training.continue_lr_schedule}
     if training.compile_fn is not None:
         out["compile_fn"] = _callable_name(training.compile_fn)
     else:
-        out["metrics"] = _describe(list(training.metrics))
+        out["metrics"] = _describe(list(training.metrics), keras)
     return out
 
 

@@ -4,6 +4,7 @@ dicts that go into ``.npz`` files.
 A wrapped model's ``get_weights()`` also holds the masks, thresholds and step counters of the
 pruning wrappers; these helpers only see the *user's* weights, read from the inner layers and
 keyed by the original layer names (``"<layer>::<index>"``, in the layer's own weight order).
+tf_keras and Keras 3 models alike (:mod:`tfprune.lottery._kit`).
 """
 from __future__ import annotations
 
@@ -13,18 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import _keras
-from tfprune._keras import keras
+from tfprune.lottery import _kit
 
 SEP = "::"
 
 
-def _layers_with_weights(model) -> "dict[str, keras.layers.Layer]":
-    out = {}
-    for layer in model.layers:
-        inner = _keras.inner_layer(layer)
-        if inner.weights:
-            out[inner.name] = inner
-    return out
+def _layers_with_weights(model) -> dict:
+    return {name: layer for name, layer in _kit.kit_for(model).top_layers(model) if layer.weights}
 
 
 def layer_weights(model, masks: "Mapping[str, np.ndarray] | None" = None) -> "dict[str, np.ndarray]":
@@ -35,8 +31,9 @@ def layer_weights(model, masks: "Mapping[str, np.ndarray] | None" = None) -> "di
     """
     out = {}
     masks = masks or {}
+    kit = _kit.kit_for(model)
     for name, layer in _layers_with_weights(model).items():
-        keys = {id(kernel): key for key, kernel in _keras.layer_kernels(layer).items()}  # mha: four kernels
+        keys = {id(kernel): key for key, kernel in kit.layer_kernels(layer, name).items()}  # mha: four kernels
         for i, (var, value) in enumerate(zip(layer.weights, layer.get_weights())):
             value = np.array(value, copy=True)
             key = keys.get(id(var))
@@ -130,9 +127,9 @@ def set_optimizer_step(optimizer, model, step: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _generators(model) -> "dict[str, tf.random.Generator]":
+    """tf_keras layers' generators (a Keras 3 layer's seed generator state is one of its weights)."""
     out = {}
-    for layer in model.layers:
-        inner = _keras.inner_layer(layer)
+    for _, inner in _kit.kit_for(model).top_layers(model):
         generator = getattr(getattr(inner, "_random_generator", None), "_generator", None)
         if isinstance(generator, tf.random.Generator):
             out[inner.name] = generator

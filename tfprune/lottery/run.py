@@ -25,8 +25,8 @@ from typing import Mapping
 
 import numpy as np
 
-from tfprune import _keras, checks
-from tfprune.lottery import _files, _state
+from tfprune import checks
+from tfprune.lottery import _files, _kit, _state
 from tfprune.lottery._data import data_for
 from tfprune.lottery._engine import Engine
 from tfprune.lottery.masks import (SCOPES, check_layer_fractions, check_prune_fraction, check_target_sparsity,
@@ -114,9 +114,10 @@ class LotteryTicket:
     """Iterative magnitude pruning with rewinding (lottery tickets), resumable.
 
     Args:
-        model: a built tf_keras Sequential/Functional model (its current weights are θ0; it is
-            cloned, never modified) or a zero-argument function returning one (called after
-            seeding, so θ0 is reproducible).
+        model: a built tf_keras Sequential/Functional model or a built Keras 3 model, on any
+            backend (its current weights are θ0; it is cloned, never modified), or a
+            zero-argument function returning one (called after seeding, so θ0 is reproducible).
+            Both Keras write the same run directory (:mod:`tfprune.lottery._kit`).
         train_data: ``(x, y)`` arrays (shuffled per epoch from the seed; exact resume), a
             batched finite ``tf.data.Dataset`` (iterated as is: it must give the same order at
             every iteration for an exact resume), or a callable ``epoch -> Dataset``.
@@ -188,7 +189,7 @@ class LotteryTicket:
             engine.prepare("lottery", plan.config())
             fractions = check_layer_fractions(plan.layer_prune_fractions, engine.prunable)
             if plan.levels is None:
-                sizes = {n: int(np.prod(k.shape)) for n, k in _keras.prunable_kernels(engine.model).items()}
+                sizes = {n: int(np.prod(k.shape)) for n, k in engine.kit.prunable_kernels(engine.model).items()}
                 self.num_levels = levels_for_sparsity(plan.target_sparsity, plan.prune_fraction, sizes, fractions)
             names = [f"level_{n}" for n in range(self.num_levels + 1)]
             done = engine.finished(names)
@@ -276,13 +277,9 @@ class LotteryTicket:
         if weights not in ("trained", "rewind"):
             raise ValueError(f"weights: got {weights!r}; allowed: 'trained', 'rewind'.")
         directory = self._level_dir(level)
-        from tfprune._keras import keras
         source = self._model
-        if isinstance(source, keras.Model):
-            plain = keras.models.clone_model(source)
-        else:
-            plain = source()
-        names = [_keras.inner_layer(l).name for l in plain.layers]
+        plain = _kit.kit_for(source).clone(source) if _kit.is_model(source) else source()
+        names = [name for name, _ in _kit.kit_for(plain).top_layers(plain)]
         stored = _files.read_json(os.path.join(self.run_dir, "config.json")).get("layer_names", names)
         rename = {a: b for a, b in zip(stored, names) if a != b}
         pruned = apply_ticket(plain, self._ticket(directory), match="order" if rename else "name")

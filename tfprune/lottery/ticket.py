@@ -24,12 +24,13 @@ from typing import Mapping
 
 import numpy as np
 
-from tfprune import _keras
+from tfprune import _keras, _keras3
 from tfprune.io import save_npz_atomic
-from tfprune.lottery import _files
+from tfprune.lottery import _files, _kit
 from tfprune.wrapper import apply_masks, check_masks
 
-__all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_ticket", "save_ticket", "ticket_layers"]
+__all__ = ["Ticket", "TicketMismatchError", "apply_ticket", "load_phase_weights", "load_ticket", "phase_weights", "save_phase_weights",
+           "save_ticket", "ticket_layers"]
 
 META_KEY = "__tfprune_ticket__"
 FORMAT = "tfprune-ticket"
@@ -63,7 +64,13 @@ class Ticket:
 
 
 def ticket_layers(model) -> "list[dict]":
-    """``[{"name", "class", "shape"}]`` of ``model``'s prunable kernels, in model order."""
+    """``[{"name", "class", "shape"}]`` of ``model``'s prunable kernels, in model order (a tf_keras
+    or Keras 3 model)."""
+    if _keras3.is_keras3(model):
+        from tfprune._keras3 import training
+
+        _keras3.require_prunable(model)
+        return training.ticket_rows(model)
     _keras.check_model(model)
     _keras.require_prunable(model)
     rows = []
@@ -142,7 +149,7 @@ def ticket_from_arrays(arrays: Mapping[str, np.ndarray], path, model=None) -> Ti
     if without_mask or unlisted:
         problem = (f"lists layers {without_mask} it holds no mask for" if without_mask else
                    f"holds masks for layers {unlisted} its layer table does not list")
-        where = f"; model {model.name!r} has the prunable layers {list(_keras.prunable_kernels(model))}" \
+        where = f"; model {model.name!r} has the prunable layers {list(_kit.kit_for(model).prunable_kernels(model))}" \
             if model is not None else ""
         raise ValueError(f"ticket: {path!r} {problem} (masks in the file: {sorted(arrays)}){where}; the file was "
                          "edited or damaged: save the ticket again with tfprune.lottery.save_ticket.")
@@ -234,3 +241,19 @@ def load_phase_weights(model, path) -> None:
     from tfprune.lottery import _state
 
     _state.set_layer_weights(model, _files.read_npz(path))
+
+
+def phase_weights(model) -> "dict[str, np.ndarray]":
+    """``model``'s own weights (wrappers seen through, masked entries +0.0) as a run phase's
+    weights file holds them: ``{"<layer>::<i>": array}`` (a tf_keras or Keras 3 model)."""
+    from tfprune.lottery import _state
+    from tfprune.wrapper import get_masks, is_wrapped
+
+    return _state.layer_weights(model, get_masks(model) if is_wrapped(model) else None)
+
+
+def save_phase_weights(model, path) -> str:
+    """Writes :func:`phase_weights` of ``model`` (checksummed, atomic), for :func:`load_phase_weights`;
+    returns the path. With a ticket of the same masks it is a ticket you can train again."""
+    _files.write_npz(path, phase_weights(model))
+    return os.fspath(path)

@@ -1,15 +1,15 @@
 """The one training loop of the procedures that prune before ``fit`` (or not at all):
 ``dense``, ``prune_at_init`` and ``tfmot_gradual``. Each gives :func:`fit_run` a function that
-prunes the freshly built model; the loop compiles, trains, evaluates and builds the result."""
+prunes the freshly built model; the loop compiles, trains, evaluates and builds the result, in
+the run's Keras (``ctx.flavor``: tf_keras, or Keras 3 on any backend)."""
 from __future__ import annotations
 
 import time
 import warnings
 from typing import Callable
 
-from tfprune._keras import keras
-from tfprune.api import LayerCollapseWarning, callbacks as pruning_callbacks
-from tfprune.diagnostics import NotLearningWarning
+from tfprune import lottery
+from tfprune.api import LayerCollapseWarning
 from tfprune.experiment import summaries
 from tfprune.experiment.runner import RunContext, make_result
 from tfprune.report import sparsity_report
@@ -36,15 +36,17 @@ def fit_run(ctx: RunContext, prune: "Callable | None"):
                 ctx.log(f"WARNING: {w.message}")
     prune_time = time.perf_counter() - t0
     initial = sparsity_report(model, check_paths=False)
+    ctx.start_weights = lottery.phase_weights(model)  # the ticket's weights: training starts here
 
     spec = ctx.spec()
     model.compile(spec.optimizer(), spec.loss, metrics=list(spec.metrics))
-    callbacks = (pruning_callbacks() if prune is not None else []) + [NotLearningWarning()]
-    if ctx.log_dir:
-        callbacks += [keras.callbacks.TensorBoard(log_dir=ctx.log_dir, write_graph=False, profile_batch=0),
+    callbacks = ctx.flavor.fit_callbacks(pruned=prune is not None)
+    if ctx.log_dir:  # tf_keras only (checked with the config)
+        callbacks += [ctx.flavor.keras.callbacks.TensorBoard(log_dir=ctx.log_dir, write_graph=False, profile_batch=0),
                       summaries.DensitySummaries(ctx.log_dir)]
     t0 = time.perf_counter()
-    history = model.fit(datasets.train, epochs=spec.epochs, callbacks=callbacks, verbose=spec.verbose)
+    history = model.fit(datasets.train, epochs=spec.epochs, callbacks=callbacks, verbose=spec.verbose,
+                        shuffle=False)  # (the dataset is shuffled already, per epoch, from the seed)
     train_time = time.perf_counter() - t0
 
     test_loss, test_acc = model.evaluate(datasets.test, verbose=0)

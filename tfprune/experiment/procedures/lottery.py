@@ -10,6 +10,7 @@ validation data. The sweep takes every lottery cell from one such trajectory per
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from tfprune.experiment.procedures.scorers import SCOPES
 from tfprune.experiment.registry import Procedure, register_procedure, setting
@@ -98,8 +99,11 @@ def level_results(ctx, lt) -> "list[dict]":
 def run(ctx):
     from tfprune.experiment import summaries
 
+    from tfprune.experiment.procedures.engine import set_start_weights
+
     lt = ticket(ctx)
     results = level_results(ctx, lt)
+    set_start_weights(ctx, os.path.dirname(lt.ticket_path(len(results) - 1)))
     ctx.log(str(lt.results()))
     if ctx.log_dir:  # the trajectory: one step per level
         writer = summaries.ResultSummaries(ctx.log_dir)

@@ -59,11 +59,10 @@ class SanitySettings(EarlySettings):
 def run_prune_at_init(ctx):
     from tfprune.api import prune_at_init
     from tfprune.experiment.procedures.fit import fit_run
-    from tfprune.experiment.runner import make_loss
 
     def prune(model, total_steps):
         s = ctx.settings
-        pruned = prune_at_init(model, s.scorer, ctx.config.sparsity, data=ctx.scoring_batch(), loss=make_loss(),
+        pruned = prune_at_init(model, s.scorer, ctx.config.sparsity, data=ctx.scoring_batch(), loss=ctx.make_loss(),
                                scope=s.scope, seed=ctx.config.seed)
         return pruned, {"scope": s.scope, "per_class": s.per_class if scoring.get_scorer(s.scorer).needs_data
                         else None}
