@@ -193,7 +193,6 @@ def parse(argv):
     (["--backend=jax"], "--backend=jax needs keras=3"),
     (["--keras=3", "--method=tfmot_gradual", "--sparsity=0.9"],
      "--method=tfmot_gradual runs on keras=2 only, not keras=3: TF-MOT"),
-    (["--keras=3", "--export_tflite", "--out_dir=/tmp/x"], "--export_tflite needs keras=2"),
     (["--keras=3", "--tensorboard", "--out_dir=/tmp/x"], "--tensorboard needs keras=2"),
 ])
 def test_bad_keras_flags_give_one_line_naming_the_flag(argv, message):

@@ -228,7 +228,6 @@ def config_problems(config: Config) -> "list[str]":
 
 #: What runs on tf_keras only, and why.
 KERAS2_ONLY = {
-    "export_tflite": "the TFLite exporter takes tf_keras models; a keras=3 run saves model.keras",
     "tensorboard": "the TensorBoard callbacks are tf_keras callbacks",
 }
 

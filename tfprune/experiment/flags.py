@@ -190,8 +190,7 @@ def define_run_flags(flag_values=flags.FLAGS) -> None:
                              message="--sparsity must be < 1 (0.98 keeps 2% of the weights).", **fv)
 
     def check_keras(values):  # (before the combination check: the short message comes first)
-        problems = cfg.keras2_only_problems(values["keras"], export_tflite=values["export_tflite"],
-                                            tensorboard=values["tensorboard"])
+        problems = cfg.keras2_only_problems(values["keras"], tensorboard=values["tensorboard"])
         if values["method"] in registry.method_names():
             problem = cfg.procedure_keras_problem(values["method"], registry.resolve(values["method"], {}),
                                                   values["keras"])
@@ -200,7 +199,7 @@ def define_run_flags(flag_values=flags.FLAGS) -> None:
             raise flags.ValidationError(" ".join("--" + p for p in problems))
         return True
 
-    flags.register_multi_flags_validator(["keras", "method", "export_tflite", "tensorboard"], check_keras, **fv)
+    flags.register_multi_flags_validator(["keras", "method", "tensorboard"], check_keras, **fv)
 
     def check_combination(values):
         config = _config(values, out_dir=values.get("out_dir") or "<default out_dir>")
