@@ -24,7 +24,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import signal
 import sys
+import threading
+import time
 
 from absl import flags
 
@@ -235,10 +238,31 @@ def run_binary(main) -> None:
     """
     from absl import app
 
+    interrupt = {"at": None, "handled": False}
+
+    def redeliver():
+        # An interrupt that lands while a gc callback runs is swallowed ("Exception ignored in
+        # <function _xla_gc_callback>": TensorFlow imports JAX when it is installed, and JAX
+        # registers one). Send it again once, unless it was handled within half a second (a
+        # second interrupt while the first unwinds is harmless: every write removes its
+        # temporary file on any exception).
+        time.sleep(0.5)
+        if not interrupt["handled"]:
+            signal.raise_signal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        if interrupt["at"] is None:
+            interrupt["at"] = time.monotonic()
+            threading.Thread(target=redeliver, daemon=True).start()
+        raise KeyboardInterrupt
+
     def guarded(argv):
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, on_sigint)
         try:
             return main(argv)
         except KeyboardInterrupt:
+            interrupt["handled"] = True
             print("\ninterrupted: every file written so far is complete (atomic writes); rerun the same command "
                   "to resume a resumable run (lottery, finetune, early, sanity, sweeps).", file=sys.stderr)
             sys.stdout.flush()
