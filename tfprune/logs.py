@@ -24,12 +24,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
 import os
 import re
 import sys
 import tempfile
+
+from tfprune._import_hook import ImportHook, install
 
 __all__ = ["NOISE", "quiet_native_logs", "quiet_tensorflow_import"]
 
@@ -71,31 +71,13 @@ def quiet_native_logs():
                 sys.stderr.flush()
 
 
-class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``tensorflow`` and runs its real loader quietly; leaves ``sys.meta_path`` when it runs
-    (not when asked for a spec: ``importlib.util.find_spec("tensorflow")``, as Keras 3 calls it to
-    see whether TensorFlow is installed, imports nothing)."""
+class _QuietTensorFlow(ImportHook):
+    """Runs the real ``import tensorflow`` quietly (see :mod:`tfprune._import_hook`: a spec asked
+    for, as Keras 3 does to see whether TensorFlow is installed, imports nothing)."""
 
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
-            return None
-        index = sys.meta_path.index(self)
-        sys.meta_path.remove(self)  # (the real finders' spec, without this finder)
-        try:
-            spec = importlib.util.find_spec("tensorflow")
-        finally:
-            sys.meta_path.insert(index, self)
-        if spec is None or spec.loader is None:
-            return spec
-        self._loader, spec.loader = spec.loader, self
-        return spec
+    name = "tensorflow"
 
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
+    def load(self, module):
         previous = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
@@ -112,6 +94,4 @@ class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def quiet_tensorflow_import() -> None:
     """Makes the process's first ``import tensorflow`` quiet (see the module docstring); a no-op once
     TensorFlow is imported (nothing is left to hide) or the hook is already installed."""
-    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _QuietTensorFlow())
+    install(_QuietTensorFlow)

@@ -24,11 +24,11 @@ tfprune's mask wrapper is transparent: a masked model has the keys of the plain 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import json
 import os
 import sys
+
+from tfprune._import_hook import ImportHook, install
 
 _TF_KERAS_PREFIXES = ("tf_keras.", "tensorflow.python.keras.")
 
@@ -93,32 +93,13 @@ def _register_now() -> None:
     importlib.import_module("tfprune._keras3.masked")  # its classes register themselves with Keras
 
 
-class _RegisterOnKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``keras``, runs its real loader, then registers tfprune's classes if it is Keras 3;
-    leaves ``sys.meta_path`` when it runs (not when only asked for a spec: TensorFlow calls
-    ``importlib.util.find_spec("keras")`` before it imports Keras). Changes nothing else about the
-    import."""
+class _RegisterOnKerasImport(ImportHook):
+    """Runs the real ``import keras``, then registers tfprune's classes if it is Keras 3 (see
+    :mod:`tfprune._import_hook`). Changes nothing else about the import."""
 
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
-            return None
-        index = sys.meta_path.index(self)
-        sys.meta_path.remove(self)  # (the real finders' spec, without this finder)
-        try:
-            spec = importlib.util.find_spec("keras")
-        finally:
-            sys.meta_path.insert(index, self)
-        if spec is None or spec.loader is None:
-            return spec
-        self._loader, spec.loader = spec.loader, self
-        return spec
+    name = "keras"
 
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
+    def load(self, module):
         self._loader.exec_module(module)
         if _is_keras3_module(module):
             _register_now()
@@ -139,8 +120,7 @@ def register_keras_classes() -> None:
         if _is_keras3_module(keras):
             _register_now()
         return
-    if not any(isinstance(finder, _RegisterOnKerasImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterOnKerasImport())
+    install(_RegisterOnKerasImport)
 
 
 def require_prunable(model, argument: str = "model"):
