@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from tfprune._mask_values import non_binary
+
 _STATE = threading.local()
 
 
@@ -21,16 +23,6 @@ def record(wrapper) -> None:
     stack = getattr(_STATE, "stack", None)
     if stack:
         stack[-1].append(wrapper)
-
-
-def non_binary(values) -> "tuple[str, str] | None":
-    """``None`` if ``values`` holds only 0 and 1, else ``('first bad value', 'n entries')``."""
-    values = np.asarray(values).reshape(-1)
-    bad = ~((values == 0) | (values == 1))
-    if not bad.any():
-        return None
-    count = int(bad.sum())
-    return repr(values[np.flatnonzero(bad)[0]].item()), f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
 def check_mask(name: str, values, prefix: str = "mask: layer", hint: str = "") -> np.ndarray:

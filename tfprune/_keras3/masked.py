@@ -52,6 +52,7 @@ import numpy as np
 from keras import ops
 
 from tfprune._keras3 import layers as _layers
+from tfprune._mask_values import non_binary
 
 _PACKAGE = "tfprune"
 
@@ -69,20 +70,6 @@ def _positive_zeros(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f" or "float" in values.dtype.name:
         return np.where(values == 0, np.zeros((), values.dtype), values)
     return values
-
-
-def _non_binary(values) -> "tuple[str, str] | None":
-    """``None`` if ``values`` holds only 0 and 1, else ``('first bad value', 'n entries')``."""
-    values = np.asarray(values).reshape(-1)
-    try:
-        bad = ~((values == 0) | (values == 1))
-    except (TypeError, ValueError):
-        return repr(values[0].item() if values.size else values), f"{values.size} entries"
-    bad = np.asarray(bad, dtype=bool)
-    if not bad.any():
-        return None
-    count = int(bad.sum())
-    return repr(values[np.flatnonzero(bad)[0]].item()), f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -238,7 +225,7 @@ class MaskedLayer(keras.layers.Wrapper):
             if tuple(values.shape) != tuple(mask.shape):
                 raise ValueError(f"mask {self._key(path)!r}: shape {tuple(values.shape)} in the file, "
                                  f"{tuple(mask.shape)} in the layer.")
-            problem = _non_binary(values)
+            problem = non_binary(values)
             if problem:
                 raise ValueError(f"mask {self._key(path)!r} holds values other than 0 and 1 ({problem[0]}, {problem[1]}): "
                                  "the file is damaged or was edited; set masks with tfprune.apply_masks.")
@@ -310,7 +297,7 @@ def check_masks(model, masks, kernels: "Mapping[str, object]", argument: str = "
         if tuple(mask.shape) != expected:
             problems.append(f"{key!r}: mask shape {tuple(mask.shape)} != kernel shape {expected}")
             continue
-        problem = _non_binary(mask)
+        problem = non_binary(mask)
         if problem:
             problems.append(f"{key!r}: mask values must be 0 or 1, got {problem[0]} ({problem[1]})")
             continue
@@ -410,7 +397,7 @@ def get_masks(model) -> "dict[str, np.ndarray]":
         mask = mask_variable(kernel)
         if mask is not None:
             values = _numpy(mask)
-            problem = _non_binary(values)
+            problem = non_binary(values)
             if problem:
                 raise ValueError(f"mask {key!r} holds values other than 0 and 1 ({problem[0]}, {problem[1]}); masks are 0/1 "
                                  "by contract: set masks with tfprune.apply_masks, not through the variables.")
