@@ -14,7 +14,7 @@ import numpy as np
 from tfprune import _keras, _keras3, checks
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
-from tfprune.scoring import check_finite, make_score_fn
+from tfprune.scoring import check_finite, make_score_fn, nets
 from tfprune.wrapper import apply_masks, check_masks, get_masks, is_wrapped
 
 
@@ -73,13 +73,6 @@ def _caller_stacklevel() -> int:
 
 # ---------------------------------------------------------------- per-Keras facts api needs
 
-def _prunable_kernels(model, include=()):
-    if _keras3.is_keras3(model):
-        from tfprune._keras3.layers import prunable_kernels
-        return prunable_kernels(model, include)
-    return _keras.prunable_kernels(model)
-
-
 def _attention_logit_kernels(model) -> "list[str]":
     if _keras3.is_keras3(model):
         from tfprune._keras3.layers import attention_logit_kernels
@@ -111,7 +104,7 @@ def _warn_not_pruned(model, sparsity, include=()) -> None:
     dense, kinds, left = _left_dense(model, include)
     if not dense:
         return
-    pruned = sum(int(np.prod(k.shape)) for k in _prunable_kernels(model, include).values())
+    pruned = sum(int(np.prod(shape)) for shape in nets.kernel_shapes(model, include).values())
     warnings.warn(f"layers {list(dense)} ({', '.join(kinds)}) hold {left:,} weights in matrices that tfprune does not "
                   f"prune ({left / (left + pruned):.0%} of all weight matrices); they stay dense and sparsity={sparsity} "
                   "applies to the prunable kernels only. "
@@ -240,7 +233,7 @@ def _never_revive(masks, within):
 def _check_within_budget(model, within, sparsity, exclude, include=()):
     """Pruning within masks cannot reach a sparsity below the one they already have."""
     exclude = {exclude} if isinstance(exclude, str) else set(exclude)
-    sizes = {n: int(np.prod(k.shape)) for n, k in _prunable_kernels(model, include).items() if n not in exclude}
+    sizes = {n: int(np.prod(shape)) for n, shape in nets.kernel_shapes(model, include).items() if n not in exclude}
     total = sum(sizes.values())
     alive = sum(int(np.count_nonzero(within[n])) if n in within else size for n, size in sizes.items())
     if total and int(round(total * (1.0 - sparsity))) > alive:
