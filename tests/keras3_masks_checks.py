@@ -42,6 +42,10 @@ def exact_masks(kernels, density=0.3, seed=0):
     return out
 
 
+def ops_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
 def kernel_values(model):
     return {k: np.array(v.numpy()) for k, v in k3layers.prunable_kernels(model).items()}
 
@@ -125,6 +129,36 @@ def check_functional_fit_and_sparsity():
     # the user's constraint is kept and composed (its first, then the mask)
     constraint = kernels["conv"].constraint
     assert type(constraint).__name__ == "MaskConstraint" and isinstance(constraint.constraint, keras.constraints.MaxNorm)
+
+
+def check_masks_at_every_density_train_alike():
+    """Masks of 5%, 60% and 100% density (on PyTorch: the in-place sparse re-masking, torch.where,
+    and nothing to enforce) are enforced after ``fit``, and training gives bit-identical weights
+    whichever way a mask is re-applied (on PyTorch, the same run with the sparse path turned off)."""
+    def run(sparse_below=None):
+        keras.utils.set_random_seed(3)
+        model = build_functional()
+        kernels = k3layers.prunable_kernels(model)
+        densities = dict(zip(FUNCTIONAL_KEYS, [0.05, 0.6, 1.0, 0.05, 0.6, 0.05, 1.0, 0.6]))
+        masks = {key: exact_masks({key: kernels[key]}, density=densities[key], seed=i)[key] for i, key in enumerate(kernels)}
+        pruned = tfprune.apply_masks(model, masks)
+        x, y = data()
+        pruned.compile(keras.optimizers.Adam(0.01), "mse")
+        before = kernel_values(pruned)
+        if sparse_below is not None:
+            from tfprune._keras3 import eager_mask
+            saved, eager_mask.SPARSE_BELOW = eager_mask.SPARSE_BELOW, sparse_below
+        try:
+            pruned.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+        finally:
+            if sparse_below is not None:
+                eager_mask.SPARSE_BELOW = saved
+        assert_enforced(pruned, {k: m for k, m in masks.items() if m.min() == 0}, before)
+        return [np.array(ops_numpy(w)) for w in pruned.weights]
+
+    first = run()
+    for a, b in zip(first, run(sparse_below=None if BACKEND != "torch" else -1.0)):
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
 def _grads(model, loss_fn, x, y):
@@ -366,6 +400,43 @@ def check_embedding_report_and_include():
     assert list(tfprune.get_masks(both)) == ["emb", "fc"]
     assert [r.name for r in tfprune.sparsity_report(both).rows] == ["emb", "fc"]
     assert "emb" not in [r.name for r in tfprune.sparsity_report(both).not_prunable]
+
+
+def check_wrapper_calls_plain_layers_directly_and_keeps_keras_masks_and_losses():
+    """A MaskedLayer calls a built Dense/Conv's ``call`` itself (one Keras ``__call__`` saved per
+    layer and step); what the skipped ``__call__`` would add is kept: Keras masks (padding) reach
+    the next layer, and a layer with an activity regularizer goes through its own ``__call__``."""
+    inputs = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(30, 8, mask_zero=True, name="emb")(inputs)
+    x = keras.layers.Dense(8, activation="relu", name="fc1")(x)
+    x = keras.layers.Dense(8, activity_regularizer=keras.regularizers.L2(0.1), name="fc2")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)  # averages over unmasked steps only
+    outputs = keras.layers.Dense(3, name="out")(x)
+    model = keras.Model(inputs, outputs)
+    pruned = tfprune.apply_masks(model, exact_masks(k3layers.prunable_kernels(model), density=0.5, seed=5))
+    wrappers = {layer.layer.name: layer for layer in pruned.layers if k3layers.is_masked_layer(layer)}
+    assert sorted(wrappers) == ["fc1", "fc2", "out"], sorted(wrappers)
+    assert wrappers["fc1"]._direct() and wrappers["out"]._direct() and not wrappers["fc2"]._direct()
+    tokens = np.array([[3, 5, 7, 0, 0, 0], [1, 2, 3, 4, 5, 6]], np.int32)
+    np.testing.assert_allclose(ops_numpy(pruned(tokens)), ops_numpy(tfprune.strip(pruned)(tokens)), rtol=1e-6, atol=1e-6)
+    # the padding mask reaches the pooling through the wrappers: it averages the 3 real steps only
+    def numpy_layer(name, x, relu=False):
+        layer = wrappers[name].layer
+        y = x @ np.asarray(ops_numpy(layer.kernel)) + np.asarray(ops_numpy(layer.bias))
+        return np.maximum(y, 0) if relu else y
+    embedded = np.asarray(ops_numpy(pruned.get_layer("emb").embeddings))[tokens[0, :3]]
+    want = numpy_layer("out", numpy_layer("fc2", numpy_layer("fc1", embedded, relu=True)).mean(axis=0))
+    np.testing.assert_allclose(ops_numpy(pruned(tokens[:1]))[0], want, rtol=1e-5, atol=1e-5)
+    # the activity regularizer's loss is still recorded (fc2 goes through its own __call__)
+    pruned(tokens)
+    assert len(pruned.losses) == 1 and float(ops_numpy(pruned.losses[0])) > 0, pruned.losses
+    # a Sequential model passes each layer's output mask on by itself: the wrapper computes it
+    sequential = keras.Sequential([keras.Input((6,), dtype="int32")] + [
+        layer.__class__.from_config(layer.get_config())
+        for layer in model.layers[1:]])
+    sequential.set_weights(model.get_weights())
+    masked_sequential = tfprune.apply_masks(sequential, tfprune.get_masks(pruned))
+    np.testing.assert_allclose(ops_numpy(masked_sequential(tokens[:1]))[0], want, rtol=1e-5, atol=1e-5)
 
 
 def check_keras_hub_encoder_and_auto_named_sublayers():

@@ -21,7 +21,7 @@ from tfprune._keras3 import is_keras3, is_tf_keras
 EMBEDDING = "embedding"
 INCLUDE_CHOICES = (EMBEDDING,)
 
-_PRUNABLE_CLASSES = tuple(getattr(keras.layers, name) for name in (
+PRUNABLE_CLASSES = tuple(getattr(keras.layers, name) for name in (
     "Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"))
 
 
@@ -122,7 +122,7 @@ def prunable_kernel(layer, include=()):
     """The prunable kernel variable of ``layer`` itself (not of its sublayers), or None."""
     if not getattr(layer, "built", False) or _unsupported_mode(layer):
         return None
-    if isinstance(layer, _PRUNABLE_CLASSES):
+    if isinstance(layer, PRUNABLE_CLASSES):
         return _variable(layer, "_kernel", "kernel")
     if EMBEDDING in include and isinstance(layer, keras.layers.Embedding):
         return _variable(layer, "_embeddings", "embeddings")
@@ -174,7 +174,7 @@ def _reason(layer, variable) -> str:
     cls = type(layer).__name__
     what = "" if variable.name in ("kernel", "_kernel", "embeddings", "_embeddings") else " " + variable.name.replace("_", " ")
     unsupported = _unsupported_mode(layer)
-    if unsupported and isinstance(layer, _PRUNABLE_CLASSES + (keras.layers.Embedding,)):
+    if unsupported and isinstance(layer, PRUNABLE_CLASSES + (keras.layers.Embedding,)):
         return unsupported
     if isinstance(layer, keras.layers.Embedding) and not what:
         return f"{cls}: pass include=('embedding',)"
