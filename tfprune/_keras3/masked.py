@@ -7,7 +7,8 @@ after each update (``fit``, ``optimizer.apply`` / ``apply_gradients`` in a custo
 first, the mask second). So masked weights are exactly +0.0 after every step (never -0.0, never
 NaN), kept ones train, and the forward pass is the layer's own (no extra op, ``predict``
 unchanged). A weight changed outside an optimizer (``set_weights``, ``assign``) is not re-masked
-until the next step.
+until the next step. On PyTorch, where Keras runs eagerly, the constraint re-masks sparse kernels
+in place (:mod:`tfprune._keras3.eager_mask`).
 
 **Where a mask is stored.**
 
