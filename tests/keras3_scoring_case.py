@@ -68,6 +68,10 @@ for method in ("random", "magnitude", "snip", "grasp", "synflow"):
         out[f"conv_scores_{method}_{key}"] = value
     for key, value in tfprune.compute_masks(conv, method, 0.8, **kwargs).items():
         out[f"conv_masks_{method}_{key}"] = value
+for method in ("edge_popup", "gem_miner"):  # mask searches: the straight-through loop on this backend's autodiff
+    for key, value in tfprune.compute_masks(conv, method, 0.8, data=(cx, cy), loss="sparse_categorical_crossentropy",
+                                            seed=0, epochs=2, batch_size=4).items():
+        out[f"conv_masks_{method}_{key}"] = value
 for key, value in tfprune.compute_masks(conv, "magnitude", n_m=(2, 4)).items():
     out[f"conv_nm_{key}"] = value
 for key, value in tfprune.compute_masks(conv, "snip", 0.8, data=(cx, cy), loss="sparse_categorical_crossentropy",

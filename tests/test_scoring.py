@@ -84,7 +84,8 @@ def test_scorers_do_not_modify_the_model():
     before = [w.copy() for w in model.get_weights()]
     x, y = np.random.rand(12, 6).astype("float32"), np.arange(12) % 3
     for method in tfprune.scorer_names():
-        tfprune.compute_masks(model, method, 0.7, data=(x, y), seed=0, rounds=2)
+        search = "sparsity" in tfprune.scoring.get_scorer(method).options  # edge_popup, gem_miner: one round
+        tfprune.compute_masks(model, method, 0.7, data=(x, y), seed=0, rounds=1 if search else 2)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
 

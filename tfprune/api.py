@@ -176,8 +176,18 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         if sparsity is None:
             raise ValueError("sparsity: got None; pass a fraction in [0, 1) (or n_m=(N, M) for N:M sparsity).")
         sparsity = check_sparsity(sparsity)
-    scorer, score = make_score_fn(model, method, data, loss,
-                                  **({"seed": seed} if "seed" in _scorer_options(method) else {}), **options)
+    takes = _scorer_options(method)
+    if "sparsity" in takes:  # a mask search: it makes its masks during the search from sparsity and scope only
+        extra = [name for name, value in (("n_m", n_m), ("block", block), ("within", within), ("exclude", exclude),
+                                          ("min_density", min_density)) if value]
+        extra += [f"rounds={rounds!r} (it runs in one round)"] if rounds not in (None, 1) else []
+        if not extra and is_wrapped(model) and any((m == 0).any() for m in get_masks(model).values()):
+            extra = ["an already-pruned model"]
+        if extra:
+            raise ValueError(f"method: {method!r} learns a mask for the whole network from sparsity and scope; it does "
+                             f"not take {extra[0]}.")
+        options = {"sparsity": sparsity, "scope": scope, **options}
+    scorer, score = make_score_fn(model, method, data, loss, **({"seed": seed} if "seed" in takes else {}), **options)
     if n_m is not None:
         _check_n_m_kernels(model, n_m, exclude)
     include = tuple(options.get("include") or ())

@@ -51,6 +51,13 @@ def positive_number(value, argument: str) -> float:
     return float(value)
 
 
+def nonnegative_number(value, argument: str) -> float:
+    """A finite number >= 0 (penalties, weight decay, ...)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{argument}: got {value!r}; allowed: a finite number >= 0.")
+    return float(value)
+
+
 def choice(value, argument: str, allowed: Iterable):
     """``value`` if it is one of ``allowed``."""
     allowed = tuple(allowed)

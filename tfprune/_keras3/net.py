@@ -181,10 +181,10 @@ class Keras3Net:
             self._functions[objective] = autodiff.differentiate(keras.backend.backend(), self._forward(objective))
         return self._functions[objective]
 
-    def _mean(self, fn, kernels, *extra):
+    def _mean(self, fn, kernels, *extra, batches=None):
         ks = [ops.convert_to_tensor(np.asarray(kernels[n], self.dtype)) for n in self.names]
         total, count = None, 0
-        for x, y in self.batches:
+        for x, y in self.batches if batches is None else batches:
             n = len(keras.tree.flatten(x)[0])
             x = keras.tree.map_structure(
                 lambda a: ops.convert_to_tensor(a.astype(self.dtype) if a.dtype.kind == "f" else a), x)
@@ -194,9 +194,9 @@ class Keras3Net:
             count += n
         return {n: (t / count).astype(self.dtype) for n, t in zip(self.names, total)}
 
-    def gradient(self, kernels, objective):
+    def gradient(self, kernels, objective, batches=None):
         with self._scope():
-            return self._mean(self._fns(objective)[0], kernels)
+            return self._mean(self._fns(objective)[0], kernels, batches=batches)
 
     def hessian_gradient(self, kernels, objective, g):
         with self._scope():

@@ -1,7 +1,9 @@
 """Scorers: pure functions from (model, data, loss) to per-layer score arrays.
 
 Each method's formula lives in its own short module: :mod:`.random`, :mod:`.magnitude`,
-:mod:`.snip`, :mod:`.grasp`, :mod:`.synflow`. :func:`compute_scores` is the entry point.
+:mod:`.snip`, :mod:`.grasp`, :mod:`.synflow`, and the mask searches :mod:`.edge_popup` and
+:mod:`.gem_miner` (their shared loop: :mod:`._mask_search`). :func:`compute_scores` is the entry
+point.
 """
 from __future__ import annotations
 
@@ -19,6 +21,14 @@ register_scorer("grasp", lazy("tfprune.scoring.grasp", "make_grasp"), needs_data
                 options=("temperature", "include"))
 register_scorer("synflow", lazy("tfprune.scoring.synflow", "make_synflow"), needs_data=False, rounds=100,
                 options=("input_shape", "include"))
+# Mask searches at initialization: the weights stay at θ0 and a score per weight is learned on the
+# training data (``data``: the whole training set); they need the target ``sparsity`` and ``scope``,
+# which compute_masks passes to scorers that take them.
+_SEARCH = ("sparsity", "scope", "seed", "epochs", "batch_size", "lr", "momentum", "state_dir", "include")
+register_scorer("edge_popup", lazy("tfprune.scoring.edge_popup", "make_edge_popup"), needs_data=True,
+                options=_SEARCH + ("weight_decay",))
+register_scorer("gem_miner", lazy("tfprune.scoring.gem_miner", "make_gem_miner"), needs_data=True,
+                options=_SEARCH + ("penalty", "prune_every"))
 
 _LAZY = {"compute_scores": "tfprune.scoring.compute", "make_score_fn": "tfprune.scoring.compute",
          "check_finite": "tfprune.scoring.compute", "kernel_values": "tfprune.scoring.nets",

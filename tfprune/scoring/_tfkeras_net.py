@@ -126,7 +126,7 @@ class TfKerasNet:
             self._traced[key] = tf.function(fn, reduce_retracing=True) if self.compiled else fn
         return self._traced[key]
 
-    def gradient(self, kernels, objective) -> "dict[str, np.ndarray]":
+    def gradient(self, kernels, objective, batches=None) -> "dict[str, np.ndarray]":
         def gradient(x, y):
             with tf.GradientTape() as tape:
                 value = self._objective(objective, x, y)
@@ -134,7 +134,7 @@ class TfKerasNet:
 
         self._set(kernels)
         fn = self._function(("gradient", objective), gradient)
-        return {n: g.numpy() for n, g in zip(self.names, _accumulate(self.batches, fn))}
+        return {n: g.numpy() for n, g in zip(self.names, _accumulate(self.batches if batches is None else batches, fn))}
 
     def hessian_gradient(self, kernels, objective, g) -> "dict[str, np.ndarray]":
         def hessian_gradient(x, y, g):

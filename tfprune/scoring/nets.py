@@ -12,10 +12,11 @@ weights are never touched:
 ``net.ops``
     the few array functions an objective needs, in the net's framework (``mean``, ``sum``,
     ``log_softmax``, ``one_hot(labels, classes, dtype)``, ``classes(z)``, ``cast``, ``reshape``).
-``net.gradient(kernels, objective)``
+``net.gradient(kernels, objective, batches=None)``
     with the kernels set to ``kernels`` (``{key: array}``), the example-weighted mean over the
-    net's batches of ∇_kernels ``objective(ops, y, outputs)`` (a scalar; ``outputs`` is the list of
-    the model's outputs, in inference mode), as ``{key: np.ndarray}``.
+    net's batches (or over ``batches``, a list of numpy ``(x, y)``: the mask searches' minibatches)
+    of ∇_kernels ``objective(ops, y, outputs)`` (a scalar; ``outputs`` is the list of the model's
+    outputs, in inference mode), as ``{key: np.ndarray}``.
 ``net.hessian_gradient(kernels, objective, g)``
     the same mean of ∇_kernels (∇ objective · g), the Hessian-gradient product ``H g``.
 

@@ -6,11 +6,17 @@ steps (``early``), or with a sanity check of its masks (``sanity``: shuffle / re
 ``prune_at_init`` calls :func:`tfprune.prune_at_init` and trains with one ``fit``; ``early`` and
 ``sanity`` run on :mod:`tfprune.lottery`'s resumable engine (:func:`tfprune.lottery.prune_early`,
 :func:`tfprune.lottery.sanity_checks`) in ``out_dir/run``. SNIP and GraSP (every scorer whose
-``needs_data`` is set) score a balanced batch of ``per_class`` training examples per class.
+``needs_data`` is set) score a balanced batch of ``per_class`` training examples per class; the
+mask searches (``edge_popup``, ``gem_miner``) learn on the whole training set for
+``search_epochs`` (resumable in ``out_dir/search``), and the result records the mask's test
+accuracy before any weight training and the epochs spent (search + training).
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+
+import numpy as np
 
 from tfprune import scoring
 from tfprune.experiment.registry import Procedure, register_procedure, setting
@@ -28,6 +34,13 @@ class ScorerSettings:
                          choices=SCOPES)
     per_class: int = setting(10, "snip/grasp (scorers that need data): scoring batch, examples per class.",
                              minimum=1)
+    search_epochs: int = setting(10, "edge_popup/gem_miner: epochs of the mask search on the training set (weights "
+                                     "frozen at initialization; batches of --batch_size).", minimum=1)
+    search_lr: float = setting(0.0, "edge_popup/gem_miner: learning rate of the scores (SGD, momentum 0.9, cosine "
+                                    "decay); 0: the method's default.", minimum=0.0)
+    penalty: float = setting(1e-4, "gem_miner: weight of the L2 penalty on the scores.", minimum=0.0)
+    prune_every: int = setting(1, "gem_miner: prune the lowest scores for good every this many search epochs.",
+                               minimum=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,25 +69,58 @@ class SanitySettings(EarlySettings):
             "sanity=none: method=sanity needs --sanity=shuffle|reinit|invert."])
 
 
+def is_search(scorer: str) -> bool:
+    """Whether ``scorer`` learns its mask on the training set (edge_popup, gem_miner: it takes the target sparsity)."""
+    return "sparsity" in scoring.get_scorer(scorer).options
+
+
+def score_arguments(ctx) -> "tuple[object, dict]":
+    """``(data, options)`` the run's scorer is called with: a mask search gets the whole training set,
+    its settings and, with an ``out_dir``, a state directory to resume from; another data-dependent
+    scorer gets the balanced batch."""
+    s = ctx.settings
+    if not is_search(s.scorer):
+        return ctx.scoring_batch(), {}
+    d, takes = ctx.datasets, scoring.get_scorer(s.scorer).options
+    options = {"epochs": s.search_epochs, "batch_size": ctx.config.batch_size, "penalty": s.penalty,
+               "prune_every": s.prune_every, **({"lr": s.search_lr} if s.search_lr > 0 else {})}
+    if ctx.config.out_dir:
+        options["state_dir"] = os.path.join(ctx.config.out_dir, "search")
+    return (d.x_train, d.y_train), {k: v for k, v in options.items() if k in takes}
+
+
+def accuracy_at_init(model, datasets) -> float:
+    """Test accuracy of ``model`` as it is (masked weights at θ0, before any weight training)."""
+    logits = model.predict(datasets.x_test, batch_size=1024, verbose=0)
+    return float(np.mean(np.argmax(np.asarray(logits), axis=-1) == np.asarray(datasets.y_test)))
+
+
 def run_prune_at_init(ctx):
     from tfprune.api import prune_at_init
     from tfprune.experiment.procedures.fit import fit_run
 
     def prune(model, total_steps):
         s = ctx.settings
-        pruned = prune_at_init(model, s.scorer, ctx.config.sparsity, data=ctx.scoring_batch(), loss=ctx.make_loss(),
-                               scope=s.scope, seed=ctx.config.seed)
-        return pruned, {"scope": s.scope, "per_class": s.per_class if scoring.get_scorer(s.scorer).needs_data
-                        else None}
+        data, options = score_arguments(ctx)
+        pruned = prune_at_init(model, s.scorer, ctx.config.sparsity, data=data, loss=ctx.make_loss(),
+                               scope=s.scope, seed=ctx.config.seed, **options)
+        info = {"scope": s.scope, "per_class": s.per_class if scoring.get_scorer(s.scorer).needs_data
+                and not is_search(s.scorer) else None}
+        if is_search(s.scorer):
+            info.update({k: v for k, v in options.items() if k != "state_dir"},
+                        test_accuracy_before_training=accuracy_at_init(pruned, ctx.datasets),
+                        epochs_spent=options["epochs"] + ctx.config.epochs)
+        return pruned, info
 
     return fit_run(ctx, prune)
 
 
 def _engine_arguments(ctx):
     s, d = ctx.settings, ctx.datasets
+    data, options = score_arguments(ctx)
     return dict(model=ctx.build_model, train_data=(d.x_train, d.y_train), validation_data=(d.x_test, d.y_test),
                 method=s.scorer, sparsity=ctx.config.sparsity, prune_step=s.early_step, run_dir=ctx.run_dir,
-                training=ctx.spec(), scope=s.scope, score_data=ctx.scoring_batch(), train_dense=False)
+                training=ctx.spec(), scope=s.scope, score_data=data, method_options=options, train_dense=False)
 
 
 def run_early(ctx):
