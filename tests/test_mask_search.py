@@ -154,6 +154,11 @@ def test_an_interrupted_search_resumes_to_the_same_mask(method, tmp_path, monkey
     assert all(np.array_equal(whole[n], resumed[n]) for n in whole)
     with pytest.raises(ValueError, match="another search"):
         tfprune.compute_masks(mlp(in_dim=8, hidden=12), method, 0.7, state_dir=str(tmp_path), **{**options, "epochs": 4})
+    with pytest.raises(ValueError, match="another search"):  # other initial weights
+        tfprune.compute_masks(mlp(in_dim=8, hidden=12, seed=9), method, 0.7, state_dir=str(tmp_path), **options)
+    with pytest.raises(ValueError, match="another search"):  # other data
+        tfprune.compute_masks(mlp(in_dim=8, hidden=12), method, 0.7, state_dir=str(tmp_path),
+                              **{**options, "data": (x + 1, y)})
 
 
 def test_edge_popup_mask_is_the_top_k_of_each_layer_with_layerwise_scope():

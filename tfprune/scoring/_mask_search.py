@@ -94,7 +94,8 @@ def check_unpruned(masks, method: str) -> None:
 
 
 class Search:
-    """One search: ``step`` per minibatch, ``state`` saved per epoch. The method supplies
+    """One search: :meth:`run` loops over the epochs and their minibatches and saves the state
+    after every epoch (with ``state_dir``). The method supplies
     ``mask_of(scores) -> masks``, ``penalty(scores) -> {key: gradient}`` (or None), ``project(scores)``
     (in place, after each step; or None) and ``end_of_epoch(epoch, scores)`` (or None), and may
     keep arrays in ``extra`` (saved and restored with the scores)."""
@@ -111,6 +112,7 @@ class Search:
         self.extra: "dict[str, np.ndarray]" = {}
         examples = len(self.data[1][0] if isinstance(self.data[1], tuple) else self.data[1])
         self.steps_per_epoch = -(-examples // options.batch_size)
+        self._digest = None
 
     def start(self, scores, **extra) -> "Search":
         """Sets the initial scores (float64) and the method's arrays; velocities start at zero."""
@@ -120,8 +122,15 @@ class Search:
         return self
 
     def _identity(self) -> dict:
+        """What a saved state belongs to: the method, its options, θ0 and the training data."""
+        if self._digest is None:
+            x, y = self.data
+            data = {f"x{i}": np.asarray(a) for i, a in enumerate(x.values() if isinstance(x, dict) else
+                                                              x if isinstance(x, tuple) else (x,))}
+            data |= {f"y{i}": np.asarray(a) for i, a in enumerate(y if isinstance(y, tuple) else (y,))}
+            self._digest = {"weights": io.npz_digest(self.base), "data": io.npz_digest(data)}
         return {"method": self.method, "options": dataclasses.asdict(self.options) | {"state_dir": None},
-                "shapes": {n: list(v.shape) for n, v in self.base.items()}}
+                "shapes": {n: list(v.shape) for n, v in self.base.items()}, **self._digest}
 
     def _path(self):
         return os.path.join(self.options.state_dir, "search.npz")
@@ -134,7 +143,7 @@ class Search:
         identity = io.to_jsonable(self._identity())
         if io.json_digest(identity) != str(saved.pop("identity")):
             raise ValueError(f"state_dir: {self.options.state_dir!r} holds the state of another search (other method, "
-                             "options, model or data shapes); use a new directory or delete it.")
+                             "options, initial weights or data); use a new directory or delete it.")
         epoch = int(saved.pop("epoch"))
         for key, value in saved.items():
             kind, _, name = key.partition(":")
