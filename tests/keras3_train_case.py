@@ -29,6 +29,7 @@ RUNS = {
     "snip_shuffle": ["--method=snip", "--sparsity=0.9", "--sanity=shuffle"],
     "magnitude_reinit": ["--method=magnitude", "--sparsity=0.8", "--sanity=reinit"],
     "synflow_early": ["--method=synflow", "--sparsity=0.9", "--early_step=2"],
+    "gem_miner": ["--method=gem_miner", "--sparsity=0.9", "--search_epochs=2"],
     "lottery": LOTTERY,
 }
 

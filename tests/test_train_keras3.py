@@ -121,6 +121,17 @@ def test_snip_with_shuffled_masks_keeps_each_layers_count(case):
     assert any(not np.array_equal(snip[k], shuffled[k]) for k in snip)
 
 
+def test_a_mask_search_learns_its_mask_with_the_weights_frozen_then_trains_it(case):
+    _, out = case
+    res = result(out, "gem_miner")
+    info = res["method_info"]
+    assert res["procedure"] == "prune_at_init" and info["epochs"] == 2 and info["epochs_spent"] == 3
+    assert 0.0 <= info["test_accuracy_before_training"] <= 1.0 and abs(res["sparsity"] - 0.9) < 1e-3
+    assert os.path.exists(os.path.join(out, "gem_miner", "search", "search.npz"))  # resumable
+    ticket = masks(os.path.join(out, "gem_miner", "ticket.npz"))
+    assert sum(int(m.sum()) for m in ticket.values()) == round(0.1 * sum(m.size for m in ticket.values()))
+
+
 def test_reinit_trains_the_masks_from_new_weights(case):
     _, out = case
     theta0 = load_npz(os.path.join(out, "dense", "init_weights.npz"))  # the dense run starts from θ0
