@@ -134,7 +134,7 @@ def test_train_main_writes_result_json_and_tensorboard_logs(tmp_path, capsys):
     assert glob.glob(str(out / "tensorboard" / "train" / "events.*"))
 
 
-@pytest.mark.parametrize("method", ["synflow", "tfmot_gradual"])
+@pytest.mark.parametrize("method", ["synflow", "tfmot_gradual", "gem_miner"])
 def test_a_run_saves_its_trained_model_and_ticket_for_the_exporter(tmp_path, method):
     import tfprune
     from tfprune import lottery
