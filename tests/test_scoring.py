@@ -37,6 +37,24 @@ def test_synflow_matches_closed_form_of_two_layer_linear_net(softmax):
     assert scores["l1"].dtype == np.float64
 
 
+def test_synflow_conserves_the_score_flowing_through_every_hidden_unit():
+    # Tanaka et al. 2020, Theorem 1: in a ReLU network without biases, for every hidden unit the
+    # SynFlow scores of its incoming weights sum to those of its outgoing weights.
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((7,)), keras.layers.Dense(6, activation="relu", use_bias=False, name="a"),
+                              keras.layers.Dense(5, activation="relu", use_bias=False, name="b"),
+                              keras.layers.Dense(3, use_bias=False, name="c")])
+    scores = tfprune.compute_scores(model, "synflow")
+    for inner, outer in (("a", "b"), ("b", "c")):
+        incoming = scores[inner].sum(axis=0)   # kernel [in, out]: column j feeds unit j
+        outgoing = scores[outer].sum(axis=1)   # row j leaves unit j
+        np.testing.assert_allclose(incoming, outgoing, rtol=1e-12)
+        assert incoming.min() > 0
+    # and the total is the same in every layer (each layer is a cut through all the paths)
+    totals = [scores[n].sum() for n in ("a", "b", "c")]
+    np.testing.assert_allclose(totals, totals[0], rtol=1e-12)
+
+
 def test_synflow_uses_absolute_values_of_every_parameter_including_batchnorm():
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, name="a"),
