@@ -88,7 +88,8 @@ def cells(base, out_dir, methods, sparsities, variants, seeds, early_steps, earl
 
 
 def _cell(base, out_dir, method, label, sparsity, seed, settings):
-    return base.replace(settings=dict(settings)).with_method(
+    # the flags' settings (--scope, --per_class, --search_epochs, ...) and the cell's variant
+    return base.replace(settings={**base.settings, **settings}).with_method(
         method, sparsity=sparsity, seed=seed, out_dir=grid.cell_dir(out_dir, label, sparsity, seed))
 
 

@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "missing_the_mark.py")
 ARGS = ["--quick", "--dataset=synthetic", "--max_train=128", "--max_test=32", "--batch_size=32",
         "--methods=random,snip", "--variants=unmodified,shuffle,invert", "--early_steps=0,2",
-        "--early_sparsity=0.9", "--baselines=magnitude_after_training,lottery", "--prune_fraction=0.5"]
+        "--early_sparsity=0.9", "--baselines=magnitude_after_training,lottery", "--prune_fraction=0.5",
+        "--per_class=3"]
 
 
 def run(argv):
@@ -38,6 +39,8 @@ def test_cells_cover_methods_variants_early_steps_and_baselines(tmp_path):
         assert (out / name).stat().st_size > 10_000
     early = grid.read_result(grid.cell_dir(str(out), "snip-k2", 0.9, 0))
     assert early["procedure"] == "early" and early["method_info"]["prune_step"] == 2
+    for label in ("snip", "snip-shuffle", "snip-k2"):  # the flags' settings reach every kind of cell
+        assert grid.read_result(grid.cell_dir(str(out), label, 0.9, 0))["config"]["settings"]["per_class"] == 3
     # Resume: a rerun trains nothing.
     printed = run(ARGS + [f"--out_dir={out}"])
     assert printed.count("done before") == 2 * 7 + 2 and "FAILED" not in printed
