@@ -41,6 +41,14 @@ def test_cells_cover_methods_variants_early_steps_and_baselines(tmp_path):
     assert early["procedure"] == "early" and early["method_info"]["prune_step"] == 2
     for label in ("snip", "snip-shuffle", "snip-k2"):  # the flags' settings reach every kind of cell
         assert grid.read_result(grid.cell_dir(str(out), label, 0.9, 0))["config"]["settings"]["per_class"] == 3
+    # each ticket on its initial weights, before any training (benchmarks/masks_before_training.py)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "masks_before_training.py"),
+                           f"--out_dir={out}", "--labels=snip,snip-shuffle", "--sparsity=0.9", "--seeds=0"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| snip")]
+    assert [r.split(" | ")[0] for r in rows] == ["| snip", "| snip-shuffle"]
+    assert all(0.0 <= float(r.split(" | ")[1]) <= 100.0 for r in rows)
     # Resume: a rerun trains nothing.
     printed = run(ARGS + [f"--out_dir={out}"])
     assert printed.count("done before") == 2 * 7 + 2 and "FAILED" not in printed

@@ -273,6 +273,29 @@ def test_results_written_before_the_keras_flag_existed_are_keras2_runs(tmp_path)
     assert "keras=2" in result_conflict(config.replace(keras=3))
 
 
+def test_results_written_before_a_procedure_gained_a_setting_ran_with_its_default(tmp_path):
+    # ScorerSettings gained the mask searches' settings: a finished SynFlow cell of an older sweep
+    # is the same run (they are not part of a SynFlow run at all), and a search's result that
+    # predates one of them ran with its default.
+    config = Config(dataset="synthetic", method="synflow", sparsity=0.9, out_dir=str(tmp_path / "s"))
+    os.makedirs(config.out_dir)
+    stored = config.to_dict()
+    assert "search_epochs" not in stored["settings"] and "per_class" in stored["settings"]
+    stored["settings"]["search_epochs"] = 10  # written by a version that kept it for every scorer
+    (tmp_path / "s" / "result.json").write_text(json.dumps({"config": stored}))
+    assert result_conflict(config) is None
+    assert result_conflict(config.replace(settings={"search_epochs": 3})) is None  # not part of this run...
+    assert any("search_epochs=3 applies to the scorers edge_popup, gem_miner only" in p
+               for p in config_problems(config.replace(settings={"search_epochs": 3})))  # ...and refused
+    search = Config(dataset="synthetic", method="gem_miner", sparsity=0.9, out_dir=str(tmp_path / "g"))
+    os.makedirs(search.out_dir)
+    stored = search.to_dict()
+    del stored["settings"]["prune_every"]
+    (tmp_path / "g" / "result.json").write_text(json.dumps({"config": stored}))
+    assert result_conflict(search) is None
+    assert "settings=" in result_conflict(search.replace(settings={"search_epochs": 3}))
+
+
 def test_the_sweeps_default_methods_on_keras3_leave_out_tf_keras_only_ones():
     from tfprune.experiment import grid
 

@@ -87,7 +87,8 @@ class Config:
         (so one set of flags can drive several methods: the demo, the sweep)."""
         changed = self.replace(method=method, **changes)
         own = registry.settings_fields(changed.procedure)
-        return changed.replace(settings={k: v for k, v in changed.settings.items() if k in own})
+        return changed.replace(settings={k: v for k, v in changed.settings.items()
+                                         if k in own and registry.applies(own[k], changed.scorer)})
 
     def total_steps(self) -> int:
         """Training steps of the run (``epochs`` × batches per epoch), known before loading any data."""
@@ -116,7 +117,9 @@ class Config:
         out = dataclasses.asdict(self)
         out["dataset_options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.dataset_options.items()}
         try:
-            out["settings"] = dataclasses.asdict(self.typed_settings())
+            own = registry.settings_fields(self.procedure)
+            out["settings"] = {k: v for k, v in dataclasses.asdict(self.typed_settings()).items()
+                               if registry.applies(own[k], self.scorer)}
         except (TypeError, ValueError):
             pass  # an invalid config keeps what it was given (check_config explains)
         return out
@@ -144,6 +147,10 @@ def _owners(name: str, owners, method: str) -> str:
     return where
 
 
+def _scorers_for(field) -> "list[str]":
+    return [name for name in scoring.scorer_names() if registry.applies(field, name)]
+
+
 def settings_problems(config: Config, procedure: registry.Procedure) -> "list[str]":
     """Problems with ``config.settings``: unknown names, settings of other procedures given a
     non-default value, and each of the procedure's own fields against its allowed values."""
@@ -151,6 +158,9 @@ def settings_problems(config: Config, procedure: registry.Procedure) -> "list[st
     everything = registry.all_settings_fields()
     own = registry.settings_fields(procedure)
     for name, value in config.settings.items():
+        if name in own and not registry.applies(own[name], config.scorer) and value != own[name].default:
+            problems.append(f"{name}={value} applies to the scorers {', '.join(_scorers_for(own[name]))} only "
+                            f"(method={config.method}).")
         if name in own:
             continue
         if name not in everything:
@@ -277,8 +287,21 @@ ADDED_FIELDS = {"keras": 2, "backend": "tensorflow"}
 
 
 def stored_config(result: dict) -> dict:
-    """The ``config`` of a stored result, with the fields it predates at the value it ran with."""
-    return {**ADDED_FIELDS, **result.get("config", {})}
+    """The ``config`` of a stored result, with the fields it predates at the value it ran with:
+    Config fields from :data:`ADDED_FIELDS`, and settings a procedure gained since (a new flag)
+    at their default, the behaviour the result was trained with; settings that do not apply to
+    its scorer (see :func:`tfprune.experiment.registry.setting`) are left out, as ``to_dict`` does."""
+    config = {**ADDED_FIELDS, **result.get("config", {})}
+    settings = config.get("settings")
+    if isinstance(settings, dict) and config.get("method") in registry.method_names():
+        try:
+            fields = registry.settings_fields(registry.resolve(config["method"], settings))
+        except ValueError:
+            return config
+        scorer = settings.get("scorer") or (config["method"] if config["method"] in scoring.scorer_names() else None)
+        config["settings"] = {name: settings.get(name, field.default) for name, field in fields.items()
+                              if registry.applies(field, scorer)}
+    return config
 
 
 def result_conflict(config: Config) -> "str | None":

@@ -26,22 +26,31 @@ from typing import Any, Callable, Mapping
 
 from tfprune import scoring
 
-__all__ = ["Procedure", "all_settings_fields", "bounds_problem", "field_problem", "get_procedure", "method_names",
+__all__ = ["Procedure", "all_settings_fields", "applies", "bounds_problem", "field_problem", "get_procedure", "method_names",
            "procedure_names", "register_procedure", "resolve", "setting", "settings_fields", "unregister_procedure"]
 
 _PROCEDURES: "dict[str, Procedure]" = {}
 
 
 def setting(default, help: str, *, choices: "Callable[[], tuple] | tuple | None" = None,  # noqa: A002
-            minimum=None, maximum=None, open_minimum: bool = False, open_maximum: bool = False):
+            minimum=None, maximum=None, open_minimum: bool = False, open_maximum: bool = False,
+            for_scorers: "Callable[[str], bool] | None" = None):
     """A settings field: its default, help text (the flag's help) and allowed values.
 
     ``choices`` may be a function (evaluated when checked, so that registries can grow);
-    ``minimum``/``maximum`` bound numbers (``open_*``: the bound itself is excluded).
+    ``minimum``/``maximum`` bound numbers (``open_*``: the bound itself is excluded);
+    ``for_scorers(scorer name) -> bool``: the field only applies to some scorers of a scorer
+    procedure (the mask searches' settings): elsewhere it is not part of the run's configuration.
     """
     return dataclasses.field(default=default, metadata={
         "help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "open_minimum": open_minimum,
-        "open_maximum": open_maximum})
+        "open_maximum": open_maximum, "for_scorers": for_scorers})
+
+
+def applies(field, scorer: "str | None") -> bool:
+    """Whether the settings ``field`` is part of a run with ``scorer`` (see :func:`setting`)."""
+    only = field.metadata.get("for_scorers")
+    return only is None or (scorer is not None and only(scorer))
 
 
 def bounds_problem(field, value) -> "str | None":

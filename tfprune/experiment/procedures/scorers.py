@@ -26,6 +26,11 @@ SCOPES = ("global", "layerwise")
 SANITY_CHECKS = ("none", "shuffle", "reinit", "invert")
 
 
+def is_search(scorer: str) -> bool:
+    """Whether ``scorer`` learns its mask on the training set (edge_popup, gem_miner: it takes the target sparsity)."""
+    return scorer in scoring.scorer_names() and "sparsity" in scoring.get_scorer(scorer).options
+
+
 @dataclasses.dataclass(frozen=True)
 class ScorerSettings:
     scorer: str = setting("", "the scorer of method=prune_at_init/early/sanity (with --method=<scorer> it is that "
@@ -35,12 +40,14 @@ class ScorerSettings:
     per_class: int = setting(10, "snip/grasp (scorers that need data): scoring batch, examples per class.",
                              minimum=1)
     search_epochs: int = setting(10, "edge_popup/gem_miner: epochs of the mask search on the training set (weights "
-                                     "frozen at initialization; batches of --batch_size).", minimum=1)
+                                     "frozen at initialization; batches of --batch_size).", minimum=1,
+                                 for_scorers=is_search)
     search_lr: float = setting(0.0, "edge_popup/gem_miner: learning rate of the scores (SGD, momentum 0.9, cosine "
-                                    "decay); 0: the method's default.", minimum=0.0)
-    penalty: float = setting(1e-4, "gem_miner: weight of the L2 penalty on the scores.", minimum=0.0)
+                                    "decay); 0: the method's default.", minimum=0.0, for_scorers=is_search)
+    penalty: float = setting(1e-4, "gem_miner: weight of the L2 penalty on the scores.", minimum=0.0,
+                             for_scorers=is_search)
     prune_every: int = setting(1, "gem_miner: prune the lowest scores for good every this many search epochs.",
-                               minimum=1)
+                               minimum=1, for_scorers=is_search)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +74,6 @@ class SanitySettings(EarlySettings):
     def problems(self, config):
         return self._step_problems(config) + ([] if self.sanity != "none" else [
             "sanity=none: method=sanity needs --sanity=shuffle|reinit|invert."])
-
-
-def is_search(scorer: str) -> bool:
-    """Whether ``scorer`` learns its mask on the training set (edge_popup, gem_miner: it takes the target sparsity)."""
-    return "sparsity" in scoring.get_scorer(scorer).options
 
 
 def score_arguments(ctx) -> "tuple[object, dict]":
