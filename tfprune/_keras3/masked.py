@@ -53,13 +53,10 @@ import numpy as np
 from keras import ops
 
 from tfprune._keras3 import layers as _layers
+from tfprune._keras3.constraint import _PACKAGE, MaskConstraint, mask_variable  # noqa: F401  (MaskConstraint: API)
+from tfprune._keras3.constraint import bind as _bind
+from tfprune._keras3.constraint import new_mask as _new_mask
 from tfprune._mask_values import non_binary
-
-_PACKAGE = "tfprune"
-if keras.backend.backend() == "torch":
-    from tfprune._keras3 import eager_mask as _eager_mask
-else:
-    _eager_mask = None
 
 
 class MasksNotSavedWarning(UserWarning):
@@ -75,54 +72,6 @@ def _positive_zeros(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f" or "float" in values.dtype.name:
         return np.where(values == 0, np.zeros((), values.dtype), values)
     return values
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class MaskConstraint(keras.constraints.Constraint):
-    """``w ← where(mask != 0, constraint(w), +0.0)``: the kernel's own constraint (if any) first,
-    then the mask. The mask (a ``keras.Variable``) is state, not config: ``get_config`` holds the
-    user's constraint only, and a constraint made from a config applies that constraint alone
-    until a mask is given."""
-
-    def __init__(self, constraint=None, mask=None):
-        self.constraint = keras.constraints.get(constraint) if constraint is not None else None
-        self.mask = mask
-        self._cache = _eager_mask.KeepCache() if _eager_mask is not None else None
-
-    def __call__(self, w):
-        if self.constraint is not None:
-            w = self.constraint(w)
-        if self.mask is None:
-            return w
-        if self._cache is not None:  # PyTorch: eager, see tfprune/_keras3/eager_mask.py
-            return _eager_mask.remask(w, self._cache, self.mask)
-        w = ops.convert_to_tensor(w)  # a variable (in a stateless scope: its current value)
-        return ops.where(ops.not_equal(self.mask, 0), w, 0.0)  # +0.0 where pruned, never -0.0
-
-    def get_config(self):
-        return {"constraint": keras.constraints.serialize(self.constraint) if self.constraint is not None else None}
-
-    @classmethod
-    def from_config(cls, config):
-        constraint = config.get("constraint")
-        return cls(keras.constraints.deserialize(constraint) if constraint is not None else None)
-
-
-def mask_variable(kernel):
-    """The mask variable enforced on ``kernel`` (through its constraint), or None."""
-    constraint = getattr(kernel, "constraint", None)
-    return constraint.mask if isinstance(constraint, MaskConstraint) else None
-
-
-def _new_mask(shape, name: str):
-    return keras.Variable(np.ones(tuple(shape), np.float32), dtype="float32", trainable=False, autocast=False, name=name)
-
-
-def _bind(kernel, mask) -> None:
-    """Sets ``kernel``'s constraint to the mask, composed with the constraint it already had."""
-    current = kernel.constraint
-    user = current.constraint if isinstance(current, MaskConstraint) else current
-    kernel.constraint = MaskConstraint(user, mask)
 
 
 class _Untracked:
