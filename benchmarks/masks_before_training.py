@@ -31,11 +31,10 @@ FLAGS = flags.FLAGS
 
 def accuracy_before_training(cell: str) -> float:
     """The cell's ticket on the weights its training started from, evaluated on the test split."""
-    import numpy as np
-
     import tfprune
     from tfprune import lottery
     from tfprune.experiment import data, models
+    from tfprune.experiment.procedures.scorers import accuracy_at_init
     from tfprune.experiment.grid import read_result
 
     c = read_result(cell)["config"]
@@ -45,10 +44,9 @@ def accuracy_before_training(cell: str) -> float:
     init = os.path.join(cell, "init_weights.npz")
     if os.path.exists(init):  # cells from before init_weights.npz existed pruned the zoo's θ0 (same seed)
         lottery.load_phase_weights(pruned, init)
-    logits = pruned.predict(ds.x_test, batch_size=1024, verbose=0)
     kept = sum(int(m.sum()) for m in tfprune.get_masks(pruned).values())
     assert kept == sum(int(m.sum()) for m in lottery.load_ticket(os.path.join(cell, "ticket.npz")).masks.values())
-    return float(np.mean(np.argmax(logits, axis=-1) == ds.y_test))
+    return accuracy_at_init(pruned, ds)
 
 
 def main(argv):

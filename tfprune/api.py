@@ -176,8 +176,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         if sparsity is None:
             raise ValueError("sparsity: got None; pass a fraction in [0, 1) (or n_m=(N, M) for N:M sparsity).")
         sparsity = check_sparsity(sparsity)
-    takes = _scorer_options(method)
-    if "sparsity" in takes:  # a mask search: it makes its masks during the search from sparsity and scope only
+    takes = _scorer(method).options
+    if _scorer(method).learns_mask:  # it makes its masks during the search from sparsity and scope only
         extra = [name for name, value in (("n_m", n_m), ("block", block), ("within", within), ("exclude", exclude),
                                           ("min_density", min_density)) if value]
         extra += [f"rounds={rounds!r} (it runs in one round)"] if rounds not in (None, 1) else []
@@ -253,9 +253,9 @@ def _check_within_budget(model, within, sparsity, exclude, include=()):
                          "or within={} to score every weight again (replacing the masks).")
 
 
-def _scorer_options(method):
+def _scorer(method):
     from tfprune.scoring import get_scorer
-    return get_scorer(method).options
+    return get_scorer(method)
 
 
 def prune_at_init(model, method: str, sparsity: float, data=None, loss=None, scope: str = "global",

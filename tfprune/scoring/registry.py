@@ -53,6 +53,12 @@ class Scorer:
     rounds: int = 1
     options: tuple = ()
 
+    @property
+    def learns_mask(self) -> bool:
+        """A mask search (``edge_popup``, ``gem_miner``): it takes the target ``sparsity`` (and
+        ``scope``) and learns its mask on the training set, in one round."""
+        return "sparsity" in self.options
+
 
 _REGISTRY: "dict[str, Scorer]" = {}
 

@@ -27,8 +27,8 @@ SANITY_CHECKS = ("none", "shuffle", "reinit", "invert")
 
 
 def is_search(scorer: str) -> bool:
-    """Whether ``scorer`` learns its mask on the training set (edge_popup, gem_miner: it takes the target sparsity)."""
-    return scorer in scoring.scorer_names() and "sparsity" in scoring.get_scorer(scorer).options
+    """Whether ``scorer`` is a registered mask search (:attr:`tfprune.scoring.Scorer.learns_mask`)."""
+    return scorer in scoring.scorer_names() and scoring.get_scorer(scorer).learns_mask
 
 
 @dataclasses.dataclass(frozen=True)
