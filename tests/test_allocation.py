@@ -141,3 +141,42 @@ def test_bad_arguments_name_the_argument():
 def test_bad_argument_types_are_one_line_errors(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         allocate({"a": np.array([3., 1.])}, 0.5, **kwargs)
+
+
+def _reference_masks(scores, sparsity, scope, within):
+    """Allocation spelled out: per ranking group, a stable sort of the oriented keys (dead weights
+    last), the first round(n · density) kept, dead ones never."""
+    density = 1.0 - sparsity
+    groups = [[n] for n in scores] if scope == "layerwise" else [list(scores)]
+    masks = {}
+    for names in groups:
+        keys = np.concatenate([np.where(within[n] != 0, scores[n], -np.inf).ravel() if within else scores[n].ravel()
+                               for n in names])
+        n_all = keys.size
+        order = np.argsort(-keys, kind="stable")
+        keep = np.zeros(n_all, bool)
+        keep[order[:int(round(n_all * density))]] = True
+        keep &= keys > -np.inf
+        offset = 0
+        for n in names:
+            masks[n] = keep[offset:offset + scores[n].size].reshape(scores[n].shape).astype(np.float32)
+            offset += scores[n].size
+    return masks
+
+
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+@pytest.mark.parametrize("with_within", [False, True])
+def test_element_allocation_equals_a_stable_sort_with_ties_and_survivors(scope, with_within):
+    """The element path works on the surviving weights only; it must choose exactly what a plain
+    stable sort over every weight chooses, ties (many: integer scores) by position included."""
+    rng = np.random.default_rng(3)
+    shapes = {"a": (40, 30), "b": (30, 20), "c": (20, 5)}
+    for trial in range(20):
+        scores = {n: rng.integers(0, 7, s).astype(np.float64) for n, s in shapes.items()}
+        within = {n: (rng.random(s) < 0.6).astype(np.float32) for n, s in shapes.items()} if with_within else None
+        sparsity = float(rng.uniform(0.45, 0.95)) if with_within else float(rng.uniform(0.0, 0.95))
+        got = allocate(scores, sparsity, scope=scope, within=within)
+        want = _reference_masks(scores, sparsity, scope, within)
+        for n in shapes:
+            np.testing.assert_array_equal(got[n], want[n], err_msg=f"trial {trial}, layer {n}")
+            assert got[n].dtype == np.float32

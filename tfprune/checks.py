@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import numbers
+
+import numpy as np
 from typing import Iterable
 
 __all__ = ["choice", "fraction", "integer", "positive_number", "seed"]
@@ -77,3 +79,9 @@ def seed(value, argument: str = "seed") -> "int | None":
     if value is None:
         return None
     return integer(value, argument, 0, allowed="None or an integer >= 0")
+
+
+def all_finite(values) -> bool:
+    """Whether every value of the array ``values`` is finite, in one pass without a temporary when
+    it is (a finite sum has no NaN/inf term; a sum that overflows falls back to the exact check)."""
+    return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())

@@ -62,19 +62,40 @@ class _Units:
         return flat.reshape(self.shape).astype(np.float32)
 
 
+_ONE = np.ones(1, np.int64)  # sizes of single-weight units, whatever their number
+
+
+def _top_finite(keys: np.ndarray, budget: int) -> np.ndarray:
+    """Ascending indices of the ``budget`` highest of the finite ``keys``, ties by position."""
+    if budget >= len(keys):
+        return np.arange(len(keys))
+    if budget <= 0:
+        return np.zeros(0, np.int64)
+    part = keys.copy()
+    part.partition(len(keys) - budget)
+    threshold = part[len(keys) - budget]
+    del part
+    chosen = keys > threshold
+    missing = budget - np.count_nonzero(chosen)
+    if missing:
+        chosen[np.flatnonzero(keys == threshold)[:missing]] = True
+    return np.flatnonzero(chosen)
+
+
 def _top_units(keys: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
     """Boolean selection of the best units (highest key first, ties by position) whose sizes
     add up to ``budget`` (element units: exactly; blocks: until the budget is reached)."""
     chosen = np.zeros(len(keys), bool)
     if budget <= 0 or len(keys) == 0:
         return chosen
-    if np.all(sizes == 1):
+    if sizes is _ONE or np.all(sizes == 1):
         budget = min(budget, len(keys))
         # O(N) threshold over the eligible (finite) keys only: ineligible ones are -inf, and
         # long runs of equal values make numpy's introselect an order of magnitude slower.
-        eligible = keys[keys > -np.inf]
+        eligible = keys[keys > -np.inf]  # a copy, partitioned in place
         if budget <= len(eligible):
-            threshold = np.partition(eligible, len(eligible) - budget)[len(eligible) - budget]
+            eligible.partition(len(eligible) - budget)
+            threshold = eligible[len(eligible) - budget]
         else:
             threshold = -np.inf
         above = keys > threshold
@@ -113,15 +134,16 @@ def _check_scope_keep_exclude(scores, scope, keep, exclude) -> list:
     return list(exclude)
 
 
-def _layer_keys(scores, keep, exclude, within):
+def _layer_keys(scores, keep, exclude, within, mark_dead: bool = True):
     """Per layer, in order: ``(name, key, alive)`` for the layers to allocate, where ``key`` is
-    the score oriented so that higher survives (-inf where ``within`` says the weight is gone)
-    and ``alive`` the ``within`` mask (or None); excluded layers come back as all-ones masks."""
+    the score oriented so that higher survives (-inf where ``within`` says the weight is gone,
+    unless not ``mark_dead``) and ``alive`` the ``within`` mask (or None); excluded layers come
+    back as all-ones masks."""
     dense, keyed = {}, []
     for name, score in scores.items():
         score = np.asarray(score, dtype=np.float64)
-        bad = ~np.isfinite(score)
-        if bad.any():
+        if not checks.all_finite(score):
+            bad = ~np.isfinite(score)
             raise FloatingPointError(f"scores: layer {name!r} has {int(bad.sum())} NaN/inf score(s); allowed: finite numbers.")
         if name in exclude:
             dense[name] = np.ones(score.shape, np.float32)
@@ -129,10 +151,12 @@ def _layer_keys(scores, keep, exclude, within):
         key = score if keep == "highest" else -score
         alive = None
         if within is not None and name in within:
-            alive = np.asarray(within[name]) != 0
+            alive = np.asarray(within[name])
             if alive.shape != score.shape:
                 raise ValueError(f"within: mask of layer {name!r} has shape {alive.shape}, scores have {score.shape}.")
-            key = np.where(alive, key, -np.inf)
+            if mark_dead:
+                alive = alive != 0
+                key = np.where(alive, key, -np.inf)
         keyed.append((name, key, alive))
     return dense, keyed
 
@@ -186,6 +210,10 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
     block = _check_block(block)
 
     density = 1.0 - sparsity
+    if block is None and not min_density and not min_kept:
+        masks, keyed = _layer_keys(scores, keep, exclude, within, mark_dead=False)
+        masks.update(_select_elements(keyed, density, scope))
+        return {name: masks[name] for name in scores}
     masks, keyed = _layer_keys(scores, keep, exclude, within)
     units = {name: _Units(key, block) for name, key, _ in keyed}
 
@@ -227,6 +255,36 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
             if name in within:
                 masks[name] = masks[name] * (np.asarray(within[name]) != 0).astype(np.float32)
     return {name: masks[name] for name in scores}
+
+
+def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray]":
+    """Masks of single-weight units without floors: the same choice as the general path (the
+    highest keys, ties by position, ``round(n · density)`` of all n weights of a layer or of all
+    layers), computed over the eligible (alive) weights only, so that iterative pruning (SynFlow's
+    100 rounds) does not pass over the weights it already removed."""
+    eligible = []  # (name, shape, flat indices of the alive weights or None, their keys)
+    for name, key, alive in keyed:
+        flat = key.reshape(-1)
+        index = None if alive is None else np.flatnonzero(alive != 0)  # bool: numpy's fast nonzero
+        eligible.append((name, key.shape, index, flat if index is None else flat[index]))
+
+    def mask(shape, index, chosen):
+        out = np.zeros(int(np.prod(shape)), np.float32)
+        out[chosen if index is None else index[chosen]] = 1.0
+        return out.reshape(shape)
+
+    if scope == "layerwise":
+        return {name: mask(shape, index, _top_finite(k, int(round(np.prod(shape) * density))))
+                for name, shape, index, k in eligible}
+    budget = int(round(sum(int(np.prod(shape)) for _, shape, _, _ in eligible) * density))
+    picked = _top_finite(np.concatenate([k for *_, k in eligible]), budget)
+    masks, offset = {}, 0
+    for name, shape, index, k in eligible:
+        end = offset + len(k)
+        lo, hi = np.searchsorted(picked, (offset, end))
+        masks[name] = mask(shape, index, picked[lo:hi] - offset)
+        offset = end
+    return masks
 
 
 def _check_min_kept(min_kept) -> int:

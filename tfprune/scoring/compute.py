@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfprune import _keras, _keras3
+from tfprune import _keras, _keras3, checks
 from tfprune.scoring._common import as_batches
 from tfprune.scoring._targets import check_labels, resolve_loss
 from tfprune.scoring.registry import get_scorer
@@ -36,8 +36,8 @@ def make_score_fn(model, method, data=None, loss=None, **options):
 
 def check_finite(scores, method):
     for name, value in scores.items():
-        bad = ~np.isfinite(value)
-        if bad.any():
+        if not checks.all_finite(np.asarray(value)):
+            bad = ~np.isfinite(value)
             raise FloatingPointError(f"scores: method {method!r} produced {int(bad.sum())} NaN/inf score(s) in layer "
                                      f"{name!r}; check the model's weights, the data and the loss.")
     return scores
