@@ -15,7 +15,7 @@ def weights_of(model):
 
 def test_registry():
     assert models.names() == ("conv2", "conv4", "conv6", "lenet_300_100", "resnet20",
-                              "vgg_small")
+                              "vgg16_bn", "vgg_small")
     assert set(models.MODELS) == set(models.names())
 
 
@@ -45,6 +45,21 @@ def test_parameter_counts():
     assert models.conv4((32, 32, 3), 10).count_params() == 2_425_930
     assert models.conv6((32, 32, 3), 10).count_params() == 2_262_602
     assert models.resnet20((32, 32, 3), 10).count_params() == 274_042
+
+
+def test_vgg16_bn_is_the_synflow_papers_network():
+    """13 convolutions (64x2, 128x2, 256x3, 512x3, 512x3), 14,715,584 kernel weights on CIFAR-10
+    shapes, and untruncated N(0, 2/fan_in) kernels: some exceed the 2-sigma cut of HeNormal."""
+    model = models.vgg16_bn((32, 32, 3), 10, seed=0)
+    kernels = [l.kernel.numpy() for l in model.layers if hasattr(l, "kernel")]
+    assert [k.shape[-1] for k in kernels] == [64, 64, 128, 128, 256, 256, 256] + [512] * 6 + [10]
+    assert sum(k.size for k in kernels) == 14_715_584
+    big = kernels[-2]                                   # 3x3x512x512, fan_in 4,608
+    sigma = np.sqrt(2.0 / (3 * 3 * 512))
+    assert abs(big.std() / sigma - 1) < 0.01
+    assert np.abs(big).max() > 3 * sigma                # a truncated normal stops at 2 sigma
+    with pytest.raises(ValueError, match=r"vgg16_bn: input_shape=\(8, 8, 1\) is too small for 4 2x2 max-pools"):
+        models.vgg16_bn((8, 8, 1), 10)
 
 
 def test_layer_names():

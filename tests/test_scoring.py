@@ -265,3 +265,44 @@ def test_custom_scorer_can_be_registered():
     finally:
         unregister_scorer("square_test")
     assert "square_test" not in tfprune.scorer_names()
+
+
+# ---------------------------------------------------------------- masked passes (the iterative scorers' step)
+
+def test_synflow_masked_in_place_equals_the_closed_form_whatever_the_order_of_the_masks():
+    """SynFlow masks the kernels its net holds in place while masks only shrink, and starts again
+    from |θ| when a weight comes back: every call equals the closed form for its own masks."""
+    from tfprune.scoring.synflow import make_synflow
+
+    model = linear_net(in_dim=6, hidden=5, out=4)
+    k1, k2 = weights(model)
+    rng = np.random.default_rng(0)
+    big = {"l1": (rng.random(k1.shape) < 0.8).astype(np.float32), "l2": (rng.random(k2.shape) < 0.8).astype(np.float32)}
+    small = {n: m * (rng.random(m.shape) < 0.5) for n, m in big.items()}
+    other = {"l1": (rng.random(k1.shape) < 0.5).astype(np.float32)}          # l2 unmasked, l1 not nested
+    score = make_synflow(model)
+    for masks in (None, big, small, small, other, big, None):
+        m1, m2 = (masks or {}).get("l1", np.ones_like(k1)), (masks or {}).get("l2", np.ones_like(k2))
+        a1, a2 = np.abs(k1) * m1, np.abs(k2) * m2
+        got = score(masks)
+        np.testing.assert_allclose(got["l1"], a1 * a2.sum(axis=1)[None, :], rtol=1e-12)
+        np.testing.assert_allclose(got["l2"], a2 * a1.sum(axis=0)[:, None], rtol=1e-12)
+    assert model.get_layer("l1").kernel.numpy().astype(np.float64) == pytest.approx(k1)  # the user's model untouched
+
+
+def test_snip_after_a_mask_search_step_starts_from_the_models_kernels_again():
+    """A net whose kernels were set by ``gradient`` (the mask searches) gives SNIP scores of the
+    model's own kernels on the next masked call."""
+    from tfprune.scoring import nets
+    from tfprune.scoring.snip import make_snip, mean_loss
+
+    model = linear_net()
+    x = np.random.default_rng(1).random((8, 5)).astype(np.float32)
+    y = np.arange(8) % 3
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    batches = [(x, y)]
+    want = make_snip(model, batches, loss)(None)
+    net = nets.loss_net(model, batches)
+    net.gradient({"l1": np.zeros((5, 4)), "l2": np.ones((4, 3))}, mean_loss(loss))
+    w, g = net.masked_gradient(None, mean_loss(loss))
+    np.testing.assert_allclose(np.abs(w["l1"] * g["l1"]), want["l1"], rtol=1e-6)

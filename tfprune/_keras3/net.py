@@ -157,6 +157,8 @@ class Keras3Net:
         self.dtype = np.dtype(kernels[self.names[0]].dtype) if self.names else np.dtype("float32")
         self.batches = [(keras.tree.map_structure(np.asarray, x), _numpy(y)) for x, y in batches]
         self._functions = {}
+        self._kernels = [kernels[n] for n in self.names]
+        self._base = None  # masked_gradient: the clone's kernels (never changed: the passes are stateless)
 
     def _forward(self, objective):
         trainable = [v.value for v in self.clone.trainable_variables]
@@ -189,7 +191,10 @@ class Keras3Net:
             x = keras.tree.map_structure(
                 lambda a: ops.convert_to_tensor(a.astype(self.dtype) if a.dtype.kind == "f" else a), x)
             y = None if y is None else keras.tree.map_structure(ops.convert_to_tensor, y)
-            values = [np.asarray(ops.convert_to_numpy(v), np.float64) * n for v in fn(ks, x, y, *extra)]
+            values = [np.asarray(ops.convert_to_numpy(v)) for v in fn(ks, x, y, *extra)]
+            if total is None and batches is None and len(self.batches) == 1:
+                return {name: v.astype(self.dtype, copy=False) for name, v in zip(self.names, values)}
+            values = [np.asarray(v, np.float64) * n for v in values]
             total = values if total is None else [a + b for a, b in zip(total, values)]
             count += n
         return {n: (t / count).astype(self.dtype) for n, t in zip(self.names, total)}
@@ -197,6 +202,14 @@ class Keras3Net:
     def gradient(self, kernels, objective, batches=None):
         with self._scope():
             return self._mean(self._fns(objective)[0], kernels, batches=batches)
+
+    def masked_gradient(self, masks, objective):
+        if self._base is None:
+            with self._scope():
+                self._base = {n: np.asarray(ops.convert_to_numpy(v.value)) for n, v in zip(self.names, self._kernels)}
+        w = {n: self._base[n] * np.asarray(masks[n], self.dtype) if masks and n in masks else self._base[n]
+             for n in self.names}
+        return w, self.gradient(w, objective)
 
     def hessian_gradient(self, kernels, objective, g):
         with self._scope():

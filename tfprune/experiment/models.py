@@ -17,6 +17,9 @@ name               architecture
 ``conv6``          conv4 + [conv 256]x2, pool -> fc 256-256 -> output
 ``vgg_small``      VGG-style [conv-BN-relu]x2 per stage, widths 32/64/128, max-pool,
                    global average pool -> output
+``vgg16_bn``       VGG-16 with BatchNorm as in OpenLTH / SynFlow's CIFAR code: 13 [conv-BN-relu]
+                   (64x2, 128x2, 256x3, 512x3, 512x3), max-pool after the first four
+                   stages, global average pool -> output; untruncated Kaiming normal
 ``resnet20``       CIFAR ResNet-20 (He et al. 2016): conv 16, 3 stages x 3 basic
                    blocks (16/32/64), BN, 1x1-conv shortcut (option B) when the
                    shape changes, global average pool -> output
@@ -93,6 +96,7 @@ __all__ = [
     "conv4",
     "conv6",
     "vgg_small",
+    "vgg16_bn",
     "resnet20",
 ]
 
@@ -116,7 +120,11 @@ class _Init:
 
     def __init__(self, seed: int, kind: str, keras):
         self.seed = seed
-        self.cls = getattr(keras.initializers, self._KINDS[kind])
+        if kind == "kaiming_normal":  # PyTorch's kaiming_normal_: N(0, 2 / fan_in), not truncated
+            scaling = keras.initializers.VarianceScaling
+            self.cls = lambda seed: scaling(2.0, "fan_in", "untruncated_normal", seed=seed)
+        else:
+            self.cls = getattr(keras.initializers, self._KINDS[kind])
 
     def __call__(self, name: str):
         return self.cls(seed=_layer_seed(self.seed, name))
@@ -290,26 +298,54 @@ def vgg_small(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
         >>> model(np.zeros((2, 28, 28, 1), "float32")).shape    # logits
         TensorShape([2, 10])
     """
-    name = "vgg_small"
+    return _vgg("vgg_small", ((32, 32), (64, 64), (128, 128)), 3, "he_normal", input_shape, num_classes, seed,
+                width, softmax, keras)
+
+
+def vgg16_bn(input_shape=(32, 32, 3), num_classes: int = 10, seed: int = 0, *,
+             width: float = 1.0, softmax: bool = False, keras=None) -> "keras.Model":
+    """VGG-16 with BatchNorm, the CIFAR variant of OpenLTH and the SynFlow paper's code.
+
+    13 [conv3x3-BN-relu] in stages of 64x2, 128x2, 256x3, 512x3, 512x3 (times ``width``), a 2x2
+    max-pool after each of the first four stages, global average pool, ``output``. Convs have no
+    bias (BatchNorm follows). Kernels (the output's too) start from PyTorch's ``kaiming_normal_``:
+    N(0, 2 / fan_in), *not* truncated, as the SynFlow paper's layer-collapse experiments. 14,715,584
+    prunable weights on 32x32x3 / 10 classes. Layer names as :func:`vgg_small` (``conv1..13``);
+    needs height and width >= 16.
+
+    Example:
+
+        >>> vgg16_bn((32, 32, 3), 100, width=0.25).output_shape
+        (None, 100)
+    """
+    return _vgg("vgg16_bn", ((64, 64), (128, 128), (256,) * 3, (512,) * 3, (512,) * 3), 4, "kaiming_normal",
+                input_shape, num_classes, seed, width, softmax, keras)
+
+
+def _vgg(name, stages, pools: int, init_kind: str, input_shape, num_classes, seed, width, softmax, keras):
+    """[conv3x3-BN-relu] per stage width, a 2x2 max-pool after each of the first ``pools`` stages,
+    global average pool, output."""
     keras = _keras_module(keras)
     layers = keras.layers
     shape, num_classes, seed = _check_common(input_shape, num_classes, seed, rank=3, model=name)
     width = _check_width(width, name)
-    if min(shape[0], shape[1]) < 8:
-        raise ValueError(f"{name}: input_shape={input_shape!r} is too small for 3 "
-                         f"2x2 max-pools (need height and width >= 8)")
-    init = _Init(seed, "he_normal", keras)
+    side = 2 ** pools
+    if min(shape[0], shape[1]) < side:
+        raise ValueError(f"{name}: input_shape={input_shape!r} is too small for {pools} "
+                         f"2x2 max-pools (need height and width >= {side})")
+    init = _Init(seed, init_kind, keras)
     inputs = keras.Input(shape=shape, name="input")
     x = inputs
     i = 0
-    for stage, filters in enumerate((32, 64, 128), start=1):
-        for _ in range(2):
+    for stage, widths in enumerate(stages, start=1):
+        for filters in widths:
             i += 1
             x = layers.Conv2D(_scaled(filters, width), 3, padding="same", use_bias=False,
                               kernel_initializer=init(f"conv{i}"), name=f"conv{i}")(x)
             x = layers.BatchNormalization(name=f"bn{i}")(x)
             x = layers.ReLU(name=f"relu{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+        if stage <= pools:
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = _output(x, num_classes, init, softmax, keras)
     return keras.Model(inputs, outputs, name=name)
@@ -382,6 +418,7 @@ MODELS: Dict[str, Callable[..., "keras.Model"]] = {
     "conv4": conv4,
     "conv6": conv6,
     "vgg_small": vgg_small,
+    "vgg16_bn": vgg16_bn,
     "resnet20": resnet20,
 }
 
@@ -394,7 +431,7 @@ def names() -> Tuple[str, ...]:
     Example:
 
         >>> names()
-        ('conv2', 'conv4', 'conv6', 'lenet_300_100', 'resnet20', 'vgg_small')
+        ('conv2', 'conv4', 'conv6', 'lenet_300_100', 'resnet20', 'vgg16_bn', 'vgg_small')
     """
     return tuple(sorted(MODELS))
 

@@ -87,7 +87,11 @@ def kernel_values(model) -> "dict[str, np.ndarray]":
 
 
 def _accumulate(batches: Iterable, fn) -> "list[tf.Tensor]":
-    """Example-weighted mean of ``fn(x, y)`` (a list of tensors) over the batches."""
+    """Example-weighted mean of ``fn(x, y)`` (a list of tensors) over the batches (one batch: its
+    value as it is, without two passes that scale it by n and back)."""
+    batches = list(batches)
+    if len(batches) == 1:
+        return fn(*batches[0])
     total, count = None, 0
     for x, y in batches:
         n = int(x.shape[0])
@@ -103,15 +107,20 @@ class TfKerasNet:
 
     ops = OPS
 
-    def __init__(self, clone, batches, compiled: bool = True):
+    def __init__(self, clone, batches, compiled: bool = True, source=None, absolute: bool = False):
         kernels = _keras.prunable_kernels(clone)
         self.clone, self.batches, self.compiled = clone, batches, compiled
         self.names = list(kernels)
         self._variables = [kernels[n] for n in self.names]
         self.dtype = np.dtype(self._variables[0].dtype.as_numpy_dtype) if self._variables else np.dtype("float32")
         self._traced = {}
+        # masked_gradient: a copy of the user's kernels the net started from (in their own dtype;
+        # |.| of them if absolute), and what the variables hold now (see masked_gradient)
+        self._start = {n: np.asarray(source[n].numpy()) for n in self.names} if source is not None else None
+        self._absolute, self._held = absolute, None
 
     def _set(self, kernels: Mapping[str, np.ndarray]) -> None:
+        self._held = False  # masked_gradient: the variables hold kernels from elsewhere now
         for name, variable in zip(self.names, self._variables):
             variable.assign(np.asarray(kernels[name], dtype=variable.dtype.as_numpy_dtype))
 
@@ -126,15 +135,38 @@ class TfKerasNet:
             self._traced[key] = tf.function(fn, reduce_retracing=True) if self.compiled else fn
         return self._traced[key]
 
-    def gradient(self, kernels, objective, batches=None) -> "dict[str, np.ndarray]":
+    def _gradient_fn(self, objective):
         def gradient(x, y):
             with tf.GradientTape() as tape:
                 value = self._objective(objective, x, y)
             return self._fill(tape.gradient(value, self._variables))
+        return gradient
 
+    def gradient(self, kernels, objective, batches=None) -> "dict[str, np.ndarray]":
         self._set(kernels)
-        fn = self._function(("gradient", objective), gradient)
-        return {n: g.numpy() for n, g in zip(self.names, _accumulate(self.batches if batches is None else batches, fn))}
+        fn = self._function(("gradient", objective), self._gradient_fn(objective))
+        grads = _accumulate(self.batches if batches is None else batches, fn)
+        return {n: np.asarray(g) for n, g in zip(self.names, grads)}  # read-only views, no copy
+
+    def masked_gradient(self, masks, objective):
+        masks = {n: np.asarray(masks[n]) for n in self.names if masks and n in masks}
+        held = self._held  # None: the starting kernels; a dict: them times these masks; False: others
+        for name, variable in zip(self.names, self._variables):
+            mask = masks.get(name)
+            before = held.get(name) if isinstance(held, dict) else None
+            if held is not False and mask is before:
+                continue
+            if held is False or (before is not None and (mask is None or np.any(mask > before))):
+                variable.assign(self._start[name].astype(variable.dtype.as_numpy_dtype))  # a weight comes back
+                if self._absolute:
+                    variable.assign(tf.abs(variable))
+            if mask is not None:
+                variable.assign(variable * tf.cast(mask, variable.dtype))
+        self._held = masks
+        fn = self._function(("gradient", objective), self._gradient_fn(objective))
+        grads = _accumulate(self.batches, fn)
+        return ({n: np.asarray(v.read_value()) for n, v in zip(self.names, self._variables)},
+                {n: np.asarray(g) for n, g in zip(self.names, grads)})
 
     def hessian_gradient(self, kernels, objective, g) -> "dict[str, np.ndarray]":
         def hessian_gradient(x, y, g):
@@ -148,12 +180,12 @@ class TfKerasNet:
         self._set(kernels)
         fn = self._function(("hessian_gradient", objective), hessian_gradient)
         g = [tf.convert_to_tensor(np.asarray(g[n], self.dtype)) for n in self.names]
-        return {n: h.numpy() for n, h in zip(self.names, _accumulate(self.batches, lambda x, y: fn(x, y, g)))}
+        return {n: np.asarray(h) for n, h in zip(self.names, _accumulate(self.batches, lambda x, y: fn(x, y, g)))}
 
 
 def loss_net(model, batches, strip_softmax=False) -> TfKerasNet:
     clone, _ = scoring_clone(model, strip_softmax=strip_softmax)
-    return TfKerasNet(clone, batches)
+    return TfKerasNet(clone, batches, source=_keras.prunable_kernels(model))
 
 
 def flow_net(model, ones, paths=False) -> TfKerasNet:
@@ -178,4 +210,5 @@ def flow_net(model, ones, paths=False) -> TfKerasNet:
             else:
                 for w in layer.weights:
                     w.assign(tf.abs(w))
-    return TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], compiled=not paths)
+    return TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], compiled=not paths,
+                      source=_keras.prunable_kernels(model), absolute=not paths)

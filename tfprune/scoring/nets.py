@@ -19,6 +19,12 @@ weights are never touched:
     outputs, in inference mode), as ``{key: np.ndarray}``.
 ``net.hessian_gradient(kernels, objective, g)``
     the same mean of ∇_kernels (∇ objective · g), the Hessian-gradient product ``H g``.
+``net.masked_gradient(masks, objective)``
+    ``(w, g)``: the net's own kernels (the model's, or their absolute values in SynFlow's net)
+    times ``masks`` (``{key: 0/1 array}`` or None), and ``net.gradient(w, objective)``; the
+    iterative scorers' step. The tf_keras net masks the kernels it holds in place when the masks
+    only remove weights since its last call (no host copy of the kernels, no second copy of
+    them); ``w`` may be read-only.
 
 Implementations: tf_keras in :mod:`tfprune.scoring._tfkeras_net` (``tf.GradientTape``); Keras 3
 in :mod:`tfprune._keras3.net` (TensorFlow, JAX or PyTorch autodiff, by the model's backend).

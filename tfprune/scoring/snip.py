@@ -21,12 +21,10 @@ def mean_loss(loss):
 
 def make_snip(model, data, loss, *, include=()):
     net = nets.loss_net(model, data, include=include)
-    base = nets.kernel_values(model, include=include)
     objective = mean_loss(loss)
 
     def score(masks=None):
-        w = nets.effective(base, masks)
-        g = net.gradient(w, objective)
+        w, g = net.masked_gradient(masks, objective)  # w = θ ⊙ masks, g = ∂L/∂w
         return {n: np.abs(g[n] * w[n]) for n in net.names}
 
     return score

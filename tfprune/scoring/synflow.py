@@ -43,15 +43,20 @@ def total_output(ops, y, outputs):
 
 
 def make_synflow(model, data=None, loss=None, *, input_shape=None, include=()):
-    net = nets.flow_net(model, _ones_input(model, input_shape), include=include)
-    base = {n: np.abs(v.astype(np.float64)) for n, v in nets.kernel_values(model, include=include).items()}
+    net = nets.flow_net(model, _ones_input(model, input_shape), include=include)  # holds |θ| in float64
 
     def score(masks=None):
-        w = nets.effective(base, masks)
-        g = net.gradient(w, total_output)
-        return {n: np.abs(w[n] * g[n]) for n in net.names}
+        w, g = net.masked_gradient(masks, total_output)  # w = |θ| ⊙ masks, g = ∂R/∂w
+        return {n: _times_abs(w[n], g[n]) for n in net.names}
 
     return score
+
+
+def _times_abs(w, g):
+    """``|w ⊙ g|`` for ``w >= 0`` (SynFlow's weights are absolute values): ``w · |g|``, one new array."""
+    out = np.abs(g)
+    out *= w
+    return out
 
 
 def path_flow(model, masks, *, input_shape=None):
