@@ -11,7 +11,8 @@ weights are never touched:
     the numpy dtype the net computes in (float64 for SynFlow's net).
 ``net.ops``
     the few array functions an objective needs, in the net's framework (``mean``, ``sum``,
-    ``log_softmax``, ``one_hot(labels, classes, dtype)``, ``classes(z)``, ``cast``, ``reshape``).
+    ``log_softmax``, ``one_hot(labels, classes, dtype)``, ``classes(z)``, ``cast``, ``reshape``,
+    ``exp``, ``sqrt``, ``stop_gradient``, ``concatenate(values)`` along the last axis).
 ``net.gradient(kernels, objective, batches=None)``
     with the kernels set to ``kernels`` (``{key: array}``), the example-weighted mean over the
     net's batches (or over ``batches``, a list of numpy ``(x, y)``: the mask searches' minibatches)
@@ -19,6 +20,10 @@ weights are never touched:
     outputs, in inference mode), as ``{key: np.ndarray}``.
 ``net.hessian_gradient(kernels, objective, g)``
     the same mean of ∇_kernels (∇ objective · g), the Hessian-gradient product ``H g``.
+``net.squared_gradients(kernels, objective, batches=None)``
+    per-example gradients: here ``objective(ops, y, outputs)`` returns one row of values per
+    example (shape ``[n, m]``), and the result is the mean over all examples i of
+    Σ_j (∂ v_ij / ∂kernels)² (elementwise squares; OBD's Gauss-Newton and Fisher diagonals).
 
 Implementations: tf_keras in :mod:`tfprune.scoring._tfkeras_net` (``tf.GradientTape``); Keras 3
 in :mod:`tfprune._keras3.net` (TensorFlow, JAX or PyTorch autodiff, by the model's backend).
