@@ -24,7 +24,8 @@ def default_methods(keras: "int | None" = None) -> "list[str]":
     (with ``keras``: those that run on it, e.g. no ``tfmot_gradual`` for keras=3)."""
     procs = [registry.get_procedure(n) for n in registry.procedure_names()]
     procs = [p for p in procs if keras is None or keras in p.kerases]
-    return ([p.name for p in procs if p.grid == "reference"] + list(scoring.scorer_names())
+    scorers = [n for n in scoring.scorer_names() if n not in registry.procedure_names()]  # obd: a procedure
+    return ([p.name for p in procs if p.grid == "reference"] + scorers
             + [p.name for p in procs if p.grid == "cell"] + [p.name for p in procs if p.grid == "trajectory"])
 
 
