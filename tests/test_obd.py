@@ -148,3 +148,41 @@ def test_bad_options_and_losses_are_refused_with_the_argument_named():
         tfprune.compute_scores(model, "obd", data=(x, y), loss="hinge")
     with pytest.raises(ValueError, match="samples"):
         tfprune.compute_scores(model, "obd", data=(x, y), loss=SPARSE_CE, estimator="hutchinson", samples=0)
+
+
+def test_obd_saliency_predicts_the_loss_increase_of_deleting_a_weight_better_than_magnitude():
+    # A small tanh net trained to a (near) minimum; each of its 132 weights deleted alone, the
+    # training loss increase measured, and ranked against each estimator's saliency and against
+    # |w| (Spearman). Measured: magnitude 0.957; gauss_newton 0.985, exact 0.989, hutchinson 0.985,
+    # fisher 0.973.
+    from scipy.stats import spearmanr
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = np.argmax(np.tanh(x @ rng.normal(size=(8, 3))) + 0.3 * rng.normal(size=(512, 3)), axis=1).astype("int32")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(12, activation="tanh", name="h"),
+                              keras.layers.Dense(3, name="o")])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(0.02), loss)
+    model.fit(x, y, epochs=60, batch_size=64, verbose=0)
+    base, increase = float(loss(y, model(x))), []
+    for name in ("h", "o"):
+        kernel = model.get_layer(name).kernel
+        trained = kernel.numpy()
+        for k in range(trained.size):
+            deleted = trained.copy()
+            deleted.flat[k] = 0.0
+            kernel.assign(deleted)
+            increase.append(float(loss(y, model(x))) - base)
+        kernel.assign(trained)
+
+    def flat(scores):
+        return np.concatenate([scores[n].ravel() for n in ("h", "o")])
+
+    magnitude = spearmanr(flat(tfprune.compute_scores(model, "magnitude")), increase)[0]
+    assert 0.9 < magnitude < 0.97
+    for estimator in ("gauss_newton", "exact", "hutchinson", "fisher"):
+        saliency = tfprune.compute_scores(model, "obd", data=(x, y), loss=loss, estimator=estimator, samples=200)
+        rho = spearmanr(flat(saliency), increase)[0]
+        assert rho > magnitude + (0.01 if estimator == "fisher" else 0.02), (estimator, rho, magnitude)

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfprune import _keras
 from tfprune._keras import keras
+from tfprune._keras3.autodiff import per_example_chunk
 
 OPS = types.SimpleNamespace(
     mean=tf.reduce_mean, sum=tf.reduce_sum, log_softmax=tf.nn.log_softmax, cast=tf.cast,
@@ -168,12 +169,6 @@ class TfKerasNet:
                  for x, y in (self.batches if batches is None else batches)
                  for i in range(0, int(tf.nest.flatten(x)[0].shape[0]), chunk)]
         return {n: s.numpy() for n, s in zip(self.names, _accumulate(parts, fn))}
-
-
-def per_example_chunk(weights: int, budget: int = 2 ** 23) -> int:
-    """Examples per vectorized per-example pass: the Jacobian holds ``examples × values × weights``
-    numbers; keep ``examples × weights`` within ``budget`` (32 MiB of float32 per value)."""
-    return max(1, budget // max(weights, 1))
 
 
 def loss_net(model, batches, strip_softmax=False) -> TfKerasNet:

@@ -7,7 +7,8 @@ saliency ½·h_kk·w² on ``obd_per_class`` training examples per class (a balan
 the seed; 100 per class: OBD scores a trained network and wants more data than SNIP's 10),
 prunes the lowest ``prune_fraction`` of them (lowered a little so that the last level lands on
 ``--sparsity``, as for ``lottery``) and fine-tunes the survivors ``epochs`` — the same levels
-and training budget as ``lottery``. The sweep takes every cell from one trajectory per seed.
+and training budget as ``lottery``. The sweep (``--methods=obd``; not in its default grid) takes every cell from one trajectory
+per seed.
 The method name shadows the scorer's: ``--method=prune_at_init --scorer=obd`` scores at init.
 """
 from __future__ import annotations
@@ -63,5 +64,5 @@ def trajectory(ctx) -> "list[dict]":
 
 # ``replace``: the procedure takes the ``obd`` scorer's name as a --method (see the module docstring).
 register_procedure(Procedure(name="obd", settings=ObdSettings, run=run, needs_out_dir=True, grid="trajectory",
-                             trajectory=trajectory, description="Optimal Brain Damage: Train-(Prune-Finetune)^n by "
+                             trajectory=trajectory, default_grid=False, description="Optimal Brain Damage: Train-(Prune-Finetune)^n by "
                              "the saliency 1/2 h w^2 of the trained weights"), replace=True)
