@@ -7,7 +7,7 @@ import pytest
 import tfprune
 from tfprune._keras import keras
 
-SPARSE_CE = "sparse_categorical_crossentropy"
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # the nets output logits
 
 
 def tanh_net(seed=0, softmax=False):
@@ -72,7 +72,7 @@ def relative_error(a, b):
 def test_exact_diagonal_matches_finite_differences(softmax):
     # Logits with from_logits, or a softmax output (removed: CE on the logits): the same loss.
     model, (x, y) = tanh_net(softmax=softmax), data()
-    loss = SPARSE_CE if softmax else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss = "sparse_categorical_crossentropy" if softmax else SPARSE_CE
     expected = finite_difference_diagonal(model, x, y)
     assert relative_error(diagonal(model, x, y, loss, estimator="exact"), expected) <= 1e-6
 
@@ -146,6 +146,10 @@ def test_bad_options_and_losses_are_refused_with_the_argument_named():
         tfprune.compute_scores(model, "obd", data=(x, y), loss=SPARSE_CE, estimator="newton")
     with pytest.raises(ValueError, match="loss: got \\['hinge'\\] with estimator='gauss_newton'"):
         tfprune.compute_scores(model, "obd", data=(x, y), loss="hinge")
+    with pytest.raises(ValueError, match="loss: from_logits=False for output 'l2', which does not end in a softmax"):
+        tfprune.compute_scores(model, "obd", data=(x, y), loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="loss: from_logits=True for output 'l2', which ends in a softmax"):
+        tfprune.compute_scores(tanh_net(softmax=True), "obd", data=(x, y), loss=SPARSE_CE)
     with pytest.raises(ValueError, match="samples"):
         tfprune.compute_scores(model, "obd", data=(x, y), loss=SPARSE_CE, estimator="hutchinson", samples=0)
 

@@ -65,6 +65,15 @@ def output_names(model) -> "list[str]":
     return _impl(model).output_names(model)
 
 
+def output_softmax(model) -> "list[bool]":
+    """Whether each output layer ends in a softmax, in output order."""
+    if _keras3.is_keras3(model):
+        from tfprune._keras3.training import ends_in_softmax, output_layers
+    else:
+        from tfprune._keras import ends_in_softmax, output_layers
+    return [ends_in_softmax(layer) for layer in output_layers(model)]
+
+
 def get_loss(model, candidate):
     """``candidate`` (a name, object or callable) as a loss of the model's Keras."""
     if _keras3.is_keras3(model):

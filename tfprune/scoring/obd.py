@@ -25,7 +25,8 @@ multi-output model's L is the sum of its outputs' mean losses. ``estimator=`` ch
 
 The exact and Hutchinson diagonals can be negative (away from a minimum), and so can their
 saliencies. Cross-entropy is computed as −log_softmax(z)[y] on the logits, the model's output
-softmax (if any) removed, as in GraSP (:mod:`.grasp`). OBD is meant for a *trained* network and
+softmax (if any) removed, as in GraSP (:mod:`.grasp`); its ``from_logits`` must match the output
+(a string loss means ``from_logits=False``: a softmax output), or the scorer refuses. OBD is meant for a *trained* network and
 wants more data than SNIP: the ``obd`` procedure passes 1,000 training examples (100 per class).
 
 Example, the exact diagonal against the Gauss-Newton one of the tiny test model:
@@ -97,8 +98,22 @@ def _losses(loss) -> list:
     return list(loss.losses) if hasattr(loss, "losses") else [loss]
 
 
-def _check_losses(loss, estimator) -> bool:
+def _check_logits(model, loss) -> None:
+    """A cross-entropy's ``from_logits`` must match its output (softmax: False), or log p is wrong."""
+    for name, out_loss, softmax in zip(nets.output_names(model), _losses(loss), nets.output_softmax(model)):
+        if out_loss is None or loss_name(out_loss) not in _SPARSE:
+            continue
+        config = out_loss.get_config() if hasattr(out_loss, "get_config") else {}
+        from_logits = bool(config.get("from_logits", False))
+        if from_logits == softmax:
+            raise ValueError(f"loss: from_logits={from_logits} for output {name!r}, which "
+                             f"{'ends' if softmax else 'does not end'} in a softmax; allowed: from_logits="
+                             f"{not softmax} (obd takes log-probabilities from the logits).")
+
+
+def _check_losses(model, loss, estimator) -> bool:
     """Whether the outputs are scored on their logits (every loss a cross-entropy)."""
+    _check_logits(model, loss)
     names = [loss_name(l) for l in _losses(loss) if l is not None]
     crossentropy = [n in _SPARSE for n in names]
     if any(crossentropy) and not all(crossentropy):
@@ -115,7 +130,7 @@ def make_obd(model, data, loss, *, estimator="gauss_newton", samples=100, seed=0
     samples = checks.integer(samples, "samples", 1)
     max_weights = checks.integer(max_weights, "max_weights", 1)
     seed = checks.integer(seed, "seed", 0)
-    logits = _check_losses(loss, estimator)
+    logits = _check_losses(model, loss, estimator)
     if estimator == "exact":
         size = sum(math.prod(s) for s in nets.kernel_shapes(model, include=include).values())
         if size > max_weights:
