@@ -89,3 +89,9 @@ def test_the_procedures_estimators_are_the_scorers():
     from tfprune.scoring import obd as scorer
 
     assert procedure.ESTIMATORS == scorer.ESTIMATORS
+
+
+def test_samples_without_hutchinson_is_refused():
+    config = training.Config(dataset="synthetic", method="obd", sparsity=0.5, settings={"samples": 10})
+    with pytest.raises(ValueError, match="samples=10 applies to estimator=hutchinson only"):
+        training.run(config, log=lambda *_: None)

@@ -30,6 +30,10 @@ class ObdSettings(FinetuneSettings):
                                  minimum=1)
     samples: int = setting(100, "obd with estimator=hutchinson: Rademacher vectors per level.", minimum=1)
 
+    def problems(self, config):
+        return [] if self.estimator == "hutchinson" or self.samples == 100 else [
+            f"samples={self.samples} applies to estimator=hutchinson only (estimator={self.estimator})."]
+
 
 def criterion(ctx):
     from tfprune import lottery
