@@ -68,6 +68,12 @@ for method in ("random", "magnitude", "snip", "grasp", "synflow"):
         out[f"conv_scores_{method}_{key}"] = value
     for key, value in tfprune.compute_masks(conv, method, 0.8, **kwargs).items():
         out[f"conv_masks_{method}_{key}"] = value
+for key, value in tfprune.compute_scores(lin, "obd", data=(x, y), loss="mse").items():  # Gauss-Newton
+    out[f"lin_obd_{key}"] = value
+for estimator in ("gauss_newton", "exact", "hutchinson", "fisher"):  # against the tf_keras path
+    for key, value in tfprune.compute_scores(conv, "obd", data=(cx, cy), loss="sparse_categorical_crossentropy",
+                                             estimator=estimator, samples=8, max_weights=1000).items():
+        out[f"conv_obd_{estimator}_{key}"] = value
 for method in ("edge_popup", "gem_miner"):  # mask searches: the straight-through loop on this backend's autodiff
     for key, value in tfprune.compute_masks(conv, method, 0.8, data=(cx, cy), loss="sparse_categorical_crossentropy",
                                             seed=0, epochs=2, batch_size=4).items():

@@ -60,6 +60,28 @@ def test_grasp_matches_finite_difference_hessian_gradient_product(case):
     np.testing.assert_allclose(case["lin_grasp_l2"], -k2 * (p2 - m2) / (2 * eps), rtol=1e-3, atol=1e-8)
 
 
+def test_obd_gauss_newton_closed_form(case):
+    # f = x K1 K2, L = mean (f − y)² over n·m values: GN(K2)[h, j] = (2/m) mean_n (x K1)_nh²,
+    # GN(K1)[i, h] = (2/m) mean_n x_ni² Σ_j K2[h, j]²; saliency ½ GN w².
+    k1, k2 = case["lin_weights_l1"].astype(np.float64), case["lin_weights_l2"].astype(np.float64)
+    x = case["lin_x"].astype(np.float64)
+    m = k2.shape[1]
+    gn1 = (2 / m) * np.mean(x ** 2, axis=0)[:, None] * np.sum(k2 ** 2, axis=1)[None, :]
+    gn2 = np.repeat((2 / m) * np.mean((x @ k1) ** 2, axis=0)[:, None], m, axis=1)
+    np.testing.assert_allclose(case["lin_obd_l1"], 0.5 * gn1 * k1 ** 2, rtol=2e-5)
+    np.testing.assert_allclose(case["lin_obd_l2"], 0.5 * gn2 * k2 ** 2, rtol=2e-5)
+
+
+@pytest.mark.parametrize("estimator", ["gauss_newton", "exact", "hutchinson", "fisher"])
+def test_obd_agrees_with_the_tf_keras_path(case, estimator):
+    scores = tfprune.compute_scores(tf_keras_conv(case), "obd", data=(case["conv_x"], case["conv_y"]),
+                                    loss="sparse_categorical_crossentropy", estimator=estimator, samples=8,
+                                    max_weights=1000)
+    for name, value in scores.items():
+        np.testing.assert_allclose(case[f"conv_obd_{estimator}_{name}"], value, rtol=1e-3,
+                                   atol=1e-5 * np.abs(value).max())
+
+
 def tf_keras_conv(case):
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
                               keras.layers.Flatten(), keras.layers.Dense(8, activation="relu", name="fc"),

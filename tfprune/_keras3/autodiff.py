@@ -79,16 +79,71 @@ def _torch(f):
     return grad, hvp
 
 
+def per_example_chunk(weights: int, budget: int = 2 ** 23) -> int:
+    """Examples per vectorized per-example pass: its Jacobian holds ``examples × values × weights``
+    numbers; keep ``examples × weights`` within ``budget`` (32 MiB of float32 per value)."""
+    return max(1, budget // max(weights, 1))
+
+
+def _squared_tensorflow(f):
+    import tensorflow as tf
+
+    def squared(ks, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(ks)
+            values = f(ks, x, y)
+            values = tf.reshape(values, [tf.shape(values)[0], -1])
+        jacobians = _zeros_for_none(tape.jacobian(values, ks, experimental_use_pfor=True), ks, tf.zeros_like)
+        n = tf.cast(tf.shape(values)[0], ks[0].dtype)
+        return [tf.reduce_sum(tf.square(tf.convert_to_tensor(j)), axis=[0, 1]) / n for j in jacobians]
+
+    return tf.function(squared, reduce_retracing=True)
+
+
+def _squared_jax(f):
+    import jax
+    import jax.numpy as jnp
+
+    def one(ks, x, y):  # one example's row of values
+        x, y = jax.tree_util.tree_map(lambda a: a[None], (x, y))
+        return jnp.reshape(f(ks, x, y), (-1,))
+
+    def squared(ks, x, y):
+        jacobians = jax.vmap(jax.jacrev(one), in_axes=(None, 0, 0))(ks, x, y)
+        return [jnp.sum(jnp.square(j), axis=(0, 1)) / j.shape[0] for j in jacobians]
+
+    return jax.jit(squared)
+
+
+def _squared_torch(f):
+    import keras
+    import torch
+
+    def squared(ks, x, y):
+        ks = [k.detach().requires_grad_(True) for k in ks]
+        total, n = [torch.zeros_like(k) for k in ks], len(keras.tree.flatten(x)[0])
+        for i in range(n):
+            xi, yi = keras.tree.map_structure(lambda a: a[i:i + 1], (x, y))
+            values = f(ks, xi, yi).reshape(-1)
+            for j in range(values.shape[0]):
+                grads = torch.autograd.grad(values[j], ks, retain_graph=True, allow_unused=True)
+                total = [t if g is None else t + g.detach() ** 2 for t, g in zip(total, grads)]
+        return [t / n for t in total]
+
+    return squared
+
+
 BACKENDS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
+SQUARED = {"tensorflow": _squared_tensorflow, "jax": _squared_jax, "torch": _squared_torch}
 PACKAGES = {"tensorflow": "tensorflow", "jax": "'jax[cpu]'", "torch": "torch"}
 
 
-def differentiate(backend: str, f):
-    """``(gradient, hessian_gradient)`` of ``f`` on ``backend``."""
-    if backend not in BACKENDS:
-        raise ValueError(f"KERAS_BACKEND: tfprune scores Keras 3 models on {sorted(BACKENDS)}, got {backend!r}.")
+def differentiate(backend: str, f, table=BACKENDS):
+    """``(gradient, hessian_gradient)`` of ``f`` on ``backend`` (``table=SQUARED``: squared_gradients)."""
+    if backend not in table:
+        raise ValueError(f"KERAS_BACKEND: tfprune scores Keras 3 models on {sorted(table)}, got {backend!r}.")
     try:
-        return BACKENDS[backend](f)
+        return table[backend](f)
     except ImportError as err:
         raise ImportError(f"KERAS_BACKEND={backend}: scoring needs the {backend} package ({err}); "
                           f"pip install {PACKAGES[backend]} (or tfprune[keras3]).") from err

@@ -23,6 +23,7 @@ from tfprune._keras3.layers import prunable_kernels
 
 OPS = types.SimpleNamespace(
     mean=ops.mean, sum=ops.sum, log_softmax=ops.log_softmax, cast=ops.cast, reshape=ops.reshape, abs=ops.abs,
+    exp=ops.exp, sqrt=ops.sqrt, stop_gradient=ops.stop_gradient, concatenate=lambda values: ops.concatenate(values, -1),
     one_hot=lambda labels, classes, dtype: ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), classes,
                                                        dtype=dtype),
     classes=lambda z: z.shape[-1])
@@ -155,6 +156,7 @@ class Keras3Net:
         slots.update({id(v): (1, i) for i, v in enumerate(clone.non_trainable_variables)})
         self._slots = [slots[id(kernels[n])] for n in self.names]
         self.dtype = np.dtype(kernels[self.names[0]].dtype) if self.names else np.dtype("float32")
+        self._size = sum(int(np.prod(kernels[n].shape)) for n in self.names)
         self.batches = [(keras.tree.map_structure(np.asarray, x), _numpy(y)) for x, y in batches]
         self._functions = {}
         self._kernels = [kernels[n] for n in self.names]
@@ -210,6 +212,18 @@ class Keras3Net:
         w = {n: self._base[n] * np.asarray(masks[n], self.dtype) if masks and n in masks else self._base[n]
              for n in self.names}
         return w, self.gradient(w, objective)
+
+    def squared_gradients(self, kernels, objective, batches=None):
+        key = ("squared_gradients", objective)
+        if key not in self._functions:
+            self._functions[key] = autodiff.differentiate(keras.backend.backend(), self._forward(objective),
+                                                          autodiff.SQUARED)
+        chunk = autodiff.per_example_chunk(self._size)
+        parts = [keras.tree.map_structure(lambda a: a[i:i + chunk], (x, y))
+                 for x, y in (self.batches if batches is None else batches)
+                 for i in range(0, len(keras.tree.flatten(x)[0]), chunk)]
+        with self._scope():
+            return self._mean(self._functions[key], kernels, batches=parts)
 
     def hessian_gradient(self, kernels, objective, g):
         with self._scope():

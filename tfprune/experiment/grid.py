@@ -21,10 +21,12 @@ from tfprune.io import save_json_atomic
 
 def default_methods(keras: "int | None" = None) -> "list[str]":
     """The reference procedures, every registered scorer, then the other procedures in the grid
-    (with ``keras``: those that run on it, e.g. no ``tfmot_gradual`` for keras=3)."""
+    (with ``keras``: those that run on it, e.g. no ``tfmot_gradual`` for keras=3; not those
+    registered with ``default_grid=False``, e.g. ``obd``)."""
     procs = [registry.get_procedure(n) for n in registry.procedure_names()]
-    procs = [p for p in procs if keras is None or keras in p.kerases]
-    return ([p.name for p in procs if p.grid == "reference"] + list(scoring.scorer_names())
+    procs = [p for p in procs if (keras is None or keras in p.kerases) and p.default_grid]
+    scorers = [n for n in scoring.scorer_names() if n not in registry.procedure_names()]  # obd: a procedure
+    return ([p.name for p in procs if p.grid == "reference"] + scorers
             + [p.name for p in procs if p.grid == "cell"] + [p.name for p in procs if p.grid == "trajectory"])
 
 

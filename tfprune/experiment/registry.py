@@ -85,6 +85,8 @@ class Procedure:
         grid: how the sweep runs it: ``"reference"`` (once per seed at sparsity 0), ``"cell"``
             (one run per sparsity), ``"trajectory"`` (one run per seed whose levels give every
             cell, see ``trajectory``) or ``None`` (not in the default grid).
+        default_grid: with a ``grid``, whether it is in the sweep's default ``--methods`` (``obd``
+            is not: it runs when asked for).
         trajectory: for ``grid="trajectory"``: ``trajectory(config, sparsities, log) -> {sparsity: result}``.
         kerases: the ``Config.keras`` values it runs on (2: tf_keras, 3: Keras 3); ``keras_note``
             says why not the others (a config asking for another is refused with it).
@@ -99,6 +101,7 @@ class Procedure:
     needs_out_dir: bool = False
     grid: "str | None" = "cell"
     trajectory: "Callable | None" = None
+    default_grid: bool = True
     kerases: "tuple[int, ...]" = (2, 3)
     keras_note: str = ""
 

@@ -6,7 +6,8 @@ Main entry points:
 * :class:`LotteryTicket` / :func:`lottery_ticket`: iterative magnitude pruning with rewinding
   (``rewind_step=0``: the original LTH reset to θ0).
 * :func:`prune_finetune` (Train–(Prune–Finetune)ⁿ) and :func:`magnitude_after_training`
-  (one-shot): the baselines, same run-directory format.
+  (one-shot): the baselines, same run-directory format. Any of them ranks by another scorer
+  with ``LotteryTicket(criterion=Criterion("obd", data=(x, y)))`` (Optimal Brain Damage).
 * :func:`prune_early`: any scorer (SNIP, GraSP, SynFlow, magnitude, random) applied after k
   training steps, training continuing from θk.
 * :func:`sanity_checks`: ``unmodified``, ``shuffle``, ``reinit``, ``invert`` side by side.
@@ -43,6 +44,7 @@ Example (a resumable lottery run; call it again after an interruption and it con
 from tfprune.io import CorruptFileError
 from tfprune.lottery._phase import plan_segments
 from tfprune.lottery._rundir import RunConfigError, RunInUseError
+from tfprune.lottery.criterion import Criterion
 from tfprune.lottery.early import prune_early
 from tfprune.lottery.masks import (check_layer_fractions, count_kept, density, invert_keep, level_densities,
                                    levels_for_sparsity, prune_level, shuffle_masks)
@@ -53,6 +55,7 @@ from tfprune.lottery.ticket import (Ticket, TicketMismatchError, apply_ticket, l
                                     phase_weights, save_phase_weights, save_ticket, ticket_layers)
 
 __all__ = [
+    "Criterion",
     "CorruptFileError", "LevelResult", "LotteryTicket", "RunConfigError", "RunInUseError", "RunResults", "Ticket",
     "TicketMismatchError", "VARIANTS", "apply_ticket", "check_layer_fractions", "count_kept", "density",
     "invert_keep", "level_densities", "levels_for_sparsity", "load_phase_weights", "load_results", "load_ticket",

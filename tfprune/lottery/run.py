@@ -29,11 +29,11 @@ from tfprune import checks
 from tfprune.lottery import _files, _kit, _state
 from tfprune.lottery._data import data_for
 from tfprune.lottery._engine import Engine
+from tfprune.lottery.criterion import Criterion
 from tfprune.lottery.masks import (SCOPES, check_layer_fractions, check_prune_fraction, check_target_sparsity,
                                    levels_for_sparsity, prune_level)
 from tfprune.lottery.results import RunResults, load_results
 from tfprune.lottery.ticket import apply_ticket, ticket_from_arrays
-from tfprune.scoring import compute_scores, get_scorer
 from tfprune.spec import TrainingSpec
 
 __all__ = ["LevelPlan", "LotteryTicket", "lottery_ticket", "magnitude_after_training", "prune_finetune"]
@@ -57,7 +57,7 @@ class LevelPlan:
     finetune_steps: "int | None"
 
     def config(self) -> dict:
-        return {**dataclasses.asdict(self), "criterion": "magnitude"}
+        return dataclasses.asdict(self)
 
     def level_range(self, level: int) -> "tuple[int, int]":
         """The global steps ``(first, last)`` level ``level`` trains."""
@@ -146,6 +146,9 @@ class LotteryTicket:
             other layers.
         finetune_epochs / finetune_steps: fine-tuning per level for ``strategy="finetune"``
             (default T; 0 = prune without fine-tuning, evaluate only).
+        criterion: what each level ranks the surviving weights by, a
+            :class:`tfprune.lottery.Criterion` (default: global magnitude of the trained weights;
+            ``Criterion("obd", data=(x, y))``: Optimal Brain Damage). Part of the run's identity.
 
     Density: each level keeps ``round(N · (1 - p)^n)`` of the N jointly ranked weights (to one
     weight, no accumulated rounding; per layer with ``scope="layerwise"`` or a layer rate).
@@ -168,7 +171,11 @@ class LotteryTicket:
                  prune_fraction: float = 0.2, levels: "int | None" = None, target_sparsity: "float | None" = None,
                  rewind_step: int = 0, strategy: str = "rewind",
                  layer_prune_fractions: "Mapping[str, float] | None" = None, scope: str = "global",
-                 finetune_epochs: "int | None" = None, finetune_steps: "int | None" = None):
+                 finetune_epochs: "int | None" = None, finetune_steps: "int | None" = None,
+                 criterion: "Criterion | None" = None):
+        if criterion is not None and not isinstance(criterion, Criterion):
+            raise TypeError(f"criterion: expected a tfprune.lottery.Criterion, got {type(criterion).__name__}.")
+        self.criterion = criterion or Criterion()
         self.train, self.val = data_for(train_data, validation_data, training)
         self.training = training
         self.plan = _plan(training, self.train.steps_per_epoch, strategy=strategy, prune_fraction=prune_fraction,
@@ -186,7 +193,7 @@ class LotteryTicket:
         plan = self.plan
         engine = Engine(self._model, self.train, self.val, run_dir=self.run_dir, training=self.training)
         try:
-            engine.prepare("lottery", plan.config())
+            engine.prepare("lottery", self.config())
             fractions = check_layer_fractions(plan.layer_prune_fractions, engine.prunable)
             if plan.levels is None:
                 sizes = {n: int(np.prod(k.shape)) for n, k in engine.kit.prunable_kernels(engine.model).items()}
@@ -196,7 +203,7 @@ class LotteryTicket:
             if done is not None:  # nothing to train: no lock, no write unless the summary is stale
                 engine.write_summary(done, complete=True, best_effort=True)
                 return self.results()
-            engine.open("lottery", plan.config())
+            engine.open("lottery", self.config())
             capture = plan.rewind_step if plan.strategy == "rewind" else None
             rows = [engine.train_phase("level_0", {}, lambda: (engine.init_weights, None), *plan.level_range(0),
                                        level=0, capture_step=capture)]
@@ -219,9 +226,9 @@ class LotteryTicket:
             previous = engine.load_masks(previous_name)
             engine.set_masks(previous)
             engine.set_weights(engine.load_weights(engine.path(previous_name, "trained_weights.npz")))
-            scores = compute_scores(engine.model, "magnitude", masks=previous)
+            scores = self.criterion.scores(engine.model, previous, self.training.loss)
             masks = prune_level(scores, previous, level, plan.prune_fraction, layer_fractions=fractions,
-                                scope=plan.scope, keep=get_scorer("magnitude").keep)
+                                scope=plan.scope, keep=self.criterion.keep)
         if plan.strategy == "rewind":
             def start():
                 weights, _ = engine.load_rewind_point("level_0")
@@ -232,6 +239,10 @@ class LotteryTicket:
         return engine.train_phase(name, masks, start, *plan.level_range(level), level=level,
                                   info={"strategy": plan.strategy, "prune_fraction": plan.prune_fraction})
 
+    def config(self) -> dict:
+        """The run's identity in ``config.json``: the level plan and the criterion."""
+        return {**self.plan.config(), **self.criterion.config()}
+
     # -- accessors -------------------------------------------------------------------------
 
     def results(self) -> RunResults:
@@ -241,7 +252,7 @@ class LotteryTicket:
         title = (f"Lottery ticket ({plan.strategy}, rewind_step={plan.rewind_step}, prune_fraction="
                  f"{plan.prune_fraction})" if plan.strategy == "rewind" else
                  f"Train-(Prune-Finetune)^n (prune_fraction={plan.prune_fraction}, "
-                 f"finetune_steps={plan.finetune_steps})")
+                 f"finetune_steps={plan.finetune_steps}, criterion={self.criterion.method})")
         return RunResults(results.rows, title=title)
 
     def summary(self) -> str:

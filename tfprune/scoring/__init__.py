@@ -1,7 +1,7 @@
 """Scorers: pure functions from (model, data, loss) to per-layer score arrays.
 
 Each method's formula lives in its own short module: :mod:`.random`, :mod:`.magnitude`,
-:mod:`.snip`, :mod:`.grasp`, :mod:`.synflow`, and the mask searches :mod:`.edge_popup` and
+:mod:`.snip`, :mod:`.grasp`, :mod:`.synflow`, :mod:`.obd`, and the mask searches :mod:`.edge_popup` and
 :mod:`.gem_miner` (their shared loop: :mod:`._mask_search`). :func:`compute_scores` is the entry
 point.
 """
@@ -19,6 +19,9 @@ register_scorer("magnitude", lazy("tfprune.scoring.magnitude", "make_magnitude")
 register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), needs_data=True, options=("include",))
 register_scorer("grasp", lazy("tfprune.scoring.grasp", "make_grasp"), needs_data=True, keep="lowest",
                 options=("temperature", "include"))
+# Optimal Brain Damage: ½·h_kk·w², for trained networks (estimator: gauss_newton, exact, hutchinson, fisher).
+register_scorer("obd", lazy("tfprune.scoring.obd", "make_obd"), needs_data=True,
+                options=("estimator", "samples", "seed", "max_weights", "include"))
 register_scorer("synflow", lazy("tfprune.scoring.synflow", "make_synflow"), needs_data=False, rounds=100,
                 options=("input_shape", "include"))
 # Mask searches at initialization: the weights stay at θ0 and a score per weight is learned on the

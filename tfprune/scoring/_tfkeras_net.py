@@ -16,10 +16,12 @@ import tensorflow as tf
 
 from tfprune import _keras
 from tfprune._keras import keras
+from tfprune._keras3.autodiff import per_example_chunk
 
 OPS = types.SimpleNamespace(
     mean=tf.reduce_mean, sum=tf.reduce_sum, log_softmax=tf.nn.log_softmax, cast=tf.cast,
-    reshape=tf.reshape, abs=tf.abs,
+    reshape=tf.reshape, abs=tf.abs, exp=tf.exp, sqrt=tf.sqrt, stop_gradient=tf.stop_gradient,
+    concatenate=lambda values: tf.concat(values, axis=-1),
     one_hot=lambda labels, classes, dtype: tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), classes, dtype=dtype),
     classes=lambda z: tf.shape(z)[-1])
 
@@ -181,6 +183,24 @@ class TfKerasNet:
         fn = self._function(("hessian_gradient", objective), hessian_gradient)
         g = [tf.convert_to_tensor(np.asarray(g[n], self.dtype)) for n in self.names]
         return {n: np.asarray(h) for n, h in zip(self.names, _accumulate(self.batches, lambda x, y: fn(x, y, g)))}
+
+
+    def squared_gradients(self, kernels, objective, batches=None) -> "dict[str, np.ndarray]":
+        def squared(x, y):
+            with tf.GradientTape() as tape:
+                values = self._objective(objective, x, y)
+                values = tf.reshape(values, [tf.shape(values)[0], -1])
+            jacobians = self._fill(tape.jacobian(values, self._variables, experimental_use_pfor=True))
+            n = tf.cast(tf.shape(values)[0], self.dtype)
+            return [tf.reduce_sum(tf.square(j), axis=[0, 1]) / n for j in jacobians]
+
+        self._set(kernels)
+        fn = self._function(("squared_gradients", objective), squared)
+        chunk = per_example_chunk(sum(int(np.prod(v.shape)) for v in self._variables))
+        parts = [tf.nest.map_structure(lambda t: t[i:i + chunk], (x, y))
+                 for x, y in (self.batches if batches is None else batches)
+                 for i in range(0, int(tf.nest.flatten(x)[0].shape[0]), chunk)]
+        return {n: s.numpy() for n, s in zip(self.names, _accumulate(parts, fn))}
 
 
 def loss_net(model, batches, strip_softmax=False) -> TfKerasNet:

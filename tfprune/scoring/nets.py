@@ -11,7 +11,8 @@ weights are never touched:
     the numpy dtype the net computes in (float64 for SynFlow's net).
 ``net.ops``
     the few array functions an objective needs, in the net's framework (``mean``, ``sum``,
-    ``log_softmax``, ``one_hot(labels, classes, dtype)``, ``classes(z)``, ``cast``, ``reshape``).
+    ``log_softmax``, ``one_hot(labels, classes, dtype)``, ``classes(z)``, ``cast``, ``reshape``,
+    ``exp``, ``sqrt``, ``stop_gradient``, ``concatenate(values)`` along the last axis).
 ``net.gradient(kernels, objective, batches=None)``
     with the kernels set to ``kernels`` (``{key: array}``), the example-weighted mean over the
     net's batches (or over ``batches``, a list of numpy ``(x, y)``: the mask searches' minibatches)
@@ -25,6 +26,10 @@ weights are never touched:
     iterative scorers' step. The tf_keras net masks the kernels it holds in place when the masks
     only remove weights since its last call (no host copy of the kernels, no second copy of
     them); ``w`` may be read-only.
+``net.squared_gradients(kernels, objective, batches=None)``
+    per-example gradients: here ``objective(ops, y, outputs)`` returns one row of values per
+    example (shape ``[n, m]``), and the result is the mean over all examples i of
+    Σ_j (∂ v_ij / ∂kernels)² (elementwise squares; OBD's Gauss-Newton and Fisher diagonals).
 
 Implementations: tf_keras in :mod:`tfprune.scoring._tfkeras_net` (``tf.GradientTape``); Keras 3
 in :mod:`tfprune._keras3.net` (TensorFlow, JAX or PyTorch autodiff, by the model's backend).
@@ -64,6 +69,15 @@ def input_dtypes(model) -> "list[str]":
 def output_names(model) -> "list[str]":
     """The names of the layers that produce the model's outputs, in output order."""
     return _impl(model).output_names(model)
+
+
+def output_softmax(model) -> "list[bool]":
+    """Whether each output layer ends in a softmax, in output order."""
+    if _keras3.is_keras3(model):
+        from tfprune._keras3.training import ends_in_softmax, output_layers
+    else:
+        from tfprune._keras import ends_in_softmax, output_layers
+    return [ends_in_softmax(layer) for layer in output_layers(model)]
 
 
 def get_loss(model, candidate):

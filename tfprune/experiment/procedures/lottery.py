@@ -59,8 +59,9 @@ def lottery_levels(sparsity: float, prune_fraction: float) -> "tuple[int, float]
     return levels, 1.0 - (1.0 - sparsity) ** (1.0 / levels)
 
 
-def ticket(ctx):
-    """The run's :class:`~tfprune.lottery.LotteryTicket`, trained (an interrupted run resumes)."""
+def ticket(ctx, criterion=None):
+    """The run's :class:`~tfprune.lottery.LotteryTicket`, trained (an interrupted run resumes);
+    ``criterion`` (a :class:`~tfprune.lottery.Criterion`): what each level ranks by (magnitude)."""
     from tfprune import lottery
 
     s, d = ctx.settings, ctx.datasets
@@ -70,13 +71,15 @@ def ticket(ctx):
         levels, fraction = lottery_levels(ctx.config.sparsity, s.prune_fraction)
     strategy = dict(rewind_step=s.rewind_step) if isinstance(s, LotterySettings) else dict(strategy="finetune")
     lt = lottery.LotteryTicket(ctx.build_model, (d.x_train, d.y_train), (d.x_test, d.y_test), run_dir=ctx.run_dir,
-                               training=ctx.spec(), prune_fraction=fraction, levels=levels, scope=s.scope, **strategy)
+                               training=ctx.spec(), prune_fraction=fraction, levels=levels, scope=s.scope,
+                               criterion=criterion, **strategy)
     lt.run()
     return lt
 
 
-def level_results(ctx, lt) -> "list[dict]":
-    """One result dict per completed level (level 0: the dense model)."""
+def level_results(ctx, lt, ranking: "str | None" = None) -> "list[dict]":
+    """One result dict per completed level (level 0: the dense model); ``ranking`` describes the
+    criterion (default: the magnitude procedures')."""
     from tfprune.experiment.procedures.engine import engine_result
 
     rows = list(lt.results())
@@ -91,18 +94,22 @@ def level_results(ctx, lt) -> "list[dict]":
             info.update(rewind_step=lt.plan.rewind_step,
                         ranking="global magnitude of trained weights, rewind to step rewind_step")
         else:
-            info.update(ranking="global magnitude of trained weights, fine-tune the survivors")
+            info.update(ranking=ranking or "global magnitude of trained weights, fine-tune the survivors")
         out.append(engine_result(ctx, row, method_info=info))
     return out
 
 
 def run(ctx):
+    lt = ticket(ctx)
+    return finish(ctx, lt, level_results(ctx, lt))
+
+
+def finish(ctx, lt, results):
+    """The last level's model and result; logs the table and, with a log_dir, the trajectory."""
     from tfprune.experiment import summaries
 
     from tfprune.experiment.procedures.engine import set_start_weights
 
-    lt = ticket(ctx)
-    results = level_results(ctx, lt)
     set_start_weights(ctx, os.path.dirname(lt.ticket_path(len(results) - 1)))
     ctx.log(str(lt.results()))
     if ctx.log_dir:  # the trajectory: one step per level
