@@ -4,8 +4,8 @@ For a stack of P networks (:func:`tfprune.wann.genome.stack`), K shared weights 
 examples, every node's value is ``v_j = f_j(w * sum_i conn[i, j] * v_i)`` with the inputs and
 the bias (1) as the first values. The input part ``X @ conn[inputs, :]`` does not depend on ``w``
 and is computed once per network; the hidden nodes are then computed level by level (depth 1,
-2, ...: every network of the stack at once, each level a batched matmul over [P, hidden, K * N]),
-and the outputs last. Logits are the output values; the class probabilities their softmax.
+2, ...: every network of the stack at once, summing over the list of the stack's connections
+between hidden nodes), and the outputs last. Logits are the output values; the class probabilities their softmax.
 
 Fitness per network and shared weight: the mean log-likelihood of the labels (``-`` the softmax
 cross-entropy, the reference implementation's reward) or the accuracy. Non-finite logits (a deep
@@ -30,43 +30,57 @@ def _activate(values: np.ndarray, act: np.ndarray, rows: np.ndarray) -> None:
         values[chosen] = activations.numpy_fn(activations.ACTIVATIONS[a])(values[chosen])
 
 
+def _gather_sum(rows, dst, src, values, k, n) -> np.ndarray:
+    """``out[r] = sum(values[s] for s, d in edges if d == rows[r])`` [len(rows), K, N]; ``rows`` sorted."""
+    out = np.zeros((len(rows), k, n), np.float32)
+    take = np.isin(dst, rows)
+    if take.any():
+        order = np.argsort(dst[take], kind="stable")
+        d, s = dst[take][order], src[take][order]
+        starts = np.r_[0, np.flatnonzero(np.diff(d)) + 1]
+        out[np.searchsorted(rows, d[starts])] = np.add.reduceat(values[s], starts, axis=0)
+    return out
+
+
 def forward(population, x: np.ndarray, shared_weights, n_inputs: int, n_outputs: int) -> np.ndarray:
     """Logits [P, K, N, n_outputs] of every network at every shared weight.
 
     ``population``: ``{"conn": [P, M, M], "act": [P, M], "n_hidden": [P]}``; ``x``: [N, n_inputs].
+    The input part is one batched matmul; the hidden and output parts sum over the connections
+    between hidden nodes and into the outputs only (an edge list of the whole stack), so their cost
+    is proportional to those connections, not to ``hidden**2``.
     """
     conn, act = population["conn"], population["act"]
     p, m = conn.shape[:2]
     x = np.asarray(x, np.float32).reshape(len(x), -1)
     if x.shape[1] != n_inputs:
         raise ValueError(f"x: got {x.shape[1]} features per example; allowed: n_inputs = {n_inputs}.")
-    w = np.asarray(shared_weights, np.float32)
-    k, n = len(w), len(x)
+    w = np.asarray(shared_weights, np.float32)[None, :, None]
+    k, n, o = w.shape[1], len(x), n_outputs
     h = int(np.max(population["n_hidden"], initial=0))               # hidden slots used by any network
-    fh, fo = n_inputs + 1, m - n_outputs
+    fh, fo = n_inputs + 1, m - o
     nodes = np.r_[np.arange(fh, fh + h), np.arange(fo, m)]          # hidden in use, then outputs
     xb = np.concatenate([x, np.ones((n, 1), np.float32)], axis=1)   # the bias node is 1
     into = conn[:, :fh][:, :, nodes].astype(np.float32)              # [P, inputs + 1, h + O]
     base = np.matmul(into.transpose(0, 2, 1), xb.T)                  # [P, h + O, N], w-free
-    hidden_in = conn[:, fh:fh + h][:, :, nodes].astype(np.float32).transpose(0, 2, 1)  # [P, h + O, h]
-    values = np.zeros((p, h, k, n), np.float32)
+    hidden_base, out_base = base[:, :h].reshape(p * h, n), base[:, h:].reshape(p * o, n)
+    values = np.zeros((p * h, k, n), np.float32)                     # hidden node (p, j) at row p * h + j
     depth = hidden_depths(conn[:, fh:fh + h, fh:fh + h])
     depth[np.arange(h)[None, :] >= population["n_hidden"][:, None]] = 0  # unused slots stay 0
-    flat = values.reshape(p * h, k, n)
+    depth = depth.reshape(-1)
+    q, i, j = np.nonzero(conn[:, fh:fh + h, fh:fh + h])             # hidden -> hidden edges
+    src, dst = q * h + i, q * h + j
     act_hidden = act[:, fh:fh + h].reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
         for level in range(1, int(depth.max(initial=0)) + 1):
-            summed = np.matmul(hidden_in[:, :h], values.reshape(p, h, k * n)).reshape(p, h, k, n)
-            pre = w[None, None, :, None] * (base[:, :h, None, :] + summed)
-            rows = np.flatnonzero(depth.reshape(-1) == level)
-            pre = pre.reshape(p * h, k, n)
-            flat[rows] = pre[rows]
-            _activate(flat, act_hidden, rows)
-        summed = np.matmul(hidden_in[:, h:], values.reshape(p, h, k * n)).reshape(p, n_outputs, k, n)
-        out = w[None, None, :, None] * (base[:, h:, None, :] + summed)  # [P, O, K, N]
-        out = out.reshape(p * n_outputs, k, n)
-        _activate(out, act[:, fo:].reshape(-1), np.arange(p * n_outputs))
-    return out.reshape(p, n_outputs, k, n).transpose(0, 2, 3, 1)
+            rows = np.flatnonzero(depth == level)
+            values[rows] = w * (hidden_base[rows][:, None, :] + _gather_sum(rows, dst, src, values, k, n))
+            _activate(values, act_hidden, rows)
+        q, i, j = np.nonzero(conn[:, fh:fh + h, fo:])                # hidden -> output edges
+        rows = np.arange(p * o)
+        out = w * (out_base[:, None, :] + _gather_sum(rows, q * o + j, q * h + i, values, k, n))
+        _activate(out, act[:, fo:].reshape(-1), rows)
+    return out.reshape(p, o, k, n).transpose(0, 2, 3, 1)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
