@@ -89,7 +89,7 @@ class SearchResult:
     population: "list[genome.Genome]"
     history: "dict[str, np.ndarray]"  # per generation x network: mean/max fitness, mean accuracy, connections
     scores: "dict[str, np.ndarray]"   # the final population on all of x (evaluate.evaluate)
-    seconds: float                     # wall time of this call
+    seconds: float                     # wall time of the search, summed over the calls that made it
 
 
 def _digest(x: np.ndarray, y: np.ndarray) -> str:
@@ -146,10 +146,10 @@ def search(x, y, config: Optional[SearchConfig] = None, directory: Optional[str]
     path = os.path.join(directory, CHECKPOINT) if directory else None
     data = _digest(x, y)
     history = {name: np.zeros((0, config.population)) for name in _HISTORY}
-    start = 0
+    start, before = 0, 0.0
     if path and os.path.exists(path):
         state = _load(path, config, data)
-        start = int(state["meta"]["generation"])
+        start, before = int(state["meta"]["generation"]), float(state["meta"].get("seconds", 0.0))
         rng.bit_generator.state = state["meta"]["rng"]
         population = genome.unstack(state["arrays"], n_inputs, n_outputs)
         history = {name: state["arrays"][name] for name in _HISTORY}
@@ -172,7 +172,8 @@ def search(x, y, config: Optional[SearchConfig] = None, directory: Optional[str]
                                              config.p_connections)
         population = _reproduce(population, ranking.rank(objectives), rng, config, choices)
         if path:
-            meta = {"generation": generation + 1, "key": config.key(), "data": data, "rng": rng.bit_generator.state}
+            meta = {"generation": generation + 1, "key": config.key(), "data": data, "rng": rng.bit_generator.state,
+                    "seconds": before + time.perf_counter() - started}
             io.save_npz_atomic(path, dict(genome.stack(population), meta=np.array(json.dumps(io.to_jsonable(meta))),
                                           **history), compressed=True, checksum=True)
         best = int(np.argmax(row["mean_fitness"]))
@@ -184,7 +185,7 @@ def search(x, y, config: Optional[SearchConfig] = None, directory: Optional[str]
     mean = s[config.fitness].mean(axis=1)
     connections = stacked["conn"].sum(axis=(1, 2))
     best = int(np.lexsort((np.arange(len(mean)), connections, -mean))[0])
-    return SearchResult(population[best], population, history, s, time.perf_counter() - started)
+    return SearchResult(population[best], population, history, s, before + time.perf_counter() - started)
 
 
 def _progress_bar(start: int, total: int, enabled: bool):
