@@ -23,7 +23,7 @@ LAYERS = [
     (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune._loading", "tfprune.schedules",
          "tfprune.report"]),
     (3, ["tfprune.api"]),
-    (4, ["tfprune.lottery", "tfprune.structured"]),
+    (4, ["tfprune.lottery", "tfprune.structured", "tfprune.wann"]),
     (5, ["tfprune"]),  # the facade (tfprune/__init__.py): re-exports the layers below
     (6, ["tflite_export"]),
     (7, ["tfprune.experiment"]),
