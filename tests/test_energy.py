@@ -231,3 +231,15 @@ def test_export_report_prices_what_the_file_does(tmp_path):
         assert row.macs == (int(masks[row.name].sum()) if sparse else masks[row.name].size)
     assert e.dtype == "float32" and e.summary() in str(report)
     assert report.to_dict()["energy"]["macs"] == e.macs
+
+
+def test_the_example_of_docs_energy_md_runs(capsys):
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "energy.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace = {}
+    exec(compile(block, "docs/energy.md", "exec"), namespace)
+    assert namespace["dense"].weights_in == "DRAM" and namespace["sparse"].weights_in == "SRAM"
+    assert "energy per inference" in capsys.readouterr().out
