@@ -1,7 +1,7 @@
 """The layer order, read from the code's own imports (every import, lazy ones in functions too):
 
     examples/, benchmarks/  →  tfprune.experiment  →  tflite_export  →  tfprune.lottery / tfprune.structured
-      →  tfprune.api  →  the core (scoring, allocation, wrapper, schedules, report)
+      →  tfprune.api  →  the core (scoring, allocation, wrapper, schedules, report, energy)
       →  tfprune.spec / checks / table / io  →  tfprune._keras, tfprune._keras3
 
 An arrow only goes down: nothing imports a layer above itself, ``tflite_export`` uses tfprune's
@@ -21,7 +21,7 @@ LAYERS = [
     (1, ["tfprune.checks", "tfprune.table", "tfprune.io", "tfprune.spec", "tfprune.keras_utils", "tfprune.logs",
          "tfprune.diagnostics"]),
     (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune._loading", "tfprune.schedules",
-         "tfprune.report"]),
+         "tfprune.report", "tfprune.energy"]),
     (3, ["tfprune.api"]),
     (4, ["tfprune.lottery", "tfprune.structured", "tfprune.wann"]),
     (5, ["tfprune"]),  # the facade (tfprune/__init__.py): re-exports the layers below

@@ -23,6 +23,9 @@ Pipeline (each step is recorded in the returned :class:`ExportReport`):
    keeps the smallest verified file (:mod:`~tflite_export.options`).
 8. Write the file atomically (``tfprune.io``: temporary file in the same directory +
    ``os.replace``, mode 0644) only after verification passed (:mod:`~tflite_export.writing`).
+9. Estimate the written file's energy per inference (``report.energy``, :mod:`tfprune.energy`):
+   its data types, block-sparse weights run sparse, element-sparse ones densified at load
+   (:mod:`~tflite_export.energy`).
 
 Which Keras (dispatch by model type; same steps, same rules and fallbacks, same report):
 
@@ -47,7 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import arguments, keras_side, options, samples, steps, writing
+from . import arguments, energy, keras_side, options, samples, steps, writing
 from .inspection import gzip_size
 from .reports import ExportError, ExportReport
 
@@ -187,4 +190,5 @@ def convert_verify_write(model, settings: Settings, calibration, vset, stripped=
     report.written = True
     report.size_bytes = len(chosen)
     report.gzip_bytes = gzip_size(chosen)
+    report.energy = energy.estimate(work, report)
     return report

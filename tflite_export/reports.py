@@ -115,6 +115,9 @@ class ExportReport:
     #: ``"tf_keras"``, or for a Keras 3 model its backend and how it was converted (in this
     #: process on TensorFlow; rebuilt under TensorFlow in a subprocess on JAX / PyTorch)
     keras: str = "tf_keras"
+    #: energy per inference of the written file (``tfprune.EnergyEstimate``, see
+    #: :mod:`tflite_export.energy`); None before writing and for Keras 3 models
+    energy: object = None
 
     @property
     def passed(self) -> bool:
@@ -163,6 +166,7 @@ class ExportReport:
             return v
 
         d = {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        d["energy"] = self.energy.to_dict() if self.energy is not None else None
         d["size_ratio_vs_dense_twin"] = self.size_ratio
         d["max_rel_err_keras"], d["p99_rel_err_keras"] = self.error_vs_keras()
         return d
@@ -207,6 +211,8 @@ class ExportReport:
                 f"ratio {self.size_ratio:.3f}")
         elif self.dense_twin_bytes is not None:
             lines.append(f"dense twin: {self.dense_twin_bytes} B, gzip {self.dense_twin_gzip_bytes} B")
+        if self.energy is not None:
+            lines.append(self.energy.summary())
         worst, p99 = self.error_vs_keras()
         if worst is not None:
             lines.append(f"error vs keras ({'written file' if self.written else 'dense twin'}, "

@@ -8,7 +8,8 @@ Three lines to prune before training (models built with ``tf_keras``)::
 
 Public names: :func:`compute_scores`, :func:`compute_masks`, :func:`prune_at_init`,
 :func:`apply_masks`, :func:`get_masks`, :func:`strip`, :func:`sparsity_report`,
-:func:`callbacks`, :func:`register_scorer`, :class:`FixedMaskWrapper`, the schedules
+:func:`callbacks`, :func:`register_scorer`, :func:`estimate_energy` (with :class:`EnergyCosts`,
+:class:`EnergyEstimate`; :mod:`tfprune.energy`), :class:`FixedMaskWrapper`, the schedules
 :class:`FixedMask`, :class:`OneShot`, :class:`Iterative`, :func:`custom_object_scope` /
 :func:`load_model` for saved models, :class:`TrainingSpec` (how the lottery procedures train),
 and the modules :mod:`tfprune.keras_utils`, :mod:`tfprune.checks`, :mod:`tfprune.table`,
@@ -34,6 +35,7 @@ _NAMES = {
     "LayerCollapseWarning": "tfprune.api", "NotPrunedWarning": "tfprune.api", "ZeroScoreWarning": "tfprune.api",
     "callbacks": "tfprune.api",
     "compute_masks": "tfprune.api", "prune_at_init": "tfprune.api",
+    "EnergyCosts": "tfprune.energy", "EnergyEstimate": "tfprune.energy", "estimate_energy": "tfprune.energy",
     "SparsityReport": "tfprune.report", "sparsity_report": "tfprune.report",
     "compute_scores": "tfprune.scoring", "get_scorer": "tfprune.scoring", "register_scorer": "tfprune.scoring",
     "scorer_names": "tfprune.scoring", "unregister_scorer": "tfprune.scoring",
@@ -43,7 +45,7 @@ _NAMES = {
     "strip": "tfprune.wrapper",
     "FixedMask": "tfprune.schedules", "Iterative": "tfprune.schedules", "OneShot": "tfprune.schedules",
 }
-_SUBPACKAGES = ("checks", "experiment", "io", "keras_utils", "logs", "lottery", "structured", "table")
+_SUBPACKAGES = ("checks", "energy", "experiment", "io", "keras_utils", "logs", "lottery", "structured", "table")
 
 if "tensorflow" not in sys.modules:
     from tfprune.logs import quiet_tensorflow_import as _quiet_tensorflow_import
@@ -70,4 +72,4 @@ def __dir__():
     return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
 
 
-__all__ = sorted(_NAMES) + ["checks", "io", "keras_utils", "lottery", "structured", "table"]
+__all__ = sorted(_NAMES) + ["checks", "energy", "io", "keras_utils", "lottery", "structured", "table"]

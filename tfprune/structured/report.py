@@ -1,9 +1,11 @@
 """What structured pruning did: per-layer channels, parameters and FLOPs before and after.
 
-FLOPs are ``2 × multiply-accumulates`` of the Dense and convolution layers (depthwise,
-separable and transposed included) for one example; BatchNorm, activations, pooling and
+FLOPs are ``2 × multiply-accumulates`` (:func:`tfprune.energy.layer_macs`) of the Dense and
+convolution layers (depthwise, separable and transposed included) for one example; BatchNorm, activations, pooling and
 merges are not counted (they are a few percent of a CNN's work). Parameters are every
-weight of the layer (BatchNorm's moving statistics included), as ``count_params``.
+weight of the layer (BatchNorm's moving statistics included), as ``count_params``. The energy
+per inference before and after (float32, default costs) is :func:`tfprune.estimate_energy` of
+each model.
 """
 from __future__ import annotations
 
@@ -11,41 +13,15 @@ import dataclasses
 
 import numpy as np
 
-from tfprune import _keras
+from tfprune.energy import EnergyEstimate, estimate_energy, layer_macs
 from tfprune.table import table
-
-
-def _prod(values) -> int:
-    return int(np.prod([int(v) for v in values], dtype=np.int64)) if len(values) else 1
 
 
 def layer_flops(layer) -> int:
     """``2 × MACs`` of one forward pass of ``layer`` for a single example (0 for layers
-    without a Dense/convolution kernel or with unknown shapes)."""
-    try:
-        in_shape, out_shape = tuple(layer.input_shape), tuple(layer.output_shape)
-    except (AttributeError, RuntimeError):
-        return 0
-    if any(isinstance(s, (list, tuple)) for s in in_shape) or any(d is None for d in in_shape[1:] + out_shape[1:]):
-        return 0
-    kind = _keras.layer_kind(layer)
-    if kind == "dense":
-        return 2 * _prod(in_shape[1:-1]) * in_shape[-1] * out_shape[-1]
-    if kind == "depthwise":
-        kernel = tuple(layer.depthwise_kernel.shape)
-        return 2 * _prod(out_shape[1:-1]) * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
-    if kind == "separable":
-        kernel = tuple(layer.depthwise_kernel.shape)
-        spatial = _prod(out_shape[1:-1])
-        depthwise = spatial * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
-        return 2 * (depthwise + spatial * kernel[-2] * kernel[-1] * out_shape[-1])
-    if kind == "transposed":
-        kernel = tuple(layer.kernel.shape)  # [..., out, in]
-        return 2 * _prod(in_shape[1:-1]) * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
-    if kind == "conv":
-        kernel = tuple(layer.kernel.shape)  # [..., in / groups, out]
-        return 2 * _prod(out_shape[1:-1]) * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
-    return 0
+    without a Dense/convolution kernel or with unknown shapes); the MACs are
+    :func:`tfprune.energy.layer_macs`."""
+    return 2 * layer_macs(layer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +63,7 @@ class StructuredReport:
         -----...
         total                    1,140->444  2,176->832
         params x0.3895, FLOPs x0.3824
+        energy per inference (float32): 0.0132 -> 0.005166 µJ (x0.3913); compute ...
         channel groups (removed together): fc1 32->16; fc2 16->8
         >>> round(report.params_ratio, 4), round(report.flops_ratio, 4)
         (0.3895, 0.3824)
@@ -100,6 +77,10 @@ class StructuredReport:
     removed: str
     exact: bool
     notes: "tuple[str, ...]" = ()
+    #: energy per inference (float32, default costs; :func:`tfprune.estimate_energy`) of the
+    #: original and of the smaller model, both dense
+    energy_before: "EnergyEstimate | None" = None
+    energy_after: "EnergyEstimate | None" = None
 
     @property
     def params_before(self) -> int:
@@ -125,12 +106,30 @@ class StructuredReport:
     def flops_ratio(self) -> float:
         return self.flops_after / self.flops_before if self.flops_before else 1.0
 
+    @property
+    def energy_ratio(self) -> "float | None":
+        if self.energy_before is None or self.energy_after is None or not self.energy_before.total_pj:
+            return None
+        return self.energy_after.total_pj / self.energy_before.total_pj
+
+    def energy_line(self) -> "str | None":
+        """One line: energy per inference before -> after, compute and memory."""
+        if self.energy_ratio is None:
+            return None
+        b, a = self.energy_before, self.energy_after
+        return (f"energy per inference ({b.types()}): {b.total_uj:.4g} -> {a.total_uj:.4g} µJ (x{self.energy_ratio:.4f}); "
+                f"compute {b.compute_pj * 1e-6:.4g} -> {a.compute_pj * 1e-6:.4g} µJ, memory {b.memory_pj * 1e-6:.4g} -> "
+                f"{a.memory_pj * 1e-6:.4g} µJ; weights in {b.weights_in} -> {a.weights_in}")
+
     def to_dict(self) -> dict:
         return {
             "criterion": self.criterion, "ratio": self.ratio, "scope": self.scope, "removed": self.removed,
             "exact": self.exact, "notes": list(self.notes),
             "params_before": self.params_before, "params_after": self.params_after, "params_ratio": self.params_ratio,
             "flops_before": self.flops_before, "flops_after": self.flops_after, "flops_ratio": self.flops_ratio,
+            "energy_before": self.energy_before.to_dict() if self.energy_before is not None else None,
+            "energy_after": self.energy_after.to_dict() if self.energy_after is not None else None,
+            "energy_ratio": self.energy_ratio,
             "layers": [dataclasses.asdict(r) for r in self.rows],
             "groups": [dict(dataclasses.asdict(g), producers=list(g.producers)) for g in self.groups],
         }
@@ -145,6 +144,8 @@ class StructuredReport:
                  f"removed={self.removed}, exact={self.exact}",
                  table(["layer", "class", "channels", "params", "FLOPs"], rows, align="<<>>>", footer=total),
                  f"params x{self.params_ratio:.4f}, FLOPs x{self.flops_ratio:.4f}"]
+        if self.energy_line():
+            lines.append(self.energy_line())
         if self.groups:
             lines.append("channel groups (removed together): " + "; ".join(
                 f"{g.name} {g.channels_before}->{g.channels_after}" for g in self.groups))
@@ -178,4 +179,5 @@ def compare(before, after, groups, keep, *, criterion, ratio, scope, removed, ex
     group_rows = tuple(GroupChange(g.name, g.producers, g.channels, int(np.asarray(keep[g.name]).sum()))
                        for g in groups)
     ratio_out = {k: float(v) for k, v in ratio.items()} if isinstance(ratio, dict) else float(ratio)
-    return StructuredReport(tuple(rows), group_rows, str(criterion), ratio_out, scope, removed, bool(exact), tuple(notes))
+    return StructuredReport(tuple(rows), group_rows, str(criterion), ratio_out, scope, removed, bool(exact), tuple(notes),
+                            estimate_energy(before, masks={}), estimate_energy(after, masks={}))
