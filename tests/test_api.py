@@ -34,7 +34,7 @@ def test_sparsity_outside_range(sparsity):
 
 
 def test_unknown_method_lists_known_ones():
-    with pytest.raises(ValueError, match="method: unknown pruning method 'snap'; known methods: edge_popup, gem_miner, grasp, magnitude, random, snip, synflow"):
+    with pytest.raises(ValueError, match="method: unknown pruning method 'snap'; known methods: edge_popup, gem_miner, grasp, magnitude, obd, random, snip, synflow"):
         tfprune.compute_masks(mlp(), "snap", 0.5)
 
 

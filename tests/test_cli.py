@@ -97,3 +97,21 @@ def test_make_test_says_why_it_skipped():
     # and the data-dependent skips give the command that installs the data
     assert "reason=f\"Fashion-MNIST files missing; install with `{data.FASHION_MNIST_INSTALL_HINT}`\"" in open(
         os.path.join(ROOT, "tests", "test_data.py"), encoding="utf-8").read()
+
+
+def test_an_interrupt_that_surfaces_as_another_exception_still_exits_130():
+    """Ctrl-C while TensorFlow unwinds a context: its tf_stack asserts ("Concurrent access?")
+    and the KeyboardInterrupt becomes an AssertionError. The binary must still say it was
+    interrupted and exit 130, not print a traceback and exit 1."""
+    code = (
+        "import signal\n"
+        "from tfprune.experiment.flags import run_binary\n"
+        "def main(argv):\n"
+        "    try:\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise AssertionError('Concurrent access?')\n"
+        "run_binary(main)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "interrupted:" in proc.stderr and "Traceback" not in proc.stderr

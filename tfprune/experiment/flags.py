@@ -260,7 +260,14 @@ def run_binary(main) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, on_sigint)
         try:
-            return main(argv)
+            try:
+                return main(argv)
+            except Exception as e:
+                # The interrupt can surface as another exception: TensorFlow's tf_stack asserts
+                # ("Concurrent access?") when a KeyboardInterrupt unwinds through its context.
+                if interrupt["at"] is not None:
+                    raise KeyboardInterrupt from e
+                raise
         except KeyboardInterrupt:
             interrupt["handled"] = True
             print("\ninterrupted: every file written so far is complete (atomic writes); rerun the same command "
