@@ -91,6 +91,7 @@ def _is_keras3_module(module) -> bool:
 
 def _register_now() -> None:
     importlib.import_module("tfprune._keras3.masked")  # its classes register themselves with Keras
+    importlib.import_module("tfprune._keras3.wann_layers")  # so do the weight-agnostic network's layers
 
 
 class _RegisterOnKerasImport(ImportHook):
@@ -107,7 +108,7 @@ class _RegisterOnKerasImport(ImportHook):
 
 def register_keras_classes() -> None:
     """Makes tfprune's serializable Keras 3 classes (``tfprune>MaskedLayer``,
-    ``tfprune>MaskConstraint``) known to Keras, so that ``keras.saving.load_model`` loads a masked
+    ``tfprune>MaskConstraint``, the ``tfprune>Wann...`` layers) known to Keras, so that ``keras.saving.load_model`` loads a masked
     model's ``.keras`` file with no custom objects or scope, in any process that imported tfprune.
 
     Keras imports the module of a custom class only for its own packages, so the classes must be

@@ -5,11 +5,11 @@ an activation per hidden unit; every connection carries the same shared weight `
 network is judged at several values of ``w`` at once. :func:`search` (:mod:`~tfprune.wann.evolution`) evolves them from minimal
 networks (:mod:`~tfprune.wann.genome`, :mod:`~tfprune.wann.mutation`,
 :mod:`~tfprune.wann.ranking`, :mod:`~tfprune.wann.evaluate`); :func:`build_model` /
-:func:`build_ticket` turn the result into a tf_keras model (:mod:`~tfprune.wann.keras_model`),
+:func:`build_ticket` turn the result into a tf_keras or Keras 3 model (:mod:`~tfprune.wann.keras_model`),
 :mod:`~tfprune.wann.plots` draws it. See ``docs/wann.md``.
 
 Only :mod:`~tfprune.wann.keras_model` (and so :func:`build_model`, :func:`build_ticket`,
-:func:`masks`) imports TensorFlow, on first use.
+:func:`masks`) imports Keras (and TensorFlow for tf_keras), on first use.
 """
 import importlib
 
