@@ -133,9 +133,13 @@ class TfKerasNet:
         return objective(OPS, y, tf.nest.flatten(self.clone(x, training=False)))
 
     def _function(self, key, fn):
-        if key not in self._traced:
-            self._traced[key] = tf.function(fn, reduce_retracing=True) if self.compiled else fn
-        return self._traced[key]
+        """``fn`` eagerly on its first use, traced from its second: a one-shot scorer (SNIP, GraSP)
+        never pays for a trace it would use once; an iterative one (SynFlow, the mask searches)
+        traces once."""
+        if key in self._traced:
+            return self._traced[key]
+        self._traced[key] = tf.function(fn, reduce_retracing=True) if self.compiled else fn
+        return fn
 
     def _gradient_fn(self, objective):
         def gradient(x, y):
