@@ -156,6 +156,8 @@ def count_layers(model, masks: "Mapping[str, np.ndarray] | None" = None, block=N
     masks = dict(masks or {})
     counts, notes = [], []
     for layer, inner in seam.top_layers(model):
+        if not inner.built:  # never called: no weights, no work
+            continue
         kind = seam.layer_kind(layer)
         if kind not in COUNTED_KINDS:
             if inner.count_params() and kind not in ("batchnorm", "normalization", "prelu"):
