@@ -1,6 +1,7 @@
 """Energy per inference (tfprune.energy) against hand counts: a 2-layer MLP (dense, with a
 hand-made mask, SRAM and DRAM, float32 / float16 / int8), a conv layer, block masks, structured
-pruning, the reports that carry an estimate, and bad input.
+pruning, the reports that carry an estimate, Keras 3 models (TensorFlow and JAX backends, one
+process each: tests/keras3_energy_checks.py) against their tf_keras twins, and bad input.
 
 Default costs (pJ): float32 MAC 3.7 + 0.9 = 4.6, float16 MAC 1.1 + 0.4 = 1.5, int8 MAC
 0.2 + 0.1 = 0.3; register 1 per 32-bit access, 2 reads per MAC; SRAM 5, DRAM 640 per 32-bit
@@ -179,6 +180,55 @@ def test_layers_not_counted_are_named():
     e = tfprune.estimate_energy(model, masks={})
     assert [r.name for r in e.rows] == ["fc"] and e.rows[0].macs == 5 * 8 * 3
     assert e.notes == ("mha (MultiHeadAttention) not counted",) and "note: mha" in str(e)
+
+
+# ------------------------------------------------------------------ Keras 3 (one process per backend)
+
+def keras3_twins():
+    """The tf_keras twins of tests/keras3_energy_checks.py's models (same names and shapes)."""
+    keras.utils.set_random_seed(0)
+    i = keras.Input((6, 6, 2))
+    x = L.Conv2D(3, 3, name="conv")(i)                                        # 6x6x2 -> 4x4x3: 864 MACs
+    x = L.DepthwiseConv2D(3, name="dw")(x)                                    # -> 2x2x3: 4 x 9 x 3 = 108
+    x = L.Conv2DTranspose(2, 2, strides=2, name="up")(x)                      # -> 4x4x2: 2x2 x 2x2x2x3 = 96
+    x = L.SeparableConv2D(4, 3, padding="same", name="sep")(x)                # 16 x 9 x 2 + 16 x 2 x 4 = 416
+    x = L.Flatten(name="flat")(L.BatchNormalization(name="bn")(x))
+    return {"mlp": mlp(), "conv": keras.Model(i, L.Dense(2, name="fc")(x))}  # fc: 64 x 2 = 128
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_keras3_models_count_as_their_tf_keras_twins(backend, tmp_path):
+    import dataclasses
+    import os
+    import subprocess
+    import sys
+
+    twins, rng = keras3_twins(), np.random.default_rng(0)
+    masks = {name: {key: (rng.random(m.shape) < 0.4).astype(np.float32) for key, m in tfprune.get_masks(model).items()}
+             for name, model in twins.items()}
+    np.savez(tmp_path / "masks.npz", **{f"{n}/{k}": m for n, d in masks.items() for k, m in d.items()})
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_USE_LEGACY_KERAS")}
+    env.update(PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
+    result = subprocess.run([sys.executable, os.path.join(root, "tests", "keras3_energy_checks.py"),
+                             str(tmp_path / "masks.npz")], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["backend"] == backend
+    for name, model in twins.items():
+        dense, sparse = tfprune.estimate_energy(model, masks={}), tfprune.estimate_energy(model, masks[name])
+        assert dense.macs == {"mlp": 18, "conv": 864 + 108 + 96 + 416 + 128}[name]
+        assert sparse.macs < dense.macs
+        for kind, want in (("dense", dense), ("masks", sparse), ("wrapped", sparse), ("report", sparse)):
+            case = got[name][kind]
+            assert case["macs"] == want.macs and case["notes"] == list(want.notes) == [], (name, kind)
+            assert case["totals"] == pytest.approx(totals(want), rel=1e-12, abs=1e-9), (name, kind)
+            assert case["counts"] == [dataclasses.asdict(r) for r in want.rows], (name, kind)
+        expected = [dataclasses.asdict(c) for c in count_layers(model, masks[name])[0]]
+        assert got[name]["count_layers"] == expected
+    macs = {k: v for k, v in got["conv"]["layer_macs"].items() if not k.startswith("input_layer")}
+    assert macs == {"masked_conv": 864, "dw": 108, "masked_up": 96, "sep": 416, "bn": 0, "flat": 0, "masked_fc": 128}
+    assert round(totals(tfprune.estimate_energy(twins["mlp"], masks={}))[-1], 6) == 268.8   # the hand count above
 
 
 def test_tflite_quantization_types_and_block_layout():

@@ -58,7 +58,7 @@ class SparsityReport:
     rows: "tuple[LayerRow, ...]"
     not_prunable: "tuple[LayerRow, ...]" = ()
     #: energy per inference of the masked model (:func:`tfprune.estimate_energy`, float32, default
-    #: costs; unstructured masks priced element-sparse); None for Keras 3 models
+    #: costs; unstructured masks priced element-sparse; tf_keras and Keras 3 models)
     energy: "EnergyEstimate | None" = None
 
     @property
@@ -187,13 +187,18 @@ def sparsity_report(model, masks: "Mapping[str, np.ndarray] | None" = None, chec
 def _keras3_report(model, masks) -> SparsityReport:
     """A Keras 3 model: a row per prunable (or masked) kernel by key, and a "not prunable" row per
     weight matrix left dense, with the reason in its note (all its entries counted as kept).
-    Paths are not counted (``paths`` is None): only "no weight left" flags a collapse."""
-    from tfprune._keras3 import masked
+    Paths are not counted (``paths`` is None): only "no weight left" flags a collapse. ``energy``:
+    as for tf_keras (:func:`tfprune.estimate_energy`)."""
+    from tfprune._keras3 import layers, masked
 
     rows, dense = masked.report_rows(model, masks)
+    full = masked.get_masks(model)
+    if masks is not None:
+        full.update(masked.check_masks(model, masks, layers.prunable_kernels(model, include=layers.INCLUDE_CHOICES)))
     return SparsityReport(
         tuple(LayerRow(key, shape, params, kept, kept / params if params else 1.0, None) for key, shape, params, kept in rows),
-        tuple(LayerRow(key, shape, params, params, 1.0, None, note) for key, shape, params, note in dense))
+        tuple(LayerRow(key, shape, params, params, 1.0, None, note) for key, shape, params, note in dense),
+        estimate_energy(model, full))
 
 
 def _not_prunable_rows(model) -> "tuple[LayerRow, ...]":

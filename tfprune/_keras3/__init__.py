@@ -10,6 +10,7 @@ models, on the TensorFlow, JAX and PyTorch backends, are handled here:
   matrices are left dense (and why);
 * :mod:`tfprune._keras3.masked`: fixed 0/1 masks held by the model (``apply_masks``,
   ``get_masks``, ``strip``), enforced after every optimizer step and saved in ``.keras`` files;
+* :mod:`tfprune._keras3.counts`: layer families and symbolic shapes, for :mod:`tfprune.energy`;
 * :mod:`tfprune._keras3.training`: what training loops need (top-level layers, clones, fresh
   re-seeded initial weights, the random seed), for :mod:`tfprune.lottery` and the harness.
 

@@ -12,7 +12,7 @@ compute vs memory. It is an estimate for comparing models, not a measurement of 
 * :mod:`~tfprune.energy.estimate`: :class:`LayerCount` -> :func:`estimate` -> :class:`EnergyEstimate`
   (the formulas);
 * :mod:`~tfprune.energy.counts`: :func:`layer_macs`, :func:`count_layers`, :func:`with_mask` and
-  :func:`estimate_energy` (a tf_keras model and its masks).
+  :func:`estimate_energy` (a tf_keras or Keras 3 model and its masks).
 
 ``tfprune.sparsity_report``, ``tfprune.structured.prune``'s report and ``tflite_export.export``'s
 report carry an estimate (``report.energy``; before and after for structured pruning).

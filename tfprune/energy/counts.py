@@ -5,7 +5,8 @@ on a vector (the product of the leading dimensions on a sequence), ``H_out x W_o
 convolution (``H_out x W_out x k_h x k_w x C_in x C_out`` MACs; depthwise and separable alike)
 and ``H_in x W_in`` for a transposed convolution. A masked layer keeps ``reuse x kept`` of them
 (unstructured sparsity: only kept weights are multiplied; block sparsity: every weight of a kept
-block). Counted: Dense, Conv1D/2D/3D, their transposes, depthwise and separable convolutions;
+block). Counted: Dense, Conv1D/2D/3D, their transposes, depthwise and separable convolutions,
+in tf_keras and Keras 3 models alike (Keras 3 shapes: :mod:`tfprune._keras3.counts`);
 EinsumDense, attention and nested models are named in the notes, not counted.
 """
 from __future__ import annotations
@@ -25,8 +26,36 @@ def _prod(values) -> int:
     return int(np.prod([int(v) for v in values], dtype=np.int64)) if len(values) else 1
 
 
+class _TfKeras:
+    """The tf_keras seam for counting (:mod:`tfprune._keras`); Keras 3's is :mod:`tfprune._keras3.counts`."""
+
+    @staticmethod
+    def layer_kind(layer):
+        return _keras.layer_kind(_keras.inner_layer(layer))
+
+    @staticmethod
+    def inner_layer(layer):
+        return _keras.inner_layer(layer)
+
+    @staticmethod
+    def shapes(layer):
+        return _shapes(_keras.inner_layer(layer))
+
+    @staticmethod
+    def top_layers(model):
+        _keras.check_model(model)
+        return [(layer, _keras.inner_layer(layer)) for layer in model.layers]
+
+
+def _seam(obj):
+    if _keras3.is_keras3(obj):
+        from tfprune._keras3 import counts
+        return counts
+    return _TfKeras
+
+
 def _shapes(layer):
-    """``(input shape, output shape)`` of a layer called once on known shapes, else None."""
+    """``(input shape, output shape)`` of a tf_keras layer called once on known shapes, else None."""
     try:
         in_shape, out_shape = tuple(layer.input_shape), tuple(layer.output_shape)
     except (AttributeError, RuntimeError):
@@ -36,34 +65,46 @@ def _shapes(layer):
     return in_shape, out_shape
 
 
+def _spatial(layer, shape) -> "tuple[int, ...]":
+    """The spatial dimensions of a convolution's input or output ``shape`` (batch included)."""
+    return shape[2:] if getattr(layer, "data_format", "channels_last") == "channels_first" else shape[1:-1]
+
+
 def layer_macs(layer) -> int:
-    """Multiply-accumulates of one forward pass of ``layer`` for a single example (0 for layers
-    without a Dense/convolution kernel or with unknown shapes)."""
-    shapes = _shapes(layer)
-    if shapes is None:
-        return 0
-    in_shape, out_shape = shapes
-    kind = _keras.layer_kind(layer)
+    """Multiply-accumulates of one forward pass of ``layer`` (tf_keras or Keras 3, wrapped or not)
+    for a single example (0 for layers without a Dense/convolution kernel or with unknown shapes)."""
+    seam = _seam(layer)
+    shapes, kind = seam.shapes(layer), seam.layer_kind(layer)
+    return 0 if shapes is None else _macs(seam.inner_layer(layer), kind, *shapes)
+
+
+def _macs(layer, kind, in_shape, out_shape) -> int:
     if kind == "dense":
         return _prod(in_shape[1:-1]) * in_shape[-1] * out_shape[-1]
     if kind in ("depthwise", "separable"):
-        kernel = tuple(layer.depthwise_kernel.shape)
-        spatial = _prod(out_shape[1:-1])
+        kernel = tuple(_depthwise_kernel(layer).shape)  # [..., in, multiplier]
+        spatial = _prod(_spatial(layer, out_shape))
         depthwise = spatial * _prod(kernel[:-2]) * kernel[-2] * kernel[-1]
         return depthwise + (spatial * kernel[-2] * kernel[-1] * out_shape[-1] if kind == "separable" else 0)
     if kind == "transposed":
         kernel = tuple(layer.kernel.shape)  # [..., out, in]
-        return _prod(in_shape[1:-1]) * _prod(kernel)
+        return _prod(_spatial(layer, in_shape)) * _prod(kernel)
     if kind == "conv":
         kernel = tuple(layer.kernel.shape)  # [..., in / groups, out]
-        return _prod(out_shape[1:-1]) * _prod(kernel)
+        return _prod(_spatial(layer, out_shape)) * _prod(kernel)
     return 0
+
+
+def _depthwise_kernel(layer):
+    """A depthwise or separable convolution's depthwise kernel (Keras 3's DepthwiseConv calls it ``kernel``)."""
+    kernel = getattr(layer, "depthwise_kernel", None)
+    return layer.kernel if kernel is None else kernel
 
 
 def _kernel_params(layer, kind) -> int:
     if kind in ("depthwise", "separable"):
         extra = _prod(layer.pointwise_kernel.shape) if kind == "separable" else 0
-        return _prod(layer.depthwise_kernel.shape) + extra
+        return _prod(_depthwise_kernel(layer).shape) + extra
     return _prod(layer.kernel.shape)
 
 
@@ -104,27 +145,27 @@ def with_mask(count: LayerCount, mask, block=None, sparse: "bool | None" = None)
 
 def count_layers(model, masks: "Mapping[str, np.ndarray] | None" = None, block=None
                  ) -> "tuple[list[LayerCount], list[str]]":
-    """``(counts, notes)`` for the top-level layers of a tf_keras ``model`` (wrapped or plain).
+    """``(counts, notes)`` for the top-level layers of a tf_keras or Keras 3 (Sequential or
+    Functional) ``model``, wrapped or plain.
 
     ``masks``: ``{layer name: 0/1 kernel mask}`` for the layers to count as sparse (others are
     dense; None: all dense); ``block``: count them in blocks (see :func:`with_mask`). ``notes``
     names each layer with weights that is not counted, and why.
     """
-    if _keras3.is_keras3(model):
-        raise ValueError(f"model: got a Keras 3 {type(model).__name__}; allowed: a tf_keras model (Keras 3 models "
-                         "are not counted yet).")
-    _keras.check_model(model)
+    seam = _seam(model)
     masks = dict(masks or {})
     counts, notes = [], []
-    for layer in model.layers:
-        inner = _keras.inner_layer(layer)
-        kind = _keras.layer_kind(inner)
+    for layer, inner in seam.top_layers(model):
+        if not inner.built:  # never called: no weights, no work
+            continue
+        kind = seam.layer_kind(layer)
         if kind not in COUNTED_KINDS:
             if inner.count_params() and kind not in ("batchnorm", "normalization", "prelu"):
                 notes.append(f"{inner.name} ({type(inner).__name__}) not counted")
             continue
-        macs, shapes, params = layer_macs(inner), _shapes(inner), _kernel_params(inner, kind)
-        if not macs or shapes is None or macs % params:
+        shapes, params = seam.shapes(layer), _kernel_params(inner, kind)
+        macs = 0 if shapes is None else _macs(inner, kind, *shapes)
+        if not macs or macs % params:
             notes.append(f"{inner.name} ({type(inner).__name__}) not counted: input/output shapes unknown")
             continue
         count = LayerCount(inner.name, params, macs // params, _prod(shapes[0][1:]), _prod(shapes[1][1:]))
@@ -136,7 +177,7 @@ def count_layers(model, masks: "Mapping[str, np.ndarray] | None" = None, block=N
 def estimate_energy(model, masks: "Mapping[str, np.ndarray] | None" = None, *, block=None, dtype: str = "float32",
                     costs=None, activation_dtype: "str | None" = None, compute_dtype: "str | None" = None
                     ) -> EnergyEstimate:
-    """Energy per inference of a tf_keras ``model`` (see :mod:`tfprune.energy`).
+    """Energy per inference of a tf_keras or Keras 3 ``model`` (see :mod:`tfprune.energy`).
 
     ``masks``: default the model's own (its wrappers' masks, or a plain model's nonzeros:
     :func:`tfprune.get_masks`); ``block``: price masked Dense kernels block-sparse in ``(rows,

@@ -1,0 +1,65 @@
+"""What :mod:`tfprune.energy` needs to count a Keras 3 model: each top-level layer's family, the
+layer behind a mask wrapper, and input/output shapes from the layer's symbolic call.
+
+Keras 3 layers have no ``input_shape``: a layer's shapes are those of the tensors it was called
+on in the model's graph (``layer.input.shape`` / ``layer.output.shape``). A masked layer's are
+its wrapper's (the wrapper is what the graph calls; the layer inside may never be called
+symbolically). The families are the names :func:`tfprune._keras.layer_kind` uses.
+"""
+from __future__ import annotations
+
+import keras
+
+from tfprune._keras3.layers import check_model, is_masked_layer
+
+_L = keras.layers
+# first match wins: transposed, depthwise and separable convolutions before the plain ones
+_KINDS = (
+    ("transposed", ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")),
+    ("separable", ("SeparableConv1D", "SeparableConv2D")),
+    ("depthwise", ("DepthwiseConv1D", "DepthwiseConv2D")),
+    ("dense", ("Dense",)),
+    ("conv", ("Conv1D", "Conv2D", "Conv3D")),
+    ("einsum", ("EinsumDense",)),
+    ("attention", ("MultiHeadAttention",)),
+    ("batchnorm", ("BatchNormalization",)),
+    ("normalization", ("LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization")),
+    ("prelu", ("PReLU",)),
+)
+_CLASSES = tuple((kind, tuple(getattr(_L, n) for n in names if hasattr(_L, n))) for kind, names in _KINDS)
+
+
+def layer_kind(layer) -> "str | None":
+    """The family of a Keras 3 ``layer`` (a mask wrapper seen through): ``"dense"``, ``"conv"``,
+    ``"transposed"``, ``"depthwise"``, ``"separable"``, ``"einsum"``, ``"attention"``,
+    ``"batchnorm"``, ``"normalization"``, ``"prelu"``, or None."""
+    layer = inner_layer(layer)
+    return next((kind for kind, classes in _CLASSES if isinstance(layer, classes)), None)
+
+
+def inner_layer(layer):
+    """The user's layer behind tfprune's mask wrapper, or ``layer`` itself."""
+    return layer.layer if is_masked_layer(layer) else layer
+
+
+def shapes(layer):
+    """``(input shape, output shape)`` of the layer's first call (on one tensor; a layer shared
+    by two models, such as the layers ``apply_masks`` leaves unwrapped, has the same shapes in
+    both), all dimensions but the batch known; else None."""
+    try:
+        inputs, outputs = layer.input, layer.output
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    if not hasattr(inputs, "shape") or not hasattr(outputs, "shape"):
+        return None
+    in_shape, out_shape = tuple(inputs.shape), tuple(outputs.shape)
+    if any(d is None for d in in_shape[1:] + out_shape[1:]):
+        return None
+    return in_shape, out_shape
+
+
+def top_layers(model) -> "list[tuple[object, object]]":
+    """``[(top-level layer, the layer behind it)]`` of a built Keras 3 ``model`` (input layers
+    left out); a one-line error for anything else."""
+    check_model(model)
+    return [(layer, inner_layer(layer)) for layer in model.layers if not isinstance(layer, _L.InputLayer)]
