@@ -153,6 +153,12 @@ def check_sequential_block_sparse_dense_smaller_than_dense_export(tmp):
     assert [info.block for info in report.layers if info.kind == "Dense"] == ["(4,1)", "(4,1)"]
     encodings = {t.layer: t.final_encoding for t in report.tensors}
     assert encodings == {"conv0": "CSR", "fc0": "block 1x4", "fc1": "block 1x4"}, encodings
+    # the file's energy: the block-sparse Dense layers priced sparse, the CSR conv (densified at load) dense
+    rows = {r.name: r for r in report.energy.rows}
+    dense = {r.name: r for r in tfprune.estimate_energy(sequential_model()).rows}  # plain holds zeros now
+    assert rows["conv0"].stored == "dense" and rows["conv0"].macs == dense["conv0"].macs, report.energy
+    assert all(rows[n].stored.startswith("block") and rows[n].macs < dense[n].macs for n in ("fc0", "fc1")), \
+        report.energy
     x = np.random.default_rng(2).standard_normal((16, 12, 12, 1)).astype(np.float32)
     ref = keras_outputs(model, x)
     (name,) = tfprune.keras_utils.input_names(model)

@@ -13,7 +13,8 @@ What the file really does:
   once when the model is loaded: every inference reads and multiplies them dense, so they are
   priced dense (a smaller file, not less energy); so is every weight written dense.
 
-tf_keras models only (Keras 3 models: ``report.energy`` is None).
+tf_keras models and Keras 3 models (exported on the TensorFlow backend, or rebuilt there from
+the JAX / PyTorch ones).
 """
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ def _keras_block(encoding: str):
 
 def estimate(model, report):
     """The :class:`tfprune.EnergyEstimate` of the file ``report`` describes, for the stripped
-    tf_keras ``model`` it was converted from (None for a Keras 3 model)."""
+    tf_keras or Keras 3 ``model`` it was converted from (None for anything else)."""
     from tfprune import energy, keras_utils  # pylint: disable=import-outside-toplevel
 
     from .keras_side import float_kernels  # pylint: disable=import-outside-toplevel
 
-    if not keras_utils.is_keras_model(model):
+    if not (keras_utils.is_keras_model(model) or keras_utils.is_keras3_model(model)):
         return None
     counts, notes = energy.count_layers(model)  # all dense; block-sparse layers below
     blocks = {}
