@@ -104,3 +104,16 @@ def test_lottery_cells_come_from_one_trajectory_per_seed(tmp_path):
     assert [r["method_info"]["level"] for r in results] == [1, 2]
     assert [round(r["sparsity"], 3) for r in results] == [0.5, 0.75]
     assert os.path.isdir(tmp_path / "cells" / "lottery" / "trajectory" / "seed0" / "run" / "level_2")
+
+
+def test_obd_cells_come_from_one_trajectory_per_seed(tmp_path):
+    """--methods=obd in the sweep: one Train-(Prune-Finetune)^n run by OBD saliency per seed, each
+    cell the level at its sparsity, the criterion recorded in the run."""
+    base = training.Config(dataset="synthetic", epochs=1, max_train=128, max_test=32, verbose=0,
+                           settings={"prune_fraction": 0.5, "obd_per_class": 3})
+    results = sweep.run_grid(base, str(tmp_path), ["obd"], [0.5, 0.75], [0], log=lambda *_: None)
+    assert [r["method_info"]["level"] for r in results] == [1, 2]
+    assert [round(r["sparsity"], 3) for r in results] == [0.5, 0.75]
+    run = tmp_path / "cells" / "obd" / "trajectory" / "seed0" / "run"
+    with open(run / "config.json") as f:
+        assert json.load(f)["config"]["criterion"] == "obd"
