@@ -4,7 +4,8 @@ For VGG-16-bn with 100 classes on CIFAR-100 shapes (32x32x3), initialised with P
 untruncated Kaiming normal (``tfprune.experiment.models.vgg16_bn``), every method prunes globally
 to compression 10^c (density 10^-c) for c on a grid of step 0.25; the result is the highest c
 before the first grid point at which some layer keeps no weight ("max compression before layer
-collapse"). Random, magnitude, SNIP and GraSP are one-shot, so they are scored once and their masks
+collapse"); ``--bisect`` finds that point by bisection (exact if collapse is monotone in c).
+Random, magnitude, SNIP and GraSP are one-shot, so they are scored once and their masks
 at every c come from the same scores (nested); SynFlow runs its 100 rounds for every c. SNIP and
 GraSP score random images (no CIFAR-100 here; noted in the table) with random labels.
 
@@ -28,6 +29,9 @@ flags.DEFINE_float("max_compression", 7.0, "largest log10 compression tried.", l
 flags.DEFINE_integer("per_class", 2, "SNIP/GraSP: random examples per class (100 classes).", lower_bound=1)
 flags.DEFINE_integer("classes", 100, "output classes (CIFAR-100: 100).", lower_bound=2)
 flags.DEFINE_float("width", 1.0, "width multiplier of VGG-16-bn (1.0: the paper's network).", lower_bound=0.01)
+flags.DEFINE_bool("bisect", False, "find the first collapse by bisection over the grid (log2 of the grid's length "
+                  "mask computations instead of one per point); exact when collapse is monotone in the compression, "
+                  "as it is for the one-shot methods (nested masks).")
 flags.DEFINE_string("out", None, "write the markdown table here (atomically).")
 
 PAPER = {"random": 3.33, "magnitude": 2.75, "snip": 3.58, "grasp": 3.58, "synflow": 5.92}
@@ -53,6 +57,12 @@ def max_compression(method, model, data, loss, seed, grid):
                                         **options)
         keep = get_scorer(method).keep
         make = lambda c: allocate(scores, 1.0 - 10.0 ** -c, keep=keep)  # noqa: E731
+    if FLAGS.bisect:  # grid[lo] does not collapse (lo = -1: compression 0), grid[hi] does (hi = len: none does)
+        lo, hi = -1, len(grid)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if collapsed(make(grid[mid])) else (mid, hi)
+        return grid[lo] if lo >= 0 else 0.0
     last = 0.0
     for c in grid:
         if collapsed(make(c)):

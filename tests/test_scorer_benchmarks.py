@@ -34,3 +34,7 @@ def test_layer_collapse_magnitude_collapses_before_random(tmp_path):
     found = {m.group(1): float(m.group(2)) for m in re.finditer(r"\| (random|magnitude) \| ([\d.]+) \|", text)}
     assert found["magnitude"] < found["random"], text
     assert found["random"] <= 4.0
+    bisected = run("layer_collapse.py", ["--methods=random,magnitude", "--seeds=0", "--width=0.125", "--classes=10",
+                                         "--max_compression=4", "--bisect"])
+    assert {m.group(1): float(m.group(2)) for m in re.finditer(r"\| (random|magnitude) \| ([\d.]+) \|",
+                                                               bisected)} == found  # nested masks: monotone
