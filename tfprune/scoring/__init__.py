@@ -16,9 +16,9 @@ from tfprune.scoring.registry import Scorer, get_scorer, lazy, register_scorer, 
 register_scorer("random", lazy("tfprune.scoring.random", "make_random"), needs_data=False, options=("seed", "include"))
 register_scorer("magnitude", lazy("tfprune.scoring.magnitude", "make_magnitude"), needs_data=False,
                 options=("include",))
-register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), needs_data=True, options=("include",))
+register_scorer("snip", lazy("tfprune.scoring.snip", "make_snip"), needs_data=True, options=("include", "strategy"))
 register_scorer("grasp", lazy("tfprune.scoring.grasp", "make_grasp"), needs_data=True, keep="lowest",
-                options=("temperature", "include"))
+                options=("temperature", "include", "strategy"))
 # Optimal Brain Damage: ½·h_kk·w², for trained networks (estimator: gauss_newton, exact, hutchinson, fisher).
 register_scorer("obd", lazy("tfprune.scoring.obd", "make_obd"), needs_data=True,
                 options=("estimator", "samples", "seed", "max_weights", "include"))

@@ -108,6 +108,8 @@ class TfKerasNet:
     """See :class:`tfprune.scoring.nets.Net`."""
 
     ops = OPS
+    # how the passes over the batches are combined (one device; replicas: scoring/_distributed.py)
+    _accumulate = staticmethod(_accumulate)
 
     def __init__(self, clone, batches, compiled: bool = True, source=None, absolute: bool = False):
         kernels = _keras.prunable_kernels(clone)
@@ -151,7 +153,7 @@ class TfKerasNet:
     def gradient(self, kernels, objective, batches=None) -> "dict[str, np.ndarray]":
         self._set(kernels)
         fn = self._function(("gradient", objective), self._gradient_fn(objective))
-        grads = _accumulate(self.batches if batches is None else batches, fn)
+        grads = self._accumulate(self.batches if batches is None else batches, fn)
         return {n: np.asarray(g) for n, g in zip(self.names, grads)}  # read-only views, no copy
 
     def masked_gradient(self, masks, objective):
@@ -170,7 +172,7 @@ class TfKerasNet:
                 variable.assign(variable * tf.cast(mask, variable.dtype))
         self._held = masks
         fn = self._function(("gradient", objective), self._gradient_fn(objective))
-        grads = _accumulate(self.batches, fn)
+        grads = self._accumulate(self.batches, fn)
         return ({n: np.asarray(v.read_value()) for n, v in zip(self.names, self._variables)},
                 {n: np.asarray(g) for n, g in zip(self.names, grads)})
 
@@ -186,7 +188,7 @@ class TfKerasNet:
         self._set(kernels)
         fn = self._function(("hessian_gradient", objective), hessian_gradient)
         g = [tf.convert_to_tensor(np.asarray(g[n], self.dtype)) for n in self.names]
-        return {n: np.asarray(h) for n, h in zip(self.names, _accumulate(self.batches, lambda x, y: fn(x, y, g)))}
+        return {n: np.asarray(h) for n, h in zip(self.names, self._accumulate(self.batches, lambda x, y: fn(x, y, g)))}
 
 
     def squared_gradients(self, kernels, objective, batches=None) -> "dict[str, np.ndarray]":
@@ -204,7 +206,7 @@ class TfKerasNet:
         parts = [tf.nest.map_structure(lambda t: t[i:i + chunk], (x, y))
                  for x, y in (self.batches if batches is None else batches)
                  for i in range(0, int(tf.nest.flatten(x)[0].shape[0]), chunk)]
-        return {n: s.numpy() for n, s in zip(self.names, _accumulate(parts, fn))}
+        return {n: s.numpy() for n, s in zip(self.names, self._accumulate(parts, fn))}
 
 
 def loss_net(model, batches, strip_softmax=False) -> TfKerasNet:

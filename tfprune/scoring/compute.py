@@ -31,6 +31,10 @@ def make_score_fn(model, method, data=None, loss=None, **options):
         batches = as_batches(model, data)
         loss_fn = resolve_loss(model, loss)
         check_labels(model, batches, loss_fn)  # before any gradient work
+        if options.get("strategy") is not None:  # per-replica passes (tfprune/scoring/_distributed.py)
+            from tfprune.scoring import _distributed
+            _distributed.check_strategy(options["strategy"], model)
+            loss_fn = _distributed.replica_loss(loss_fn)
     return scorer, scorer.make(model, batches, loss_fn, **options)
 
 

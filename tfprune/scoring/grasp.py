@@ -35,9 +35,9 @@ def tempered_loss(loss, temperature):
     return objective
 
 
-def make_grasp(model, data, loss, *, temperature=200.0, include=()):
+def make_grasp(model, data, loss, *, temperature=200.0, include=(), strategy=None):
     temperature = checks.positive_number(temperature, "temperature")
-    net = nets.loss_net(model, data, strip_softmax=True, include=include)
+    net = nets.loss_net(model, data, strip_softmax=True, include=include, strategy=strategy)
     base = nets.kernel_values(model, include=include)
     objective = tempered_loss(loss, temperature)
 

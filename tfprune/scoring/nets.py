@@ -116,10 +116,17 @@ def kernel_values(model, masks: "Mapping[str, np.ndarray] | None" = None, includ
     return values
 
 
-def loss_net(model, batches, strip_softmax: bool = False, include=()):
+def loss_net(model, batches, strip_softmax: bool = False, include=(), strategy=None):
     """A net of ``model`` as it is (float16 layers compute in float32), fed ``batches``; with
-    ``strip_softmax`` the outputs are the pre-softmax logits."""
+    ``strip_softmax`` the outputs are the pre-softmax logits. With a ``tf.distribute`` ``strategy``
+    (tf_keras models) each batch is split across its replicas and the per-replica sums are
+    all-reduced (:mod:`tfprune.scoring._distributed`)."""
     include = _include(model, include)
+    if strategy is not None:
+        from tfprune.scoring import _distributed
+        if include:
+            raise ValueError(f"include: got {include!r}; distributed scoring (strategy=) takes tf_keras models only.")
+        return _distributed.loss_net(model, batches, strip_softmax, strategy)
     if include:
         return _impl(model).loss_net(model, batches, strip_softmax, include)
     return _impl(model).loss_net(model, batches, strip_softmax)

@@ -19,8 +19,8 @@ def mean_loss(loss):
     return objective
 
 
-def make_snip(model, data, loss, *, include=()):
-    net = nets.loss_net(model, data, include=include)
+def make_snip(model, data, loss, *, include=(), strategy=None):
+    net = nets.loss_net(model, data, include=include, strategy=strategy)
     objective = mean_loss(loss)
 
     def score(masks=None):
