@@ -165,6 +165,14 @@ def tfkeras_scores(tf, keras, strategy):
         assert overlap(a, b) >= 0.999, (method, overlap(a, b))
         print(f"  {method}: kept-set overlap {overlap(a, b):.6f}, identical {all(np.array_equal(a[k], b[k]) for k in a)}")
         ok(f"tf_keras MirroredStrategy {method} scores")
+    # several batches, uneven per-replica slices (16, 16, 5 examples: 8+8, 8+8, 2+3)
+    uneven = tf.data.Dataset.from_tensor_slices((x[:37], y[:37])).batch(16)
+    for method in ("snip", "grasp"):
+        one = tfprune.compute_scores(model, method, data=uneven, loss=loss)
+        two = tfprune.compute_scores(model, method, data=uneven, loss=loss, strategy=strategy)
+        for key in one:
+            assert np.allclose(two[key], one[key], atol=1e-5 * np.abs(one[key]).max(), rtol=1e-4), (method, key)
+    ok("tf_keras MirroredStrategy scores over uneven batches")
     try:
         tfprune.compute_scores(model, "snip", data=(x[:1], y[:1]), loss=loss, strategy=strategy)
     except ValueError as error:
