@@ -150,7 +150,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             so one scoring round is the default; with ``rounds=R`` the kept count per group goes
             from M down to N over R rounds (round r keeps ``M - round((M - N)·r/R)``).
         **options: method options (``temperature`` for GraSP, ``input_shape`` for SynFlow;
-            ``include=("embedding",)``: also score and mask Embedding tables, Keras 3 models only).
+            ``include=("embedding",)``: also score and mask Embedding tables, Keras 3 models only;
+            ``strategy=``: SNIP/GraSP passes on a ``tf.distribute`` strategy's replicas, tf_keras).
 
     Returns:
         ``{key: float32 0/1 array of the kernel's shape}``; the keys are the original layer

@@ -13,6 +13,7 @@ from tfprune.scoring.registry import Scorer, get_scorer, lazy, register_scorer, 
 
 # The built-in methods (their modules, and TensorFlow, are imported when a method is first used).
 # ``include=("embedding",)``: also score Embedding tables (Keras 3 models; see tfprune.scoring.nets).
+# ``strategy=``: a tf.distribute strategy whose replicas share the passes (tf_keras; scoring/_distributed.py).
 register_scorer("random", lazy("tfprune.scoring.random", "make_random"), needs_data=False, options=("seed", "include"))
 register_scorer("magnitude", lazy("tfprune.scoring.magnitude", "make_magnitude"), needs_data=False,
                 options=("include",))

@@ -68,7 +68,9 @@ def compute_scores(model, method, data=None, loss=None, masks=None, **options):
         masks: optional ``{layer: 0/1 array}``; masked weights are zero in the forward pass.
             Defaults to the model's own masks if it is wrapped.
         **options: the method's options (``seed`` for random, ``temperature`` for GraSP,
-            ``input_shape`` for SynFlow).
+            ``input_shape`` for SynFlow; ``strategy``, a ``tf.distribute.Strategy``, for SNIP and
+            GraSP on tf_keras models: each batch is split across its replicas and the
+            per-replica gradients are all-reduced, see docs/distributed.md).
 
     Returns:
         ``{original layer name: np.ndarray}`` with each kernel's shape. For SynFlow this is a

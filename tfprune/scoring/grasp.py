@@ -10,7 +10,9 @@ Models whose output layer applies a softmax are scored on their pre-softmax logi
 (TF's fused sparse cross-entropy op has no second derivative); any other loss is applied to
 ``z`` as is. A multi-output model's objective is the sum of its outputs' losses, each on its own
 logits / T. The model is in inference mode; several batches give example-weighted means for
-both g and Hg. Registered with ``keep="lowest"``.
+both g and Hg. Registered with ``keep="lowest"``. With ``strategy=`` (tf_keras models) g is
+all-reduced over the replicas first, then each replica's Hg with that full g is all-reduced
+(:mod:`tfprune.scoring._distributed`).
 """
 from tfprune import checks
 from tfprune.scoring import nets

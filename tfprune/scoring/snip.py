@@ -4,7 +4,9 @@ L is the model's loss on ``data`` with the model in inference mode (BatchNorm us
 statistics); with several batches the gradient is the example-weighted mean, i.e. the gradient
 of the mean loss over all the examples given. A multi-output model's L is the sum of its
 outputs' mean losses. Pass about 10 examples per class
-(``tfprune.experiment.data.balanced_batch``).
+(``tfprune.experiment.data.balanced_batch``). With ``strategy=`` (a ``tf.distribute`` strategy,
+tf_keras models) each batch is split across the replicas and their gradients all-reduced
+(:mod:`tfprune.scoring._distributed`): the same gradient, the same scores.
 """
 import numpy as np
 
