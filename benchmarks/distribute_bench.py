@@ -9,6 +9,7 @@ repeat); each number is the minimum over --repeats of the median time of one ``f
 --steps steps, after a warm-up epoch that traces the step.
 
     python benchmarks/distribute_bench.py --out=benchmarks/results/distribute.md
+    python benchmarks/distribute_bench.py --threads=1 --out=benchmarks/results/distribute_1thread.md
 """
 import os
 import sys
@@ -27,6 +28,7 @@ flags.DEFINE_integer("batch_size", 128, "Global batch size (split evenly across 
 flags.DEFINE_integer("steps", 40, "Training steps per measurement.", lower_bound=5)
 flags.DEFINE_integer("repeats", 3, "Measurements per variant (minimum reported).", lower_bound=1)
 flags.DEFINE_float("sparsity", 0.9, "Sparsity of the pruned variants.")
+flags.DEFINE_integer("threads", 0, "TensorFlow intra-op threads (0 = TF's default: one per core).", lower_bound=0)
 flags.DEFINE_string("out", None, "Write the markdown table here (atomically).")
 
 
@@ -108,9 +110,13 @@ def run_model(name):
 
 def main(argv):
     del argv
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     rows = [row for name in FLAGS.models for row in run_model(name)]
     lines = [f"Global batch {FLAGS.batch_size}, {FLAGS.steps} steps x {FLAGS.repeats} repeats (minimum of medians), "
-             f"sparsity {FLAGS.sparsity}, {os.cpu_count()} CPU cores, MirroredStrategy on logical CPU devices.", "",
+             f"sparsity {FLAGS.sparsity}, {os.cpu_count()} CPU cores, intra-op threads {FLAGS.threads or 'default'}, "
+             "MirroredStrategy on logical CPU devices.", "",
              "| model | variant | 1 replica (ms/step) | 2 replicas (ms/step) | 2 / 1 |", "|---|---|---|---|---|"]
     lines += [f"| {m} | {v} | {a:.2f} | {b:.2f} | {r:.2f} |" for m, v, a, b, r in rows]
     text = "\n".join(lines) + "\n"
@@ -122,6 +128,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     app.run(main)

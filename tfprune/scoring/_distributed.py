@@ -37,7 +37,7 @@ class DistributedNet(TfKerasNet):
 
     def __init__(self, strategy, clone, batches, source):
         super().__init__(clone, batches, source=source)
-        self.strategy = strategy
+        self.strategy, self._steps = strategy, {}
 
     def _split(self, x, y):
         """``(x, y)`` as per-replica values: replica r holds its slice of the batch."""
@@ -58,13 +58,18 @@ class DistributedNet(TfKerasNet):
             values = [v * tf.cast(n, v.dtype) for v in fn(x, y)]
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
 
-        step = tf.function(lambda parts: self.strategy.run(replica_sum, args=parts), reduce_retracing=True)
+        step = self._steps.get(fn)  # one traced step per pass function (iterative SNIP: one for all rounds)
+        if step is None:
+            step = self._steps[fn] = tf.function(lambda parts: self.strategy.run(replica_sum, args=parts),
+                                                 reduce_retracing=True)
+        batches = list(batches)
+        for x, _ in batches:
+            if _examples(x) < replicas:
+                raise ValueError(f"data: a batch of {_examples(x)} example(s) cannot be split across the strategy's "
+                                 f"{replicas} replicas; give batches of at least {replicas} examples.")
         total, count = None, 0
         for x, y in batches:
             n = _examples(x)
-            if n < replicas:
-                raise ValueError(f"data: a batch of {n} example(s) cannot be split across the strategy's {replicas} "
-                                 f"replicas; give batches of at least {replicas} examples.")
             summed = [self.strategy.experimental_local_results(v)[0] for v in step(self._split(x, y))]
             total = summed if total is None else [a + b for a, b in zip(total, summed)]
             count += n
