@@ -276,6 +276,18 @@ def worker(index, ports, out):
     masks = {k: replicas(v)[0] for w in _wrappers(model).values() for k, v in _kernel_masks(w).items()}
     arrays = {f"mask/{k}": v for k, v in masks.items()}
     arrays.update({f"weight/{w.name}": replicas(w)[0] for w in model.trainable_weights})
+    import keras as keras3  # Keras 3 on the TensorFlow backend, same strategy: dense first, then pruned
+    for pruned in (False, True):
+        try:
+            with strategy.scope():
+                model3 = build(keras3)
+                model3 = tfprune.prune_at_init(model3, "magnitude", sparsity=SPARSITY) if pruned else model3
+                result[f"losses_keras3_{pruned}"] = train(keras3, model3)
+        except Exception as error:  # noqa: BLE001  (reported: Keras 3's own multi-worker support)
+            result[f"error_keras3_{pruned}"] = f"{type(error).__name__}: {str(error).splitlines()[0][:60]}"
+    if "losses_keras3_True" in result:
+        arrays.update({f"k3mask/{k}": v for k, v in tfprune.get_masks(model3).items()})
+        arrays.update({f"k3weight/{w.path}": replicas(w)[0] for w in model3.trainable_weights})
     x, y = data(96, seed=1)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     for method in ("snip", "grasp"):
@@ -283,7 +295,7 @@ def worker(index, ports, out):
         arrays.update({f"{method}/{k}": v for k, v in scores.items()})
         masks = tfprune.compute_masks(build(keras), method, 0.9, data=(x, y), loss=loss, strategy=strategy)
         arrays.update({f"{method}_mask/{k}": v for k, v in masks.items()})
-    np.savez(os.path.join(out, f"worker{index}.npz"), **arrays)
+    np.savez(os.path.join(out, f"worker{index}.npz"), **{k.replace("/", "|"): v for k, v in arrays.items()})
     with open(os.path.join(out, f"worker{index}.json"), "w") as f:
         json.dump(result, f)
 
@@ -307,13 +319,14 @@ def multiworker(timeout=240):
                 w.kill()
             logs = w.communicate()[0]
             if w.returncode:
-                print(logs[-4000:])
+                start = logs.find("Traceback")
+                print(logs[start:start + 3000] if start >= 0 else logs[-3000:])
     assert all(w.returncode == 0 for w in workers), [w.returncode for w in workers]
     import tensorflow as tf  # noqa: F401  (the single-device reference, in this process)
     import tf_keras as keras
 
     import tfprune
-    runs = [dict(np.load(os.path.join(out, f"worker{i}.npz"))) for i in range(2)]
+    runs = [{k.replace("|", "/"): v for k, v in np.load(os.path.join(out, f"worker{i}.npz")).items()} for i in range(2)]
     infos = [json.load(open(os.path.join(out, f"worker{i}.json"))) for i in range(2)]
     for key in runs[0]:
         assert np.array_equal(runs[0][key], runs[1][key]), f"{key}: the two workers differ"
@@ -328,6 +341,22 @@ def multiworker(timeout=240):
     assert 0 < dense == pruned, f"collective all-reduce ops: dense model {dense}, pruned model {pruned}"
     print(f"  collective all-reduce ops in the train step: dense {dense}, pruned {pruned}")
     ok("tf_keras MultiWorkerMirroredStrategy fit (2 processes)")
+    import keras as keras3
+    if "error_keras3_False" in infos[0]:
+        # Keras 3's fit fails under MultiWorkerMirroredStrategy for the plain (dense) model too, and the
+        # pruned model fails the same way: a Keras 3 limitation, reported in docs/distributed.md
+        assert infos[0]["error_keras3_False"] == infos[0].get("error_keras3_True"), infos[0]
+        print(f"keras3 multiworker: dense and pruned fit both fail: {infos[0]['error_keras3_False']}")
+        ok("Keras 3 (TensorFlow) MultiWorkerMirroredStrategy fit fails for dense and pruned alike")
+    else:
+        single3 = tfprune.prune_at_init(build(keras3), "magnitude", sparsity=SPARSITY)
+        single3_losses = train(keras3, single3)
+        for key, mask in tfprune.get_masks(single3).items():
+            assert np.array_equal(runs[0][f"k3mask/{key}"], mask), key
+        for w in single3.trainable_weights:
+            assert np.allclose(runs[0][f"k3weight/{w.path}"], np.asarray(w.numpy()), atol=1e-4, rtol=0), w.path
+        assert np.allclose(infos[0]["losses_keras3_True"], single3_losses, atol=1e-5, rtol=0)
+        ok("Keras 3 (TensorFlow) MultiWorkerMirroredStrategy fit (2 processes)")
     x, y = data(96, seed=1)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     for method in ("snip", "grasp"):

@@ -44,6 +44,10 @@ def test_multiworker_two_processes_fit_and_scores():
     out = run_checks("multiworker", timeout=400)
     for check in ("fit", "snip scores", "grasp scores"):
         assert f"ok tf_keras MultiWorkerMirroredStrategy {check} (2 processes)\n" in out, out
+    # Keras 3 (TensorFlow): masks checked like tf_keras' where Keras 3's fit runs under the strategy;
+    # with Keras 3.15 it fails for the dense model too, and the check asserts the pruned one fails alike
+    assert ("ok Keras 3 (TensorFlow) MultiWorkerMirroredStrategy fit (2 processes)\n" in out
+            or "ok Keras 3 (TensorFlow) MultiWorkerMirroredStrategy fit fails for dense and pruned alike\n" in out), out
 
 
 def test_jax_data_parallel_fit():
