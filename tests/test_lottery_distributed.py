@@ -22,6 +22,7 @@ from tfprune.io import load_json, load_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = str(ROOT / "tests" / "distributed_checks.py")
+TRAIN = str(ROOT / "examples" / "train.py")
 
 
 def _env(**extra):
@@ -34,9 +35,9 @@ class Processes:
     def __init__(self, log_dir: Path):
         self.log_dir, self.procs = log_dir, []
 
-    def start(self, name, args, **env):
+    def start(self, name, args, script=CHECKS, **env):
         log = open(self.log_dir / f"{name}.log", "w")
-        proc = subprocess.Popen([sys.executable, CHECKS, *args], env=_env(**env), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, script, *args], env=_env(**env), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append((name, proc, log))
         return proc
@@ -82,12 +83,13 @@ def free_ports(count):
     return ports
 
 
-def start_workers(procs: Processes, run_dir, tag, **env):
+def start_workers(procs: Processes, run_dir, tag, args=None, script=CHECKS, **env):
+    """Two MultiWorkerMirroredStrategy workers on 127.0.0.1 (free ports), TF_CONFIG each."""
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.start(f"{tag}_worker{index}", ["worker", str(run_dir)], TF_CONFIG=config, **env)
+        procs.start(f"{tag}_worker{index}", args or ["worker", str(run_dir)], script=script, TF_CONFIG=config, **env)
 
 
 def arrays(path):
@@ -219,3 +221,41 @@ def test_state_digest_sees_finished_phases_and_checkpoints_only(tmp_path):
     distribute.make_mirror(str(run), str(mirror))  # a non-chief worker's private copy: the same state
     assert distribute.state_digest(str(mirror)) == distribute.state_digest(str(run))
     assert distribute.mirror_dir(str(run), None) == str(tmp_path / ".run.local")
+
+
+def test_strategy_flag_names_match_the_library_and_bad_values_stop_the_binary():
+    from tfprune.experiment import flags as experiment_flags
+    from tfprune.lottery import distribute
+
+    assert experiment_flags.STRATEGIES == distribute.STRATEGIES
+    for args, message in ((["--strategy=ring"], "flag --strategy=ring: value should be one of "
+                                                "<none|mirrored|multi_worker>"),
+                          (["--cpu_replicas=2"], "--cpu_replicas needs --strategy=mirrored.")):
+        result = subprocess.run([sys.executable, TRAIN, *args], env=_env(), capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+BINARY = ["--dataset=synthetic", "--model=lenet_300_100", "--method=lottery", "--sparsity=0.5", "--epochs=1",
+          "--max_train=512", "--max_test=256", "--batch_size=64", "--verbose=0"]
+
+
+@pytest.mark.slow
+def test_training_binary_under_mirrored_and_multi_worker_matches_one_device(tmp_path):
+    with Processes(tmp_path) as procs:
+        procs.start("none", BINARY + [f"--out_dir={tmp_path / 'none'}"], script=TRAIN)
+        procs.start("mirrored", BINARY + ["--strategy=mirrored", "--cpu_replicas=2",
+                                          f"--out_dir={tmp_path / 'mirrored'}"], script=TRAIN)
+        procs.wait_all(timeout=300)
+        start_workers(procs, None, "mw", BINARY + ["--strategy=multi_worker", f"--out_dir={tmp_path / 'mw'}"],
+                      script=TRAIN)
+        procs.wait_all(timeout=300)
+    phases = [f"level_{n}" for n in range(5)]  # sparsity 0.5 at 20% a level: 4 levels after the dense one
+    for name in ("mirrored", "mw"):
+        assert_same_run(tmp_path / name / "run", tmp_path / "none" / "run", phases)
+        ta, tb = arrays(tmp_path / name / "ticket.npz"), arrays(tmp_path / "none" / "ticket.npz")
+        assert set(ta) == set(tb) and all(np.array_equal(ta[k], tb[k]) for k in ta)
+        ra, rb = load_json(tmp_path / name / "result.json"), load_json(tmp_path / "none" / "result.json")
+        assert ra["sparsity"] == rb["sparsity"]
+        assert ra["test_accuracy"] == pytest.approx(rb["test_accuracy"], abs=1e-6)
+    assert load_json(tmp_path / "mw" / "run" / "config.json")["config"]["distribute"]["replicas"] == 2
