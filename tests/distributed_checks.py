@@ -9,7 +9,8 @@
 Every process also writes, beside the run directories, what its replicas held at the end of
 each ``fit`` (``<name>.replicas.npz``: every variable of every local replica), so the test can
 check that the replicas and the workers agree, not only the chief's files.
-Environment: ``LEVELS`` (default 2), ``EPOCH_SLEEP`` seconds after each epoch (to be killed in).
+Environment: ``LEVELS`` (default 2), ``EPOCH_SLEEP`` seconds after each epoch (to be killed in),
+``NO_SEED`` (train with ``seed=None``).
 """
 import json
 import os
@@ -69,8 +70,9 @@ class Slow(keras.callbacks.Callback):
 
 
 def training(strategy, replicas_path):
+    seed = None if os.environ.get("NO_SEED") else 3
     return TrainingSpec(epochs=2, batch_size=32, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                        optimizer={"class_name": "Adam", "config": {"learning_rate": 0.02}}, seed=3,
+                        optimizer={"class_name": "Adam", "config": {"learning_rate": 0.02}}, seed=seed,
                         deterministic=True, verbose=0, distribute=strategy,
                         callbacks=[Replicas(replicas_path, strategy), Slow()])
 

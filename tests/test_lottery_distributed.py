@@ -180,6 +180,23 @@ def test_multi_worker_killed_and_restarted_resumes_after_the_last_finished_level
     # resumed at level 2: the finished levels were not trained again
     assert {p: (killed / p / "metrics.json").stat().st_mtime_ns for p in finished} == finished
     assert_same_run(killed, reference, LOTTERY, exact_weights=True)
+    # a finished run started again: both workers return without training or writing
+    files = {p: p.stat().st_mtime_ns for p in killed.rglob("*") if p.is_file()}
+    with Processes(tmp_path) as procs:
+        start_workers(procs, killed, "again")
+        procs.wait_all(timeout=120)
+    assert {p: p.stat().st_mtime_ns for p in killed.rglob("*") if p.is_file()} == files
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_multi_worker_without_a_seed_is_refused_on_every_worker(tmp_path):
+    with Processes(tmp_path) as procs:
+        start_workers(procs, tmp_path / "run", "seedless", NO_SEED="1")
+        for name, proc, _ in procs.procs:
+            assert proc.wait(timeout=120) != 0, name
+            assert ("ValueError: training.seed: got None under a multi-worker strategy; allowed: an integer"
+                    in procs.tail(name)), procs.tail(name)
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_strategy_names_and_arguments_are_refused_in_one_line(monkeypatch):
