@@ -1,7 +1,8 @@
 """Lottery, early-pruning and sanity-check runs under a tf.distribute strategy, one per process
 (run by tests/test_lottery_distributed.py, which compares the files they write).
 
-    python tests/distributed_checks.py mirrored OUT     2 logical CPU replicas and one device, same process
+    python tests/distributed_checks.py mirrored OUT [lottery early sanity]
+                                                        2 logical CPU replicas and one device, same process
     python tests/distributed_checks.py single RUN_DIR   the lottery run on one device
     python tests/distributed_checks.py worker RUN_DIR   one worker of a MultiWorkerMirroredStrategy
                                                         (TF_CONFIG set by the caller)
@@ -101,7 +102,9 @@ if __name__ == "__main__":
         strategy = distribute.make_strategy("mirrored", cpu_replicas=2)
         assert strategy.num_replicas_in_sync == 2 and len(DEVICES) == 2, DEVICES
         report = {}
-        for name, fn in (("lottery", run_lottery), ("early", run_early), ("sanity", run_sanity)):
+        chosen_runs = sys.argv[3:] or ["lottery", "early", "sanity"]
+        runs = {"lottery": run_lottery, "early": run_early, "sanity": run_sanity}
+        for name, fn in ((n, runs[n]) for n in chosen_runs):
             for kind, chosen in (("mirrored", strategy), ("single", None)):
                 t0 = time.perf_counter()
                 fn(os.path.join(target, f"{name}_{kind}"), chosen)

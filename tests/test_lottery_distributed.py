@@ -128,18 +128,27 @@ LOTTERY = ["level_0", "level_1", "level_2"]
 
 def test_mirrored_two_cpu_replicas_match_one_device(tmp_path):
     with Processes(tmp_path) as procs:
-        procs.start("mirrored", ["mirrored", str(tmp_path)])
+        procs.start("mirrored", ["mirrored", str(tmp_path), "lottery"])
         procs.wait_all(timeout=240)
     assert_same_run(tmp_path / "lottery_mirrored", tmp_path / "lottery_single", LOTTERY)
-    assert_same_run(tmp_path / "early_mirrored", tmp_path / "early_single", ["level_0", "level_1"])
-    assert_same_run(tmp_path / "sanity_mirrored", tmp_path / "sanity_single", ["level_0", "shuffle", "reinit"])
-    for name in ("lottery_mirrored.local", "early_mirrored", "sanity_mirrored"):
-        assert_replicas_agree(tmp_path / f"{name}.replicas.npz", 2)
+    assert_replicas_agree(tmp_path / "lottery_mirrored.local.replicas.npz", 2)
     config = load_json(tmp_path / "lottery_mirrored" / "config.json")["config"]
     assert config["distribute"] == {"strategy": "MirroredStrategy", "replicas": 2}
     assert "distribute" not in load_json(tmp_path / "lottery_single" / "config.json")["config"]
     sparsity = [load_json(tmp_path / "lottery_mirrored" / p / "metrics.json")["sparsity"] for p in LOTTERY]
     assert sparsity[0] == 0.0 and 0.19 < sparsity[1] < sparsity[2]  # really pruned, level after level
+
+
+@pytest.mark.slow
+def test_early_pruning_and_sanity_checks_under_mirrored_match_one_device(tmp_path):
+    with Processes(tmp_path) as procs:
+        procs.start("mirrored", ["mirrored", str(tmp_path), "early", "sanity"])
+        procs.wait_all(timeout=240)
+    assert_same_run(tmp_path / "early_mirrored", tmp_path / "early_single", ["level_0", "level_1"])
+    assert_same_run(tmp_path / "sanity_mirrored", tmp_path / "sanity_single", ["level_0", "shuffle", "reinit"])
+    for name in ("early_mirrored", "sanity_mirrored"):
+        assert_replicas_agree(tmp_path / f"{name}.replicas.npz", 2)
+    assert load_json(tmp_path / "sanity_mirrored" / "shuffle" / "metrics.json")["sparsity"] == pytest.approx(0.6)
 
 
 def test_multi_worker_two_processes_match_one_device(tmp_path):
