@@ -27,8 +27,8 @@ read without the lock (read-only media); :meth:`Engine.open` takes the lock to t
 Under a ``tf.distribute`` strategy (``training.distribute``) the model is built and compiled in
 its scope, and only the chief writes ``run_dir``: every other worker works in a private copy
 made when it starts (:mod:`tfprune.lottery.distribute`), the workers check that they resume
-from the same state, and :meth:`Engine.close` waits for all of them (so a worker returns only
-once the chief's files are complete).
+from the same state, and the procedures end at :meth:`Engine.barrier`, which waits for all of
+them (so a worker returns only once the chief's files are complete).
 """
 from __future__ import annotations
 
