@@ -56,8 +56,8 @@ def test_any_executor_gives_the_same_cells_and_a_trajectory_is_one_job(tmp_path)
     lines = []
     other = grid.run_grid(base, str(tmp_path / "other"), methods, sparsities, seeds, log=lines.append,
                           executor=backwards)
-    # dense once, random per sparsity, lottery one trajectory for both of its cells
-    assert backwards.seen == [("dense", 0.0, 0), ("random", 0.5, 0), ("lottery", 0.5, 0), ("random", 0.75, 0)]
+    # lottery: one trajectory for both of its cells, first (the longest job); dense once, random per sparsity
+    assert backwards.seen == [("lottery", 0.5, 0), ("dense", 0.0, 0), ("random", 0.5, 0), ("random", 0.75, 0)]
     assert sum("lottery " in line and "test accuracy" in line for line in lines) == 2
     assert [(r["config"]["method"], r["target_sparsity"]) for r in other] == \
         [("dense", 0.0), ("random", 0.5), ("lottery", 0.5), ("random", 0.75), ("lottery", 0.75)]

@@ -128,17 +128,19 @@ def run_trajectory_cells(base: Config, out_dir, method, sparsities, seed, log=pr
         save_json_atomic(os.path.join(cell.out_dir, RESULT_FILE), result)
 
 
-def jobs(pending, sparsities) -> "list[tuple]":
+def jobs(pending) -> "list[tuple]":
     """The jobs that finish the ``pending`` cells: one per cell, but one per (method, seed) of a
-    trajectory method (its first pending cell stands for the trajectory that fills them all)."""
-    out, seen = [], set()
+    trajectory method (its first pending cell stands for the trajectory that fills them all).
+    Trajectories come first: each trains many levels one after another, so an executor that runs
+    jobs side by side should start them first (longest first)."""
+    trajectories, single, seen = [], [], set()
     for method, sparsity, seed in pending:
-        if _grid_kind(method) == "trajectory":
-            if (method, seed) in seen:
-                continue
+        if _grid_kind(method) != "trajectory":
+            single.append((method, sparsity, seed))
+        elif (method, seed) not in seen:
             seen.add((method, seed))
-        out.append((method, sparsity, seed))
-    return out
+            trajectories.append((method, sparsity, seed))
+    return trajectories + single
 
 
 def run_job(base: Config, out_dir, sparsities, method, sparsity, seed, log=print) -> "list[dict]":
@@ -179,7 +181,7 @@ def run_grid(base: Config, out_dir, methods, sparsities, seeds, log=print, execu
     executor = executor or executors.LocalExecutor()
     run = functools.partial(run_job, base, out_dir, tuple(sparsities), log=log)
     failed, start = [], time.perf_counter()
-    with contextlib.closing(executor.map(run, jobs(pending, sparsities))) as outcomes:
+    with contextlib.closing(executor.map(run, jobs(pending))) as outcomes:
         for (method, sparsity, seed), results, error, seconds in outcomes:
             if error is not None:  # reported, written to error.json by the job, retried next time
                 log(f"{label(method, sparsity, seed)}: FAILED {error!r} "
