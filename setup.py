@@ -27,7 +27,10 @@ setup(
         "data": ["mlxtend", "scikit-learn"],
         # Keras 3 on its other backends, and keras-hub's architectures (tests run each backend).
         "keras3": ["jax[cpu]", "torch==2.13.0", "keras-hub"],
-        "dev": ["pytest", "pytest-xdist", "mlxtend", "scikit-learn", "jax[cpu]", "torch==2.13.0", "keras-hub"],
+        # Sweeps on a Ray cluster: benchmarks/sweep.py --executor=ray.
+        "ray": ["ray[default]==2.60.*"],
+        "dev": ["pytest", "pytest-xdist", "mlxtend", "scikit-learn", "jax[cpu]", "torch==2.13.0", "keras-hub",
+                "ray[default]==2.60.*"],
     },
     license="Apache-2.0",
 )

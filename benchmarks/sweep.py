@@ -17,11 +17,20 @@ vs density, log scale) and ``layer_density.png`` (per-layer density of each meth
 ``--plot_sparsity``: the picture of layer collapse). ``--plot_only`` redraws from the finished
 cells without training.
 
+``--executor=ray`` runs each cell (each trajectory, for ``lottery``) as one Ray task
+(``pip install tfprune[ray]``), ``--ray_cpus_per_cell``/``--ray_gpus_per_cell`` reserved for it,
+on a local Ray instance started for the sweep or on the cluster ``--ray_address`` names; the
+cells' files, the resume and the tables are the same as with the default ``--executor=local``
+(see :mod:`tfprune.experiment.executors` for what a multi-node cluster needs).
+
+    python benchmarks/sweep.py --quick --dataset=synthetic --out_dir=/tmp/sweep_ray --executor=ray
+
 ``--quick`` shrinks the grid for smoke tests: sparsities 0, 0.9, 0.99, seed 0, 1 epoch, at most
 2,000 training and 1,000 test examples (flags given explicitly still win).
 """
 import csv
 import functools
+import importlib.util
 import io
 import math
 import os
@@ -41,14 +50,14 @@ from tfprune.experiment import flags as experiment_flags  # noqa: E402
 # KERAS_BACKEND from --keras=3 --backend=..., before anything imports Keras (grid imports TensorFlow, which does)
 experiment_flags.select_keras()
 
-from tfprune.experiment import check_config, grid, method_names  # noqa: E402
+from tfprune.experiment import check_config, executors, grid, method_names  # noqa: E402
 from tfprune.experiment.grid import cells, collect, nearest_level, run_grid  # noqa: E402,F401
 from tfprune.io import atomic_write  # noqa: E402
 
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.96, 0.98, 0.99, 0.998)
 QUICK = {"sparsities": ["0", "0.9", "0.99"], "seeds": ["0"], "epochs": 1, "max_train": 2000, "max_test": 1000}
 
-experiment_flags.import_plugins()
+PLUGINS = experiment_flags.import_plugins()  # Ray workers import them too
 experiment_flags.define_common_flags(out_dir_help="sweep directory: cells/, results.csv, summary.md and the plots.")
 flags.DEFINE_list("methods", grid.default_methods(), "methods to run (dense is the sparsity-0 reference; with "
                   "--keras=3 the default leaves out tfmot_gradual, tf_keras only).")
@@ -57,6 +66,13 @@ flags.DEFINE_list("seeds", ["0", "1"], "seeds (each one a full grid).")
 flags.DEFINE_bool("quick", False, "smoke-test grid: 3 sparsities, 1 seed, 1 epoch, subsets of the data.")
 flags.DEFINE_float("plot_sparsity", 0.99, "sparsity of the layer_density.png picture (must be in the grid).")
 flags.DEFINE_bool("plot_only", False, "do not train: rebuild the CSV, summary and plots from finished cells.")
+flags.DEFINE_enum("executor", "local", ["local", "ray"], "where the cells run: local (this process, one "
+                  "after another) or ray (one Ray task per cell; pip install tfprune[ray]).")
+flags.DEFINE_string("ray_address", None, "with --executor=ray: the Ray cluster to join (auto: the one `ray start` "
+                    "runs here; ray://host:10001: a remote one); default: start a local one for the sweep.")
+flags.DEFINE_float("ray_cpus_per_cell", 1.0, "with --executor=ray: CPUs Ray reserves for each cell (> 0).")
+flags.DEFINE_float("ray_gpus_per_cell", 0.0, "with --executor=ray: GPUs Ray reserves for each cell (>= 0, "
+                   "fractions share a GPU).")
 flags.adopt_module_key_flags(experiment_flags)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
@@ -91,6 +107,19 @@ flags.register_validator("sparsities", lambda v: _check_list(v, _parse_sparsitie
                          message="--sparsities: a comma-separated list of numbers in [0, 1), e.g. 0,0.9,0.99.")
 flags.register_validator("seeds", lambda v: _check_list(v, _parse_seeds),
                          message="--seeds: a comma-separated list of integers >= 0, e.g. 0,1.")
+flags.register_validator("executor", lambda v: v != "ray" or importlib.util.find_spec("ray") is not None,
+                         message=executors.RAY_MISSING + ".")
+flags.register_validator("ray_cpus_per_cell", lambda v: v > 0, message="--ray_cpus_per_cell must be > 0.")
+flags.register_validator("ray_gpus_per_cell", lambda v: v >= 0, message="--ray_gpus_per_cell must be >= 0.")
+
+
+@flags.multi_flags_validator(["executor", "ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell"],
+                             message="--ray_address, --ray_cpus_per_cell and --ray_gpus_per_cell need --executor=ray.")
+def _ray_flags_need_ray(values):
+    return values["executor"] == "ray" or not (values["ray_address"] or values["ray_cpus_per_cell"] != 1.0
+                                               or values["ray_gpus_per_cell"] != 0.0)
+
+
 flags.register_validator("plot_sparsity", lambda v: 0.0 <= v < 1.0, message="--plot_sparsity must be in [0, 1).")
 
 
@@ -320,6 +349,14 @@ def settings_from_flags():
     return base, methods, _parse_sparsities(values["sparsities"]), _parse_seeds(values["seeds"])
 
 
+def executor_from_flags():
+    """The executor ``--executor`` names (Ray imported only for ``ray``)."""
+    if FLAGS.executor == "local":
+        return executors.LocalExecutor()
+    return executors.RayExecutor(address=FLAGS.ray_address, cpus_per_cell=FLAGS.ray_cpus_per_cell,
+                                 gpus_per_cell=FLAGS.ray_gpus_per_cell, imports=PLUGINS)
+
+
 def main(argv):
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")  # retracing notices: one model per cell is expected
@@ -327,15 +364,17 @@ def main(argv):
     if len(argv) > 1:
         raise ValueError(f"unexpected positional arguments: {' '.join(argv[1:])}; every setting is a --flag.")
     base, methods, sparsities, seeds = settings_from_flags()
-    out_dir = FLAGS.out_dir
+    # Ray workers may run in another directory (or on another machine, with out_dir on a shared file system)
+    out_dir = os.path.abspath(FLAGS.out_dir) if FLAGS.executor == "ray" else FLAGS.out_dir
     for method, sparsity, seed in cells(methods, sparsities, seeds[:1]):  # every cell's settings, before training
         check_config(grid.cell_config(base, out_dir, method, sparsity, seed))
     if not FLAGS.plot_only:
         n = len(cells(methods, sparsities, seeds))
         print(f"sweep: {base.model} on {base.dataset}, {n} cells ({len(methods)} methods x {len(sparsities)} "
               f"sparsities x {len(seeds)} seeds), {base.epochs} epochs, batch {base.batch_size}, "
-              f"{base.optimizer} lr {base.lr:g} -> {out_dir}", flush=True)
-        run_grid(base, out_dir, methods, sparsities, seeds, log=functools.partial(print, flush=True))
+              f"{base.optimizer} lr {base.lr:g}, executor {FLAGS.executor} -> {out_dir}", flush=True)
+        run_grid(base, out_dir, methods, sparsities, seeds, log=functools.partial(print, flush=True),
+                 executor=executor_from_flags())
     results = collect(base, out_dir, methods, sparsities, seeds)
     for path in write_outputs(results, out_dir, FLAGS.plot_sparsity):
         print(f"wrote {path}")

@@ -13,6 +13,10 @@ With 20% per level (the paper's rate) 98% sparsity takes 18 levels; a larger
 Data: Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package (``apt-get install
 dataset-fashion-mnist``), linked into ``$KERAS_HOME/datasets/fashion-mnist`` so that
 ``tf_keras.datasets.fashion_mnist.load_data()`` reads it offline.
+
+``--strategy=mirrored`` (``--cpu_replicas=N`` without GPUs) or ``--strategy=multi_worker`` (every
+worker runs the same command with its own ``TF_CONFIG``; ``--run_dir`` on a mount all of them
+see) trains under ``tf.distribute``: docs/distributed_training.md.
 """
 import os
 import time
@@ -23,6 +27,8 @@ from absl import app, flags  # noqa: E402
 
 import tf_keras as keras  # noqa: E402
 from tfprune import lottery  # noqa: E402
+from tfprune.experiment import flags as experiment_flags  # noqa: E402
+from tfprune.lottery import distribute  # noqa: E402
 from tfprune.spec import TrainingSpec  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -40,6 +46,7 @@ flags.DEFINE_integer("max_train", None, "Use only this many training examples (q
 flags.DEFINE_integer("seed", 0, "Seed of θ0, the data order and every training segment.")
 flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (bit-identical resumes on CPU).")
 flags.DEFINE_integer("verbose", 1, "0 silent, 1 a line per level, 2 also a line per epoch.")
+experiment_flags.define_strategy_flags()  # --strategy=mirrored|multi_worker, --cpu_replicas
 
 FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -82,6 +89,7 @@ def lenet_300_100():
 
 def main(argv):
     del argv
+    strategy = experiment_flags.strategy_from_flags()  # (before anything runs TensorFlow: --cpu_replicas)
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     n_val = FLAGS.validation_size
     x_val, y_val = x_train[-n_val:], y_train[-n_val:]
@@ -92,7 +100,7 @@ def main(argv):
     training = TrainingSpec(
         optimizer={"class_name": "Adam", "config": {"learning_rate": FLAGS.learning_rate}}, loss=loss,
         metrics=["accuracy"], batch_size=FLAGS.batch_size, epochs=FLAGS.epochs_per_level, seed=FLAGS.seed,
-        verbose=FLAGS.verbose, deterministic=FLAGS.deterministic)
+        verbose=FLAGS.verbose, deterministic=FLAGS.deterministic, distribute=strategy)
     lt = lottery.LotteryTicket(
         lenet_300_100, (x_fit, y_fit), (x_val, y_val), training=training, run_dir=FLAGS.run_dir,
         prune_fraction=FLAGS.prune_fraction,
@@ -101,6 +109,8 @@ def main(argv):
         layer_prune_fractions={"output": FLAGS.prune_fraction / 2} if FLAGS.output_half_rate else None)
     start = time.time()
     results = lt.run()
+    if not distribute.is_chief(strategy):
+        return  # another worker of a multi-worker run: the chief reports
     print()
     print(results)
     print(f"\nrun_dir: {FLAGS.run_dir}   ({time.time() - start:.0f} s in this invocation)")

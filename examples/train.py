@@ -20,6 +20,13 @@ or TensorFlow is first imported, so this binary reads ``--keras``/``--backend`` 
 line and sets ``KERAS_BACKEND`` before it imports anything else (plugins included); the run
 checks it again. Keras 3 runs write ``model.keras`` instead of ``model.h5``; ``tfmot_gradual``,
 ``--export_tflite`` and ``--tensorboard`` need ``--keras=2``.
+
+``--strategy=mirrored`` (``--cpu_replicas=N`` on a CPU-only machine) or ``--strategy=multi_worker``
+(``TF_CONFIG``) trains the methods on the resumable engine (lottery, finetune, early, sanity,
+obd) under ``tf.distribute``; every worker runs the same command (docs/distributed_training.md)::
+
+    python examples/train.py --dataset=synthetic --method=lottery --sparsity=0.5 --epochs=1 \
+        --strategy=mirrored --cpu_replicas=2 --out_dir=/tmp/lt_mirrored
 """
 import os
 import sys
@@ -63,7 +70,8 @@ def main(argv):
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     logging.set_verbosity(logging.WARNING)  # the TFLite converter's INFO lines
-    result = experiment.run(config, overwrite=FLAGS.overwrite)
+    strategy = experiment_flags.strategy_from_flags(FLAGS)  # (before anything runs TensorFlow: --cpu_replicas)
+    result = experiment.run(config, overwrite=FLAGS.overwrite, strategy=strategy)
     print(f"test accuracy {result['test_accuracy']:.4f} at sparsity {result['sparsity']:.4f}")
     return 0
 

@@ -180,3 +180,41 @@ def test_element_allocation_equals_a_stable_sort_with_ties_and_survivors(scope, 
         for n in shapes:
             np.testing.assert_array_equal(got[n], want[n], err_msg=f"trial {trial}, layer {n}")
             assert got[n].dtype == np.float32
+
+
+# ---------------------------------------------------------------- Survivors (iterative pruning over alive weights)
+
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+@pytest.mark.parametrize("with_within", [False, True])
+@pytest.mark.parametrize("sample", [None, 3])
+def test_survivors_choose_what_allocate_chooses_round_after_round(scope, with_within, sample, monkeypatch):
+    """Round after round (densities d^(r/R), integer keys: ties everywhere), the survivor state
+    keeps exactly allocate(within=previous masks)'s choice. ``sample=3``: a tiny sample, so that
+    the threshold bound often misses and the full-candidate path runs too."""
+    from tfprune.allocation import survivors as module
+
+    if sample:
+        monkeypatch.setattr(module, "_SAMPLE", sample)
+    rng = np.random.default_rng(11)
+    shapes = {"a": (40, 30), "b": (30, 20), "c": (3, 3, 2, 5)}
+    within = {n: (rng.random(s) < 0.7).astype(np.float32) for n, s in shapes.items()} if with_within else None
+    state = module.Survivors(shapes, within)
+    masks, rounds, density = within, 6, 0.05
+    for r in range(1, rounds + 1):
+        keys = {n: rng.integers(0, 5, s).astype(np.float64) for n, s in shapes.items()}
+        masks = allocate(keys, 1 - density ** (r / rounds), scope=scope, within=masks)
+        state.keep({n: state.gather(n, keys[n]) for n in shapes}, 1 - density ** (r / rounds), scope=scope)
+        got = state.masks()
+        for n in shapes:
+            np.testing.assert_array_equal(got[n], masks[n], err_msg=f"round {r}, layer {n}")
+    assert sum(int(m.sum()) for m in got.values()) == sum(int(m.sum()) for m in masks.values()) > 0
+
+
+def test_survivors_report_what_each_round_dropped():
+    from tfprune.allocation.survivors import Survivors
+
+    state = Survivors({"a": (2, 3)})
+    state.keep({"a": np.array([6., 5., 4., 3., 2., 1.])}, sparsity=0.5)
+    assert state.dropped["a"].tolist() == [3, 4, 5] and state.index["a"].tolist() == [0, 1, 2]
+    state.keep({"a": np.array([1., 9., 9.])}, sparsity=5 / 6)  # ties at 9: the first by position stays
+    assert state.dropped["a"].tolist() == [0, 2] and state.masks()["a"].reshape(-1).tolist() == [0, 1, 0, 0, 0, 0]

@@ -306,3 +306,48 @@ def test_snip_after_a_mask_search_step_starts_from_the_models_kernels_again():
     net.gradient({"l1": np.zeros((5, 4)), "l2": np.ones((4, 3))}, mean_loss(loss))
     w, g = net.masked_gradient(None, mean_loss(loss))
     np.testing.assert_allclose(np.abs(w["l1"] * g["l1"]), want["l1"], rtol=1e-6)
+
+
+def test_synflow_scores_of_the_alive_weights_equal_the_closed_form():
+    """After round 1 SynFlow scores only the survivors, zeroing what each round dropped in place:
+    every round equals the closed form of its masks, at the alive weights."""
+    from tfprune.allocation.survivors import Survivors
+    from tfprune.scoring.synflow import make_synflow
+
+    model = linear_net(in_dim=6, hidden=5, out=4)
+    k1, k2 = weights(model)
+    score = make_synflow(model)
+    state = Survivors({"l1": k1.shape, "l2": k2.shape})
+    state.keep({n: state.gather(n, s) for n, s in score(None).items()}, 0.2)
+    for sparsity in (0.4, 0.6, 0.8):
+        m = state.masks()
+        a1, a2 = np.abs(k1) * m["l1"], np.abs(k2) * m["l2"]
+        got = score.alive(state)
+        np.testing.assert_allclose(got["l1"], state.gather("l1", a1 * a2.sum(axis=1)[None, :]), rtol=1e-12)
+        np.testing.assert_allclose(got["l2"], state.gather("l2", a2 * a1.sum(axis=0)[:, None]), rtol=1e-12)
+        state.keep(got, sparsity)
+
+
+@pytest.mark.parametrize("options", [{}, {"scope": "layerwise"}, {"exclude": ["c2"]}, {"within": True}])
+def test_synflow_over_survivors_gives_the_masks_of_the_dense_rounds(options, monkeypatch):
+    """compute_masks' survivor path (tf_keras SynFlow, rounds > 1) and the dense path (score every
+    weight, allocate(within=...)) give bit-identical masks."""
+    from tfprune.scoring import registry, synflow
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(6, 3, name="c1", activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Conv2D(5, 3, name="c2", activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(7, name="d1", activation="relu"),
+                              keras.layers.Dense(3, name="d2")])
+    if options.get("within"):
+        rng = np.random.default_rng(2)
+        options = {"within": {n: (rng.random(k.shape) < 0.5).astype(np.float32)
+                              for n, k in tfprune.compute_scores(model, "magnitude").items()}}
+    fast = tfprune.compute_masks(model, "synflow", 0.97, rounds=12, **options)
+    make = synflow.make_synflow
+    monkeypatch.setitem(registry._REGISTRY, "synflow", registry._REGISTRY["synflow"].__class__(
+        **{**registry._REGISTRY["synflow"].__dict__, "make": lambda *a, **k: (lambda f: lambda masks=None: f(masks))(make(*a, **k))}))
+    dense = tfprune.compute_masks(model, "synflow", 0.97, rounds=12, **options)
+    assert list(fast) == list(dense)
+    for n in dense:
+        np.testing.assert_array_equal(fast[n], dense[n], err_msg=n)

@@ -13,6 +13,7 @@ import numpy as np
 
 from tfprune import _keras, _keras3, checks
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
+from tfprune.allocation.survivors import Survivors
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn, nets
 from tfprune.wrapper import apply_masks, check_masks, get_masks, is_wrapped
@@ -213,12 +214,32 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
         return _never_revive(masks, within)
     density = 1.0 - sparsity
+    # Iterative scorers that can score the alive weights alone (SynFlow on tf_keras) keep the
+    # survivors as indices from round 1 on: the same masks as allocate's, at a cost that falls
+    # with the density (tfprune.allocation.survivors).
+    survivors = None
+    fast = rounds > 1 and hasattr(score, "alive") and keep == "highest" and block is None and not min_density
     for r in range(1, rounds + 1):
+        if survivors is not None:
+            keys = check_finite(score.alive(survivors), method)
+            survivors.keep(keys, 1.0 - density ** (r / rounds), scope=scope)
+            continue
         scores = check_finite(score(masks), method)
         if r == 1:
             _warn_zero_scores(model, scores, masks, method, exclude)
+        if fast:
+            excluded = {exclude} if isinstance(exclude, str) else set(exclude)
+            pruned = [n for n in scores if n not in excluded]
+            survivors = Survivors({n: np.shape(scores[n]) for n in pruned},
+                                  None if masks is None else {n: masks[n] for n in pruned if n in masks})
+            survivors.keep({n: survivors.gather(n, scores[n]) for n in pruned}, 1.0 - density ** (r / rounds), scope=scope)
+            masks = {n: np.ones(np.shape(scores[n]), np.float32) for n in scores if n in excluded}
+            continue
         masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
                          exclude=exclude, min_density=min_density, block=block, within=masks)
+    if survivors is not None:
+        merged = {**masks, **survivors.masks()}
+        masks = {n: merged[n] for n in scores}
     return _never_revive(masks, within)
 
 

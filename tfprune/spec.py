@@ -55,6 +55,8 @@ class TrainingSpec:
             ``tf_keras.utils.disable_interactive_logging()``).
         continue_lr_schedule: after a rewind, give the new optimizer ``iterations = rewind step``
             so a step-based learning-rate schedule continues (leave False with Adam).
+        distribute: a ``tf.distribute.Strategy`` to train tf_keras models under (None: TensorFlow's
+            default); :mod:`tfprune.lottery.distribute` makes one from a name and says who writes.
     """
 
     optimizer: Any = "adam"
@@ -72,6 +74,7 @@ class TrainingSpec:
     deterministic: bool = False
     verbose: int = 1
     continue_lr_schedule: bool = False
+    distribute: Any = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -102,6 +105,12 @@ class TrainingSpec:
         set_("callbacks", tuple(self.callbacks or ()))
         set_("deterministic", bool(self.deterministic))
         set_("continue_lr_schedule", bool(self.continue_lr_schedule))
+        if self.distribute is not None:
+            import tensorflow as tf  # lazily: only a strategy needs it
+
+            if not isinstance(self.distribute, tf.distribute.Strategy):
+                raise TypeError(f"distribute: expected a tf.distribute.Strategy or None, got "
+                                f"{type(self.distribute).__name__}.")
 
     def replace(self, **changes) -> "TrainingSpec":
         """A checked copy with ``changes`` applied."""

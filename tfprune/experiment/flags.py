@@ -17,6 +17,11 @@ that the scorers and procedures it registers are ``--method`` values, e.g.::
 
     python examples/train.py --plugin=my_scorers --method=my_scorer --sparsity=0.9
 
+``--strategy=mirrored|multi_worker`` (:func:`define_strategy_flags`) trains the procedures on
+the resumable engine under a ``tf.distribute`` strategy (``multi_worker`` reads ``TF_CONFIG``;
+``--cpu_replicas=N`` mirrors over N logical CPU devices, for trying it on one machine); see
+docs/distributed_training.md.
+
 Both definers are idempotent, so binaries imported into one process (tests) share the flags.
 """
 from __future__ import annotations
@@ -170,10 +175,39 @@ def define_common_flags(flag_values=flags.FLAGS, *, out_dir_help: str = "output 
         _define_setting(name, field, owners, fv)
 
 
+#: ``--strategy`` values: :data:`tfprune.lottery.distribute.STRATEGIES` (named here: defining the flags
+#: imports no TensorFlow, which ``tfprune.lottery`` does; a test checks that both agree).
+STRATEGIES = ("none", "mirrored", "multi_worker")
+
+
+def define_strategy_flags(flag_values=flags.FLAGS) -> None:
+    """``--strategy`` and ``--cpu_replicas`` (:mod:`tfprune.lottery.distribute`)."""
+    if "strategy" in flag_values:
+        return
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_enum("strategy", "none", list(STRATEGIES), "tf.distribute strategy to train under (the "
+                      "procedures on the resumable engine, tf_keras): mirrored (this machine's GPUs, or "
+                      "--cpu_replicas) or multi_worker (the cluster in TF_CONFIG; the chief writes the run "
+                      "directory, which every worker must see).", **fv)
+    flags.DEFINE_integer("cpu_replicas", None, "with --strategy=mirrored: split the CPU into this many logical "
+                         "devices and mirror over them (to try a strategy on one machine).", lower_bound=1, **fv)
+    flags.register_multi_flags_validator(
+        ["strategy", "cpu_replicas"], lambda v: v["cpu_replicas"] is None or v["strategy"] == "mirrored",
+        message="--cpu_replicas needs --strategy=mirrored.", **fv)
+
+
+def strategy_from_flags(flag_values=flags.FLAGS):
+    """The strategy ``--strategy`` names (None for ``none``); call it before anything runs TensorFlow."""
+    from tfprune.lottery import distribute
+
+    return distribute.make_strategy(flag_values["strategy"].value, flag_values["cpu_replicas"].value)
+
+
 def define_run_flags(flag_values=flags.FLAGS) -> None:
     """The flags of one training run (``examples/train.py``) and their combination check."""
     define_common_flags(flag_values, out_dir_help="writes result.json (and TensorBoard logs, .tflite) here; default "
                         "runs/<dataset>-<model>-<method>-s<sparsity>-seed<seed>.")
+    define_strategy_flags(flag_values)
     if "method" in flag_values:
         return
     fv = {"flag_values": flag_values}

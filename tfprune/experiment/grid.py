@@ -6,6 +6,10 @@ How a method fills the grid is its procedure's ``grid`` attribute: ``reference``
 once per seed, at sparsity 0), ``cell`` (one run per sparsity: every scorer, ``tfmot_gradual``)
 or ``trajectory`` (``lottery``: one run per seed to the highest sparsity; each cell is the
 level nearest to its sparsity on a log scale).
+
+Where the jobs run is :func:`run_grid`'s ``executor`` (:mod:`tfprune.experiment.executors`):
+this process, cell by cell (the default), or one Ray task per job. Either way each job writes its
+cells' files and the results are read back from them, so both give the same tables.
 """
 from __future__ import annotations
 
@@ -124,39 +128,77 @@ def run_trajectory_cells(base: Config, out_dir, method, sparsities, seed, log=pr
         save_json_atomic(os.path.join(cell.out_dir, RESULT_FILE), result)
 
 
-def run_grid(base: Config, out_dir, methods, sparsities, seeds, log=print) -> "list[dict]":
-    """Runs (or resumes) the grid; returns the results of the finished cells."""
+def jobs(pending) -> "list[tuple]":
+    """The jobs that finish the ``pending`` cells: one per cell, but one per (method, seed) of a
+    trajectory method (its first pending cell stands for the trajectory that fills them all).
+    Trajectories come first: each trains many levels one after another, so an executor that runs
+    jobs side by side should start them first (longest first)."""
+    trajectories, single, seen = [], [], set()
+    for method, sparsity, seed in pending:
+        if _grid_kind(method) != "trajectory":
+            single.append((method, sparsity, seed))
+        elif (method, seed) not in seen:
+            seen.add((method, seed))
+            trajectories.append((method, sparsity, seed))
+    return trajectories + single
+
+
+def run_job(base: Config, out_dir, sparsities, method, sparsity, seed, log=print) -> "list[dict]":
+    """Runs one job (see :func:`jobs`) in this process; returns the results of the cells it
+    finished. A failure leaves ``error.json`` in the cell and re-raises. The executors call this."""
+    if _grid_kind(method) == "trajectory":
+        _guarded(cell_dir(out_dir, method, sparsity, seed),
+                 lambda: run_trajectory_cells(base, out_dir, method, sparsities, seed, log=log))
+        done = (finished(base, out_dir, method, s, seed) for s in sorted(s for s in sparsities if s > 0))
+        return [r for r in done if r is not None]
+    return [run_config(cell_config(base, out_dir, method, sparsity, seed), log=log)]
+
+
+def run_grid(base: Config, out_dir, methods, sparsities, seeds, log=print, executor=None) -> "list[dict]":
+    """Runs (or resumes) the grid on ``executor`` (default: :class:`~.executors.LocalExecutor`,
+    this process, cell by cell; :class:`~.executors.RayExecutor`: one Ray task per job); returns
+    the results of the finished cells, read from their files, in grid order."""
+    import contextlib
+    import functools
     import time
 
+    from tfprune.experiment import executors
+
     grid = cells(methods, sparsities, seeds)
-    results, failed = [], []
-    start = time.perf_counter()
-    for i, (method, sparsity, seed) in enumerate(grid, 1):
-        label = f"[{i}/{len(grid)}] {method:<14} sparsity {sparsity:<6g} seed {seed}"
-        done = finished(base, out_dir, method, sparsity, seed)
+    number = {cell: i for i, cell in enumerate(grid, 1)}
+
+    def label(method, sparsity, seed):
+        return f"[{number[method, sparsity, seed]}/{len(grid)}] {method:<14} sparsity {sparsity:<6g} seed {seed}"
+
+    pending = []
+    for cell in grid:  # every finished cell is checked (settings included) before anything runs
+        done = finished(base, out_dir, *cell)
         if done is not None:
-            log(f"{label}: done before, test accuracy {done['test_accuracy']:.4f}")
-            results.append(done)
-            continue
-        t0 = time.perf_counter()
-        directory = cell_dir(out_dir, method, sparsity, seed)
-        try:
-            if _grid_kind(method) == "trajectory":
-                _guarded(directory, lambda: run_trajectory_cells(base, out_dir, method, sparsities, seed, log=log))
-                result = finished(base, out_dir, method, sparsity, seed)
-            else:
-                result = run_config(cell_config(base, out_dir, method, sparsity, seed), log=log)
-        except Exception as e:  # noqa: BLE001 - reported, written to error.json, retried next time
-            log(f"{label}: FAILED {e!r} (see {directory}/error.json)")
-            failed.append((method, sparsity, seed))
-            continue
-        results.append(result)
-        collapsed = f", collapsed: {','.join(result['collapsed'])}" if result["collapsed"] else ""
-        log(f"{label}: test accuracy {result['test_accuracy']:.4f}, sparsity {result['sparsity']:.4f} "
-            f"({time.perf_counter() - t0:.0f} s, total {(time.perf_counter() - start) / 60:.1f} min){collapsed}")
+            log(f"{label(*cell)}: done before, test accuracy {done['test_accuracy']:.4f}")
+        else:
+            pending.append(cell)
+    waiting = set(pending)
+    executor = executor or executors.LocalExecutor()
+    run = functools.partial(run_job, base, out_dir, tuple(sparsities), log=log)
+    failed, start = [], time.perf_counter()
+    with contextlib.closing(executor.map(run, jobs(pending))) as outcomes:
+        for (method, sparsity, seed), results, error, seconds in outcomes:
+            if error is not None:  # reported, written to error.json by the job, retried next time
+                log(f"{label(method, sparsity, seed)}: FAILED {error!r} "
+                    f"(see {cell_dir(out_dir, method, sparsity, seed)}/error.json)")
+                failed.append((method, sparsity, seed))
+                continue
+            for result in results:
+                c = result["config"]
+                if (c["method"], result["target_sparsity"], c["seed"]) not in waiting:
+                    continue  # a trajectory's cell that was finished before
+                collapsed = f", collapsed: {','.join(result['collapsed'])}" if result["collapsed"] else ""
+                log(f"{label(c['method'], result['target_sparsity'], c['seed'])}: test accuracy "
+                    f"{result['test_accuracy']:.4f}, sparsity {result['sparsity']:.4f} ({seconds:.0f} s, "
+                    f"total {(time.perf_counter() - start) / 60:.1f} min){collapsed}")
     if failed:
         log(f"{len(failed)} cell(s) failed: {failed}; rerun the same command to retry them.")
-    return results
+    return collect(base, out_dir, methods, sparsities, seeds)
 
 
 def collect(base: Config, out_dir, methods, sparsities, seeds) -> "list[dict]":

@@ -42,6 +42,7 @@ from tfprune import scoring
 from tfprune.experiment import data as tfp_data
 from tfprune.experiment import flavor as tfp_flavor
 from tfprune.experiment import models as tfp_models
+from tfprune.experiment import registry
 from tfprune.experiment.config import RESULT_FILE, Config, check_config, result_conflict
 from tfprune.io import save_json_atomic
 from tfprune.report import sparsity_report
@@ -95,6 +96,7 @@ class RunContext:
     log: Callable = print
     flavor: Any = None
     start_weights: "dict | None" = None
+    strategy: Any = None  # a tf.distribute.Strategy for the procedures on the engine (None: the default)
 
     def __post_init__(self):
         if self.flavor is None:
@@ -113,7 +115,7 @@ class RunContext:
         c, keras = self.config, self.flavor.keras
         return TrainingSpec(optimizer=lambda: make_optimizer(c, keras), loss=make_loss(keras), metrics=("accuracy",),
                             batch_size=c.batch_size, epochs=c.epochs, seed=c.seed, verbose=c.verbose,
-                            deterministic=True)
+                            deterministic=True, distribute=self.strategy)
 
     @property
     def log_dir(self) -> "str | None":
@@ -178,14 +180,28 @@ def _describe(config: Config, steps: int) -> str:
             f"epochs={config.epochs} ({steps} steps) seed={config.seed}{extra}")
 
 
-def _start(config: Config, log) -> RunContext:
+def _check_strategy(config: Config, strategy) -> None:
+    if strategy is None:
+        return
+    name = type(strategy).__name__
+    if not config.procedure.needs_out_dir:
+        raise ValueError(f"strategy: got a {name} with method={config.method}; allowed: no strategy (only the "
+                         "procedures on the resumable engine train under one: "
+                         f"{', '.join(p for p in registry.procedure_names() if registry.get_procedure(p).needs_out_dir)}).")
+    if config.keras != 2:
+        raise ValueError(f"strategy: got a {name} with keras={config.keras}; allowed: a strategy with keras=2 "
+                         "(tf_keras) only.")
+
+
+def _start(config: Config, log, strategy=None) -> RunContext:
     """Picks the Keras, seeds and loads the data: the context a procedure runs in."""
+    _check_strategy(config, strategy)
     flavor = tfp_flavor.get(config)
     flavor.clear_session()
     flavor.seed(config.seed)
     datasets = load_data(config)
     log(_describe(config, config.epochs * datasets.steps_per_epoch))
-    return RunContext(config, config.typed_settings(), datasets, log, flavor)
+    return RunContext(config, config.typed_settings(), datasets, log, flavor, strategy=strategy)
 
 
 def trajectory(config: Config, *, log=print) -> "list[dict]":
@@ -231,12 +247,12 @@ def _out_dir(config: Config, overwrite: bool):
         raise
 
 
-def run(config: Config, *, log=print, overwrite: bool = False) -> dict:
+def run(config: Config, *, log=print, overwrite: bool = False, strategy=None) -> dict:
     """Trains, evaluates and (optionally) exports one configuration; returns the result dict."""
-    return train(config, log=log, overwrite=overwrite)[1]
+    return train(config, log=log, overwrite=overwrite, strategy=strategy)[1]
 
 
-def train(config: Config, *, log=print, overwrite: bool = False):
+def train(config: Config, *, log=print, overwrite: bool = False, strategy=None):
     """Like :func:`run`, but returns ``(trained model, result dict)``.
 
     An ``out_dir`` holding the result of a *different* run is refused unless ``overwrite`` (a
@@ -251,10 +267,15 @@ def train(config: Config, *, log=print, overwrite: bool = False):
     Procedures on :mod:`tfprune.lottery`'s resumable engine (``lottery``, ``finetune``,
     ``early``, ``sanity``) keep their run directory in ``out_dir/run``: rerun the same config to
     continue an interrupted run.
+
+    ``strategy``: a ``tf.distribute.Strategy`` (:func:`tfprune.lottery.distribute.make_strategy`)
+    the procedures on the engine train under (tf_keras only; others refuse it). Under a
+    multi-worker strategy every worker runs this with the same config and ``out_dir`` (a
+    directory all of them see); the chief writes the run directory and the outputs.
     """
     check_config(config)
     with _out_dir(config, overwrite), op_determinism():
-        ctx = _start(config, log)
+        ctx = _start(config, log, strategy)
         model, result = config.procedure.run(ctx)
         _finish(ctx, model, result)
     return model, result
@@ -267,6 +288,10 @@ def _finish(ctx: RunContext, model, result: dict) -> None:
     log(str(sparsity_report(model)))
     log(f"test accuracy: {result['test_accuracy']:.4f}  (loss {result['test_loss']:.4f}, "
         f"train time {result['train_time_s']:.1f} s, prune time {result['prune_time_s']:.1f} s)")
+    from tfprune.lottery.distribute import is_chief
+
+    if not is_chief(ctx.strategy):  # another worker of a multi-worker run: the chief writes the outputs
+        return
     if config.export_tflite:
         from tfprune.experiment.export import export_tflite
         result["tflite"] = export_tflite(model, config, ctx.datasets, log)

@@ -23,18 +23,26 @@ module); :mod:`tfprune.lottery._rundir` holds the lock and ``config.json``,
 :mod:`tfprune.lottery._phase` the checkpointed training of one phase. :meth:`Engine.prepare`
 builds the model and checks the configuration without writing anything, so a finished run is
 read without the lock (read-only media); :meth:`Engine.open` takes the lock to train.
+
+Under a ``tf.distribute`` strategy (``training.distribute``) the model is built and compiled in
+its scope, and only the chief writes ``run_dir``: every other worker works in a private copy
+made when it starts (:mod:`tfprune.lottery.distribute`), the workers check that they resume
+from the same state, and the procedures end at :meth:`Engine.barrier`, which waits for all of
+them (so a worker returns only once the chief's files are complete).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
 from typing import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from tfprune import io, spec
-from tfprune.lottery import _files, _kit, _phase, _progress, _rundir, _state
+from tfprune.lottery import _files, _kit, _phase, _progress, _rundir, _state, distribute
 from tfprune.lottery._data import EvalData, TrainData
 from tfprune.lottery.ticket import save_ticket, ticket_from_arrays, ticket_masks_for
 from tfprune.spec import TrainingSpec
@@ -60,7 +68,14 @@ class Engine:
             raise TypeError(f"model: expected a tf_keras or Keras 3 model, or a zero-argument function that builds "
                             f"one, got {type(model).__name__}.")
         self.train, self.val, self.training = train, val, training
-        self.run_dir = os.fspath(run_dir)
+        self.strategy = training.distribute
+        self.shared_dir = os.fspath(run_dir)  # the run directory the chief writes
+        self.is_chief = distribute.is_chief(self.strategy)
+        # a worker other than the chief works in a private copy (made in prepare, deleted by close)
+        self.run_dir = self.shared_dir if self.is_chief else distribute.mirror_dir(self.shared_dir, self.strategy)
+        if self.strategy is not None and distribute.num_workers(self.strategy) > 1 and training.seed is None:
+            raise ValueError("training.seed: got None under a multi-worker strategy; allowed: an integer (every "
+                             "worker must draw the same θ0 and data order).")
         self.lock = _rundir.RunLock(self.run_dir)
         self.rename: "dict[str, str]" = {}
         self._last_optimizer = None
@@ -71,9 +86,15 @@ class Engine:
 
     # -- opening ---------------------------------------------------------------------------
 
+    def scope(self):
+        """The strategy's scope (a no-op without one): models and optimizers are made in it."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
     def prepare(self, procedure: str, settings: dict) -> "Engine":
         """Builds the model and checks ``run_dir``'s configuration against this one, writing
         nothing (no lock either: enough to read a finished run, also on read-only media)."""
+        if not self.is_chief and self.model is None:
+            distribute.make_mirror(self.shared_dir, self.run_dir)
         stored = _rundir.read_config(self.run_dir)
         self.seed = _rundir.run_seed(self.training.seed, stored)
         if self.training.deterministic:
@@ -81,14 +102,19 @@ class Engine:
                 self._determinism_was = spec.determinism_enabled()
             tf.config.experimental.enable_op_determinism()
         _kit.set_random_seed(self.seed)
-        plain = self._build()
+        with self.scope():
+            plain = self._build()
         self.plain = plain
         self.kit = _kit.kit_for(plain)
+        if self.strategy is not None and self.kit.name != "tf_keras":
+            raise ValueError("training.distribute: a tf.distribute strategy is supported for tf_keras models only; "
+                             "got a Keras 3 model (train it without a strategy).")
         self.layer_names = [name for name, _ in self.kit.top_layers(plain)]
         self.kit.require_prunable(plain)
         self.prunable = list(self.kit.prunable_kernels(plain))  # kernel keys (mha/query, ...)
-        self.model = apply_masks(plain, {})
-        self.compile()
+        with self.scope():
+            self.model = apply_masks(plain, {})
+            self.compile()
         self.config = _rundir.jsonable({
             "procedure": procedure,
             "format_version": _rundir.FORMAT_VERSION,
@@ -97,8 +123,13 @@ class Engine:
             "seed": self.training.seed,
             **settings,
         })
+        if self.strategy is not None:  # (a run never mixes replica counts: the sums round differently)
+            self.config["distribute"] = {"strategy": type(self.strategy).__name__,
+                                         "replicas": int(self.strategy.num_replicas_in_sync)}
         self.rename = _rundir.check_config(self.run_dir, stored, self.config, self.layer_names)
         self._stored = stored
+        if self.strategy is not None and distribute.num_workers(self.strategy) > 1:
+            distribute.check_same_state(self.strategy, self.shared_dir, self.run_dir)
         init_path = self.path("init_weights.npz")
         self.init_weights = (self.load_weights(init_path) if os.path.exists(init_path)
                              else _state.layer_weights(plain))
@@ -127,6 +158,14 @@ class Engine:
             spec.disable_determinism()
         self._determinism_was = None
         self.lock.release()
+        if not self.is_chief:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def barrier(self):
+        """Under a multi-worker strategy: returns once every worker got here (call it where a
+        procedure has finished, before its results are read from the chief's ``run_dir``)."""
+        if self.strategy is not None and distribute.num_workers(self.strategy) > 1:
+            distribute.barrier(self.strategy)
 
     def _build(self):
         if self.factory is not None:
@@ -264,5 +303,6 @@ class Engine:
                     end_step: int, *, level: "int | None" = None, capture_step: "int | None" = None,
                     info: "dict | None" = None) -> dict:
         """Trains one phase, resumably: :func:`tfprune.lottery._phase.train_phase`."""
-        return _phase.train_phase(self, phase, masks, start, start_step, end_step, level=level,
-                                  capture_step=capture_step, info=info)
+        with self.scope():
+            return _phase.train_phase(self, phase, masks, start, start_step, end_step, level=level,
+                                      capture_step=capture_step, info=info)

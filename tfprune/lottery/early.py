@@ -148,6 +148,7 @@ def prune_early(model, train_data, validation_data=None, *, training: TrainingSp
         done = engine.prepare("early", setup.config()).finished(["level_0", "level_1"])
         if done is not None:  # nothing to train: no lock, no write unless the summary is stale
             engine.write_summary(done, complete=True, extra=extra, best_effort=True)
+            engine.barrier()
             return RunResults(load_results(run_dir).rows, title=f"Pruning with {method} at step "
                                                                 f"{setup.prune_step} (sparsity {settings.sparsity})")
         engine.open("early", setup.config())
@@ -168,6 +169,7 @@ def prune_early(model, train_data, validation_data=None, *, training: TrainingSp
         else:
             rows.append(engine.load_metrics("level_1"))
         engine.write_summary(rows, complete=True, extra=extra)
+        engine.barrier()  # (multi-worker: the chief's files are complete before anyone reads them)
     finally:
         engine.close()
     return RunResults(load_results(run_dir).rows, title=f"Pruning with {method} at step {setup.prune_step} "

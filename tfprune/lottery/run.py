@@ -202,6 +202,7 @@ class LotteryTicket:
             done = engine.finished(names)
             if done is not None:  # nothing to train: no lock, no write unless the summary is stale
                 engine.write_summary(done, complete=True, best_effort=True)
+                engine.barrier()
                 return self.results()
             engine.open("lottery", self.config())
             capture = plan.rewind_step if plan.strategy == "rewind" else None
@@ -211,6 +212,7 @@ class LotteryTicket:
             for level in range(1, self.num_levels + 1):
                 rows.append(self._train_level(engine, level, fractions))
                 engine.write_summary(rows, complete=level == self.num_levels)
+            engine.barrier()  # (multi-worker: the chief's files are complete before anyone reads them)
         finally:
             engine.close()
         return self.results()

@@ -88,6 +88,7 @@ def sanity_checks(model, train_data, validation_data=None, *, training: Training
         if done is not None:  # nothing to train: no lock, no write unless the summary is stale
             engine.write_summary(done if dense_row else done[1:], complete=True, extra={"title": title},
                                  best_effort=True)
+            engine.barrier()
             return RunResults(load_results(run_dir).rows, title=title)
         engine.open("sanity", config)
         rows = []
@@ -128,6 +129,7 @@ def sanity_checks(model, train_data, validation_data=None, *, training: Training
                                            info={"method": method, "variant": variant}))
             engine.write_summary(rows, complete=False, extra={"title": title})
         engine.write_summary(rows, complete=True, extra={"title": title})
+        engine.barrier()  # (multi-worker: the chief's files are complete before anyone reads them)
     finally:
         engine.close()
     return RunResults(load_results(run_dir).rows, title=title)

@@ -156,6 +156,10 @@ class TfKerasNet:
         grads = self._accumulate(self.batches if batches is None else batches, fn)
         return {n: np.asarray(g) for n, g in zip(self.names, grads)}  # read-only views, no copy
 
+    def start_kernels(self) -> "dict[str, np.ndarray]":
+        """The user's kernels the net started from (in their own dtype; not their absolute values)."""
+        return self._start
+
     def masked_gradient(self, masks, objective):
         masks = {n: np.asarray(masks[n]) for n in self.names if masks and n in masks}
         held = self._held  # None: the starting kernels; a dict: them times these masks; False: others
@@ -175,6 +179,27 @@ class TfKerasNet:
         grads = self._accumulate(self.batches, fn)
         return ({n: np.asarray(v.read_value()) for n, v in zip(self.names, self._variables)},
                 {n: np.asarray(g) for n, g in zip(self.names, grads)})
+
+    def drop_gradient(self, dropped, objective):
+        """``dropped``: ``{key: flat indices}`` of kernel entries to set to 0, on top of those set to 0
+        before (masked_gradient's masks and earlier calls); then the gradient at the kernels held,
+        ``{key: np.ndarray}`` (read-only). One traced call: the zeros are scattered in place."""
+        def drop_gradient(indices):
+            for variable, index in zip(self._variables, indices):
+                variable.scatter_nd_update(index, tf.zeros(tf.shape(index)[:1], variable.dtype))
+            return self._gradient_fn(objective)(*self.batches[0])
+
+        if len(self.batches) != 1:
+            raise ValueError("drop_gradient: the net must hold one batch.")
+        self._held = False  # masked_gradient: the variables no longer hold the masks it set
+        indices = [np.stack(np.unravel_index(np.asarray(dropped.get(n, ()), np.int64), v.shape), axis=1)
+                   .reshape(-1, len(v.shape)) for n, v in zip(self.names, self._variables)]
+        key = ("drop_gradient", objective)
+        if key not in self._traced:  # iterative by nature: traced at once, one trace for every round
+            signature = [tf.TensorSpec([None, len(v.shape)], tf.int64) for v in self._variables]
+            self._traced[key] = tf.function(drop_gradient, input_signature=[signature]) if self.compiled else drop_gradient
+        grads = self._traced[key](indices)
+        return {n: np.asarray(g) for n, g in zip(self.names, grads)}
 
     def hessian_gradient(self, kernels, objective, g) -> "dict[str, np.ndarray]":
         def hessian_gradient(x, y, g):

@@ -26,6 +26,10 @@ weights are never touched:
     iterative scorers' step. The tf_keras net masks the kernels it holds in place when the masks
     only remove weights since its last call (no host copy of the kernels, no second copy of
     them); ``w`` may be read-only.
+``net.drop_gradient(dropped, objective)`` (tf_keras only; optional)
+    zeroes the kernel entries at the flat indices ``dropped`` (``{key: indices}``) in place, on
+    top of those zeroed before, and returns the gradient at the kernels now held: SynFlow's rounds
+    after the first, which score the surviving weights only (:mod:`tfprune.allocation.survivors`).
 ``net.squared_gradients(kernels, objective, batches=None)``
     per-example gradients: here ``objective(ops, y, outputs)`` returns one row of values per
     example (shape ``[n, m]``), and the result is the mean over all examples i of

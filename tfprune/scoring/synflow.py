@@ -49,7 +49,25 @@ def make_synflow(model, data=None, loss=None, *, input_shape=None, include=()):
         w, g = net.masked_gradient(masks, total_output)  # w = |θ| ⊙ masks, g = ∂R/∂w
         return {n: _times_abs(w[n], g[n]) for n in net.names}
 
+    if hasattr(net, "drop_gradient"):  # tf_keras: the rounds after the first touch only the alive weights
+        start = net.start_kernels()
+
+        def score_alive(survivors):
+            """The same scores at the alive weights of ``survivors`` (a
+            :class:`tfprune.allocation.Survivors`) only, in its order; the weights it dropped
+            last are masked from now on."""
+            g = net.drop_gradient(survivors.dropped, total_output)
+            return {n: _alive_scores(survivors, n, start[n], g[n]) for n in survivors.shapes}
+
+        score.alive = score_alive
     return score
+
+
+def _alive_scores(survivors, name, theta, g):
+    """``|θ ⊙ g|`` at the alive weights of layer ``name``, computed in one new array."""
+    out = survivors.gather(name, g, copy=True)
+    out *= survivors.gather(name, theta)
+    return np.abs(out, out=out)
 
 
 def _times_abs(w, g):
