@@ -15,7 +15,7 @@ from tfprune import _keras, _keras3, checks
 from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn, nets
-from tfprune.wrapper import apply_masks, check_masks, get_masks, is_wrapped
+from tfprune.wrapper import _refuse_sparse_execution, apply_masks, check_masks, get_masks, is_wrapped
 
 
 class LayerCollapseWarning(UserWarning):
@@ -170,6 +170,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         (['fc1', 'fc2', 'output'], (16, 32), 0.5)
     """
     seed = checks.seed(seed)
+    if not _keras3.is_keras3(model):
+        _refuse_sparse_execution(model)
     if n_m is not None:
         n, m = check_n_m_options(n_m, sparsity, block=block, min_density=min_density)
     else:

@@ -6,10 +6,11 @@ so ``get_masks``, ``strip``, the report and TF-MOT's callbacks accept it) holds 
 weights of its Dense layer as one trainable vector ``values`` (nnz,) over a fixed index
 (:mod:`tfprune.sparse_ops`): the forward and backward passes are sparse products, the
 optimizer sees (and keeps state for) ``values`` and the bias only. The Dense layer's dense
-``kernel`` becomes a non-trainable mirror, rewritten from ``values`` after every optimizer
-step (through a variable constraint, which every tf_keras optimizer applies, ``fit`` or a
-custom loop) and at each epoch end, so reading the kernel, ``strip`` and export give the masked
-dense kernel. After writing ``kernel`` yourself, call :meth:`SparseDenseWrapper.load_kernel`.
+``kernel`` becomes a non-trainable mirror that is *not* written at every step (a scatter into
+a 4096x4096 kernel costs more than the sparse step itself): :func:`sync_kernels` (or
+``layer.sync_kernel()``) rewrites it from ``values``, and ``UpdatePruningStep`` (at each epoch
+end) and :func:`tfprune.strip` call it, so stripping and export give the masked dense kernel.
+After writing ``kernel`` yourself, call ``layer.load_kernel()``.
 
 :func:`sparse_execution` swaps wrappers for sparse ones: ``"sparse"`` every eligible Dense
 layer (float32, 2-D kernel, no kernel regularizer or constraint), ``"auto"`` only those where
@@ -52,17 +53,6 @@ def pays(n_in: int, n_out: int, nnz: int) -> bool:
     return size >= MIN_WEIGHTS and nnz <= CROSSOVER_DENSITY * size
 
 
-class _KernelMirror:
-    """The constraint of ``values``: writes them into the dense kernel, returns them unchanged."""
-
-    def __init__(self, kernel, indices):
-        self.kernel, self.indices = kernel, indices
-
-    def __call__(self, values):
-        self.kernel.scatter_nd_update(self.indices, values)
-        return values
-
-
 class _SparseDenseWrapper:
     """A :class:`tfprune.FixedMaskWrapper` around a ``Dense`` layer computing over its kept
     weights only; made by :func:`sparse_execution` (masks are set with :meth:`set_mask`)."""
@@ -78,9 +68,9 @@ class _SparseDenseWrapper:
                            else sparse_ops.GATHER)
         kernel = inner.kernel
         kernel.assign(self.index.scatter(self.index.gather(kernel.numpy())))
-        indices = tf.constant(self.index.kernel_indices())
+        self._indices = tf.constant(self.index.kernel_indices())
         self.values = self.add_weight("values", shape=(self.index.nnz,), dtype=kernel.dtype, trainable=True,
-                                      initializer="zeros", constraint=_KernelMirror(kernel, indices))
+                                      initializer="zeros")
         self.load_kernel()
 
     # The kernel is a mirror: no gradient, no optimizer state; ``values`` train instead. (The
@@ -101,12 +91,15 @@ class _SparseDenseWrapper:
         """``values`` ← the kept entries of the Dense layer's ``kernel`` (after writing it)."""
         self.values.assign(self.index.gather(self.layer.kernel.numpy()))
 
-    def mask_weights(self):
-        """The kernel ← ``values`` at the kept entries (its others are +0.0 and never written):
-        what ``UpdatePruningStep`` runs at each epoch end."""
+    def sync_kernel(self):
+        """The Dense layer's kernel ← ``values`` at the kept entries (the others are +0.0 and
+        never written); ``UpdatePruningStep`` runs it at each epoch end, ``strip`` before reading."""
         if getattr(self, "index", None) is None:
             return super().mask_weights()
-        return self.values.constraint(self.values)
+        return self.layer.kernel.scatter_nd_update(self._indices, self.values)
+
+    def mask_weights(self):
+        return self.sync_kernel()
 
     def call(self, inputs, training=None, **kwargs):
         if getattr(self, "index", None) is None:  # called while the model is cloned, before set_mask
@@ -178,6 +171,13 @@ def sparse_execution(model, masks, execution: str = "sparse"):
         if isinstance(layer, sparse):
             layer.set_mask(chosen[layer.layer.name])
     return new
+
+
+def sync_kernels(model) -> None:
+    """Rewrites the dense kernel of every sparse layer of ``model`` from its ``values``."""
+    for layer in model.layers:
+        if type(layer).__name__ == "SparseDenseWrapper":
+            layer.sync_kernel()
 
 
 def sparse_layers(model) -> "list[str]":
