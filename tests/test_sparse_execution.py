@@ -94,6 +94,7 @@ def test_fit_equals_the_masked_dense_fit(optimizer, epochs):
     assert sparse_dense.sparse_layers(sparse) == ["fc1", "output"]
     masks, sparse_masks = tfprune.get_masks(masked), tfprune.get_masks(sparse)
     assert all(np.array_equal(masks[k], sparse_masks[k]) for k in masks)             # bit-identical masks
+    assert tfprune.sparsity_report(sparse).to_dict() == tfprune.sparsity_report(masked).to_dict()
     for a, b, layer in zip(plain_masked.get_weights(), plain_sparse.get_weights(), ["k1", "b1", "k2", "b2"]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=layer)
     for name, mask in masks.items():  # the stripped kernel is the masked dense kernel: pruned entries +0.0
