@@ -40,8 +40,8 @@ EXECUTIONS = ("dense", "sparse", "auto")
 #: Below this density sparse execution of a Dense layer trains faster than the masked dense one,
 #: and only for kernels of at least ``MIN_WEIGHTS`` entries (smaller products are too cheap for
 #: the sparse path's fixed costs). Measured on 2 CPU cores (BENCHMARKS.md "Sparse training"):
-#: the step-time ratio crosses 1 at a density of ~0.22 (4096x4096) and ~0.28 (784x300); a
-#: 300x100 kernel never gains. 0.15 keeps a margin for timing noise.
+#: the step-time ratio crosses 1 at a density of ~0.30 (4096x4096) and ~0.25 (784x300); a
+#: 300x100 kernel gains at most ~8% at any density. 0.15 keeps a margin for timing noise.
 CROSSOVER_DENSITY = 0.15
 MIN_WEIGHTS = 100_000
 #: Above this density the values' gradient is read from one dense product (cheaper there).
