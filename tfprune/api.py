@@ -16,7 +16,7 @@ from tfprune.allocation import allocate, check_n_m_options, check_sparsity
 from tfprune.allocation.survivors import Survivors
 from tfprune.report import sparsity_report
 from tfprune.scoring import check_finite, make_score_fn, nets
-from tfprune.wrapper import apply_masks, check_masks, get_masks, is_wrapped
+from tfprune.wrapper import _refuse_sparse_execution, apply_masks, check_masks, get_masks, is_wrapped
 
 
 class LayerCollapseWarning(UserWarning):
@@ -172,6 +172,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         (['fc1', 'fc2', 'output'], (16, 32), 0.5)
     """
     seed = checks.seed(seed)
+    if not _keras3.is_keras3(model):
+        _refuse_sparse_execution(model)
     if n_m is not None:
         n, m = check_n_m_options(n_m, sparsity, block=block, min_density=min_density)
     else:
@@ -281,7 +283,7 @@ def _scorer(method):
 
 
 def prune_at_init(model, method: str, sparsity: float, data=None, loss=None, scope: str = "global",
-                  seed=None, **kwargs):
+                  seed=None, *, execution: str = "dense", **kwargs):
     """Computes masks with :func:`compute_masks` and returns ``model`` wrapped with them fixed.
 
     The result is ready for ``compile`` and ``fit`` (pass ``callbacks=tfprune.callbacks()``);
@@ -291,6 +293,12 @@ def prune_at_init(model, method: str, sparsity: float, data=None, loss=None, sco
     An already-pruned (wrapped) ``model`` is pruned further *within* its masks, to
     ``sparsity`` of all its prunable weights, and updated in place (see ``within`` in
     :func:`compute_masks`): a weight pruned before stays pruned.
+
+    ``execution`` (tf_keras models): ``"dense"`` (default) multiplies each masked kernel
+    densely; ``"sparse"`` trains every eligible Dense layer over its kept weights only (sparse
+    products, gradients and optimizer state for the kept weights; numerically the masked dense
+    step up to float rounding), ``"auto"`` only the Dense layers where that is faster (sparse
+    enough and large enough); see :mod:`tfprune.sparse_dense`.
 
     Example:
         >>> pruned = tfprune.prune_at_init(model, "synflow", sparsity=0.9)
@@ -302,8 +310,15 @@ def prune_at_init(model, method: str, sparsity: float, data=None, loss=None, sco
         >>> round(tfprune.sparsity_report(pruned).sparsity, 4)   # 979 of 1,088 weights pruned
         0.8998
     """
+    checks.choice(execution, "execution", ("dense", "sparse", "auto"))
+    if execution != "dense" and _keras3.is_keras3(model):
+        raise ValueError(f"execution: got {execution!r} for a Keras 3 model; allowed there: 'dense' "
+                         "(sparse execution is implemented for tf_keras models only).")
     masks = compute_masks(model, method, sparsity, data, loss, scope, seed, **kwargs)
     pruned = apply_masks(model, masks)
+    if execution != "dense":
+        from tfprune import sparse_dense
+        pruned = sparse_dense.sparse_execution(pruned, get_masks(pruned), execution)
     report = sparsity_report(pruned)
     if report.collapsed:
         warnings.warn(f"layer collapse after {method} at sparsity {sparsity}: {report.collapsed} keep no "

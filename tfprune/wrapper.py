@@ -263,6 +263,7 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]):
         from tfprune._keras3 import masked
         return masked.apply_masks(model, masks)
     _keras.check_model(model)
+    _refuse_sparse_execution(model)
     masks = check_masks(model, masks)
     if not is_wrapped(model):
         model = wrap(model)
@@ -276,6 +277,14 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]):
         kernel = kernels[name]
         kernel.assign(np.where(mask != 0, kernel.numpy(), np.zeros((), kernel.dtype.as_numpy_dtype)))
     return model
+
+
+def _refuse_sparse_execution(model) -> None:
+    """Masks of sparse-execution layers (:mod:`tfprune.sparse_dense`) are fixed by their index."""
+    sparse = [_keras.inner_layer(l).name for l in model.layers if hasattr(l, "sync_kernel")]
+    if sparse:
+        raise ValueError(f"model: layers {sparse} of {model.name!r} run sparse (execution='sparse'/'auto'), their "
+                         "masks are fixed; allowed: a model without them, e.g. tfprune.strip(model).")
 
 
 def get_masks(model) -> "dict[str, np.ndarray]":
@@ -307,6 +316,8 @@ def get_masks(model) -> "dict[str, np.ndarray]":
 def _masked_weight_values(layer):
     """The inner layer's weights with every pruning mask applied (+0.0, never -0.0)."""
     inner = _keras.inner_layer(layer)
+    if hasattr(layer, "sync_kernel"):  # sparse execution (tfprune.sparse_dense): kernel <- kept values
+        layer.sync_kernel()
     values = [np.array(v) for v in inner.get_weights()]
     if _keras.is_pruning_wrapper(layer):
         index = {id(v): i for i, v in enumerate(inner.weights)}
