@@ -5,10 +5,11 @@ script in subprocesses (bounded in time):
 
     python tests/distribute_checks.py mirrored      # 2 logical CPUs: tf_keras, Keras 3 (TF backend), TF-MOT
     python tests/distribute_checks.py multiworker   # 2 local worker processes (MultiWorkerMirroredStrategy)
+    python tests/distribute_checks.py tfmot_multiworker   # TF-MOT's wrapper, 2 local worker processes
     KERAS_BACKEND=jax python tests/distribute_checks.py jax   # keras.distribution.DataParallel, 2 host devices
 
-It prints ``ok <check>`` per check (and ``tfmot: <outcome>`` for TF-MOT's wrapper) and exits non-zero
-at the first failure. ``worker`` is the multi-worker mode's child process.
+It prints ``ok <check>`` per check (and ``tfmot...: <outcome>`` for TF-MOT's wrapper) and exits non-zero
+at the first failure. ``worker`` and ``tfmot_worker`` are the multi-worker modes' child processes.
 """
 import json
 import os
@@ -300,12 +301,14 @@ def worker(index, ports, out):
         json.dump(result, f)
 
 
-def multiworker(timeout=240):
+def run_workers(mode, timeout):
+    """Runs ``mode`` in 2 local worker processes (free ports, TF_CONFIG set by each), within ``timeout``
+    seconds, always ending both; returns the folder they wrote their results to."""
     out = tempfile.mkdtemp(prefix="tfprune_mwms_")
     ports = free_ports(2)
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("TF_CONFIG", None)
-    workers = [subprocess.Popen([sys.executable, __file__, "worker", str(i), ",".join(map(str, ports)), out],
+    workers = [subprocess.Popen([sys.executable, __file__, mode, str(i), ",".join(map(str, ports)), out],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
     try:
         deadline = time.monotonic() + timeout
@@ -322,6 +325,11 @@ def multiworker(timeout=240):
                 start = logs.find("Traceback")
                 print(logs[start:start + 3000] if start >= 0 else logs[-3000:])
     assert all(w.returncode == 0 for w in workers), [w.returncode for w in workers]
+    return out
+
+
+def multiworker(timeout=240):
+    out = run_workers("worker", timeout)
     import tensorflow as tf  # noqa: F401  (the single-device reference, in this process)
     import tf_keras as keras
 
@@ -370,6 +378,101 @@ def multiworker(timeout=240):
         ok(f"tf_keras MultiWorkerMirroredStrategy {method} scores (2 processes)")
 
 
+# --- TF-MOT's wrapper under MultiWorkerMirroredStrategy (2 local processes) ----------------------------------
+TFMOT_SPARSITY, TFMOT_STEPS = 0.8, 4  # PolynomialDecay reaches 80% at step 4 (the 4th and last step)
+
+
+def tfmot_mlp_fit(keras, tfmot, strategy=None, prune=True):
+    """A Flatten-Dense-Dense MLP wrapped by TF-MOT's prune_low_magnitude (unless not ``prune``), fit for
+    4 steps with UpdatePruningStep (inside ``strategy.scope()`` when given); returns (model, losses)."""
+    import contextlib
+    schedule = tfmot.PolynomialDecay(0.0, TFMOT_SPARSITY, begin_step=0, end_step=TFMOT_STEPS - 1, frequency=1)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((6, 6, 1))
+        h = keras.layers.Dense(16, activation="relu", name="fc")(keras.layers.Flatten()(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
+        model = tfmot.prune_low_magnitude(model, pruning_schedule=schedule) if prune else model
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = data()
+    history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                        callbacks=[tfmot.UpdatePruningStep()] if prune else None)
+    return model, history.history["loss"]
+
+
+def tfmot_arrays(model):
+    """{"mask/<layer>": mask, "kernel/<layer>": kernel} of every pruned layer (first replica)."""
+    arrays = {}
+    for layer in model.layers:
+        for weight, mask, _ in getattr(layer, "pruning_vars", []):
+            masks, kernels = replicas(mask), replicas(weight)
+            assert all(np.array_equal(m, masks[0]) for m in masks), layer.name
+            assert all(np.array_equal(k, kernels[0]) for k in kernels), layer.name
+            arrays[f"mask/{layer.name}"], arrays[f"kernel/{layer.name}"] = masks[0], kernels[0]
+    return arrays
+
+
+def tfmot_worker(index, ports, out):
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                                          "task": {"type": "worker", "index": index}})
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from tfprune import _keras
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    result = {}
+    dense, _ = tfmot_mlp_fit(keras, _keras.tfmot(), strategy, prune=False)
+    result["collectives_dense"] = collectives(dense.train_function)
+    try:
+        model, result["losses"] = tfmot_mlp_fit(keras, _keras.tfmot(), strategy)
+        arrays = tfmot_arrays(model)
+        result["collectives"] = collectives(model.train_function)
+    except Exception as error:  # noqa: BLE001  (the outcome is what this check reports)
+        result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        arrays = {}
+    np.savez(os.path.join(out, f"worker{index}.npz"), **{k.replace("/", "|"): v for k, v in arrays.items()})
+    with open(os.path.join(out, f"worker{index}.json"), "w") as f:
+        json.dump(result, f)
+
+
+def tfmot_multiworker(timeout=120):
+    out = run_workers("tfmot_worker", timeout)
+    import tf_keras as keras
+
+    from tfprune import _keras
+    infos = [json.load(open(os.path.join(out, f"worker{i}.json"))) for i in range(2)]
+    if "error" in infos[0] or "error" in infos[1]:
+        print(f"tfmot multiworker: fails: {infos[0].get('error')} | {infos[1].get('error')}")
+        ok("tfmot_gradual under MultiWorkerMirroredStrategy (fails)")
+        return
+    runs = [{k.replace("|", "/"): v for k, v in np.load(os.path.join(out, f"worker{i}.npz")).items()} for i in range(2)]
+    assert set(runs[0]) == set(runs[1]) == {"mask/prune_low_magnitude_fc", "kernel/prune_low_magnitude_fc",
+                                            "mask/prune_low_magnitude_out", "kernel/prune_low_magnitude_out"}, runs[0]
+    for key in runs[0]:
+        assert np.array_equal(runs[0][key], runs[1][key]), f"{key}: the two workers differ"
+    single, single_losses = tfmot_mlp_fit(keras, _keras.tfmot())
+    reference = tfmot_arrays(single)
+    densities = []
+    for key, mask in reference.items():
+        if key.startswith("mask/"):
+            assert np.array_equal(runs[0][key], mask), f"{key}: differs from the single-device run"
+            kernel = runs[0]["kernel/" + key[5:]]
+            assert np.all(kernel[mask == 0] == 0), f"{key}: a masked kernel entry is not 0"
+            densities.append(float(mask.mean()))
+            # TF-MOT keeps round(n (1 - sparsity)) weights (ties aside) at the schedule's last step
+            assert abs(mask.sum() - mask.size * (1 - TFMOT_SPARSITY)) <= 1, (key, mask.sum(), mask.size)
+        else:
+            assert np.allclose(runs[0][key], mask, atol=1e-4, rtol=0), f"{key}: differs from the single-device run"
+    assert np.allclose(infos[0]["losses"], single_losses, atol=1e-5, rtol=0), (infos[0]["losses"], single_losses)
+    # TF-MOT masks the weights through merge_call + batch_reduce_to(MEAN): more collectives per step
+    dense, pruned = infos[0]["collectives_dense"], infos[0]["collectives"]
+    assert 0 < dense < pruned, f"collective all-reduce ops: dense model {dense}, TF-MOT model {pruned}"
+    print(f"tfmot multiworker: trains; masks identical on both workers and to one device; densities "
+          f"{[round(d, 3) for d in densities]}; collective all-reduce ops in the train step: dense {dense}, "
+          f"TF-MOT {pruned}")
+    ok("tfmot_gradual under MultiWorkerMirroredStrategy (trains)")
+
+
 # --- Keras 3 on JAX: keras.distribution.DataParallel -------------------------------------------------------
 def jax_data_parallel():
     import jax
@@ -407,6 +510,10 @@ def jax_data_parallel():
 if __name__ == "__main__":
     if MODE == "worker":
         worker(int(sys.argv[2]), [int(p) for p in sys.argv[3].split(",")], sys.argv[4])
+    elif MODE == "tfmot_worker":
+        tfmot_worker(int(sys.argv[2]), [int(p) for p in sys.argv[3].split(",")], sys.argv[4])
+    elif MODE == "tfmot_multiworker":
+        tfmot_multiworker()
     elif MODE == "mirrored":
         mirrored()
     elif MODE == "multiworker":
@@ -414,5 +521,6 @@ if __name__ == "__main__":
     elif MODE == "jax":
         jax_data_parallel()
     else:
-        raise SystemExit(f"mode: got {MODE!r}; allowed: mirrored, multiworker, jax, worker")
+        raise SystemExit(f"mode: got {MODE!r}; allowed: mirrored, multiworker, tfmot_multiworker, jax, "
+                         "worker, tfmot_worker")
     print(f"checks passed: {MODE}")

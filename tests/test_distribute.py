@@ -6,7 +6,7 @@ multi-worker one starts two worker processes on 127.0.0.1 and always ends them).
 masks bit-identical on every replica and equal to a one-device run, weights and losses within
 float tolerance of it, only the trainable variables' gradients all-reduced in a train step, SNIP
 and GraSP scores on per-replica batches equal to the one-device scores, and what TF-MOT's own
-wrapper does under two replicas. The in-process tests below use one replica.
+wrapper does under two replicas (Mirrored) and two worker processes (MultiWorkerMirrored). The in-process tests below use one replica.
 """
 import os
 import subprocess
@@ -48,6 +48,15 @@ def test_multiworker_two_processes_fit_and_scores():
     # with Keras 3.15 it fails for the dense model too, and the check asserts the pruned one fails alike
     assert ("ok Keras 3 (TensorFlow) MultiWorkerMirroredStrategy fit (2 processes)\n" in out
             or "ok Keras 3 (TensorFlow) MultiWorkerMirroredStrategy fit fails for dense and pruned alike\n" in out), out
+
+
+def test_tfmot_gradual_multiworker_two_processes():
+    # TF-MOT's prune_low_magnitude + UpdatePruningStep, 2 worker processes: the check asserts the
+    # outcome it reports (masks equal on both workers and to one device, or the exact failure)
+    out = run_checks("tfmot_multiworker", timeout=200)
+    assert "ok tfmot_gradual under MultiWorkerMirroredStrategy (trains)\n" in out, out
+    assert "tfmot multiworker: trains; masks identical on both workers and to one device" in out, out
+    assert "collective all-reduce ops in the train step: dense " in out, out
 
 
 def test_jax_data_parallel_fit():
