@@ -21,7 +21,7 @@ LAYERS = [
     (1, ["tfprune.checks", "tfprune.table", "tfprune.io", "tfprune.spec", "tfprune.keras_utils", "tfprune.logs",
          "tfprune.diagnostics"]),
     (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune._loading", "tfprune.schedules",
-         "tfprune.report", "tfprune.energy"]),
+         "tfprune.report", "tfprune.energy", "tfprune.sparse_dense", "tfprune.sparse_ops"]),
     (3, ["tfprune.api"]),
     (4, ["tfprune.lottery", "tfprune.structured", "tfprune.wann"]),
     (5, ["tfprune"]),  # the facade (tfprune/__init__.py): re-exports the layers below
