@@ -285,3 +285,56 @@ def test_training_binary_under_mirrored_and_multi_worker_matches_one_device(tmp_
         assert ra["sparsity"] == rb["sparsity"]
         assert ra["test_accuracy"] == pytest.approx(rb["test_accuracy"], abs=1e-6)
     assert load_json(tmp_path / "mw" / "run" / "config.json")["config"]["distribute"]["replicas"] == 2
+
+
+FIT = ["--dataset=synthetic", "--model=lenet_300_100", "--sparsity=0.9", "--epochs=1", "--max_train=512",
+       "--max_test=256", "--batch_size=64", "--verbose=0"]
+
+
+def assert_same_fit_run(a: Path, b: Path):
+    """Masks (ticket.npz) bit-identical; sparsity equal; accuracy within float tolerance."""
+    ta, tb = arrays(a / "ticket.npz"), arrays(b / "ticket.npz")
+    assert set(ta) == set(tb) and all(np.array_equal(ta[k], tb[k]) for k in ta)
+    ra, rb = load_json(a / "result.json"), load_json(b / "result.json")
+    assert ra["sparsity"] == rb["sparsity"]
+    assert ra["test_accuracy"] == pytest.approx(rb["test_accuracy"], abs=1e-6)
+    assert ra["test_loss"] == pytest.approx(rb["test_loss"], rel=1e-4)
+
+
+def test_pruning_at_init_binary_under_mirrored_matches_one_device(tmp_path):
+    """--method=synflow (scored on one device, then trained in the strategy's scope) on 2 CPU replicas."""
+    args = FIT + ["--method=synflow"]
+    with Processes(tmp_path) as procs:
+        procs.start("none", args + [f"--out_dir={tmp_path / 'none'}"], script=TRAIN)
+        procs.start("mirrored", args + ["--strategy=mirrored", "--cpu_replicas=2", f"--out_dir={tmp_path / 'mirrored'}"],
+                    script=TRAIN)
+        procs.wait_all(timeout=240)
+    assert_same_fit_run(tmp_path / "mirrored", tmp_path / "none")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["dense", "snip", "tfmot_gradual"])
+def test_fit_methods_of_the_binary_under_multi_worker_match_one_device(tmp_path, method):
+    args = FIT + [f"--method={method}"] + (["--sparsity=0"] if method == "dense" else [])
+    with Processes(tmp_path) as procs:
+        procs.start("none", args + [f"--out_dir={tmp_path / 'none'}"], script=TRAIN)
+        procs.wait_all(timeout=240)
+        start_workers(procs, None, "mw", args + ["--strategy=multi_worker", f"--out_dir={tmp_path / 'mw'}"],
+                      script=TRAIN)
+        procs.wait_all(timeout=300)
+    assert_same_fit_run(tmp_path / "mw", tmp_path / "none")
+
+
+def test_a_procedure_that_does_not_distribute_is_refused_with_a_strategy():
+    """A plugin's procedure registered without distributes=True never trains on one device silently."""
+    import types
+
+    from tfprune.experiment import registry, runner
+
+    builtin = ("dense", "prune_at_init", "tfmot_gradual", "lottery", "magnitude_after_training", "finetune", "obd",
+               "early", "sanity")
+    assert all(registry.get_procedure(p).distributes for p in builtin)
+    config = types.SimpleNamespace(procedure=types.SimpleNamespace(distributes=False), method="mine", keras=2)
+    with pytest.raises(ValueError, match=r"^strategy: got a \w+ with method=mine; allowed: no strategy \(the "
+                                         r"procedures that train under one: .*dense.*\)\.$"):
+        runner._check_strategy(config, object())

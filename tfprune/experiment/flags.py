@@ -17,8 +17,8 @@ that the scorers and procedures it registers are ``--method`` values, e.g.::
 
     python examples/train.py --plugin=my_scorers --method=my_scorer --sparsity=0.9
 
-``--strategy=mirrored|multi_worker`` (:func:`define_strategy_flags`) trains the procedures on
-the resumable engine under a ``tf.distribute`` strategy (``multi_worker`` reads ``TF_CONFIG``;
+``--strategy=mirrored|multi_worker`` (:func:`define_strategy_flags`) trains every built-in
+procedure (tf_keras) under a ``tf.distribute`` strategy (``multi_worker`` reads ``TF_CONFIG``;
 ``--cpu_replicas=N`` mirrors over N logical CPU devices, for trying it on one machine); see
 docs/distributed_training.md.
 
@@ -185,8 +185,8 @@ def define_strategy_flags(flag_values=flags.FLAGS) -> None:
     if "strategy" in flag_values:
         return
     fv = {"flag_values": flag_values}
-    flags.DEFINE_enum("strategy", "none", list(STRATEGIES), "tf.distribute strategy to train under (the "
-                      "procedures on the resumable engine, tf_keras): mirrored (this machine's GPUs, or "
+    flags.DEFINE_enum("strategy", "none", list(STRATEGIES), "tf.distribute strategy to train under (every "
+                      "built-in method, tf_keras): mirrored (this machine's GPUs, or "
                       "--cpu_replicas) or multi_worker (the cluster in TF_CONFIG; the chief writes the run "
                       "directory, which every worker must see).", **fv)
     flags.DEFINE_integer("cpu_replicas", None, "with --strategy=mirrored: split the CPU into this many logical "

@@ -90,6 +90,9 @@ class Procedure:
         trajectory: for ``grid="trajectory"``: ``trajectory(config, sparsities, log) -> {sparsity: result}``.
         kerases: the ``Config.keras`` values it runs on (2: tf_keras, 3: Keras 3); ``keras_note``
             says why not the others (a config asking for another is refused with it).
+        distributes: it trains under the run's ``tf.distribute`` strategy (``RunContext.strategy``)
+            when one is given (the engine procedures, and the ``fit`` ones); a run of any other
+            procedure with a strategy is refused rather than trained on one device.
     """
 
     name: str
@@ -104,6 +107,7 @@ class Procedure:
     default_grid: bool = True
     kerases: "tuple[int, ...]" = (2, 3)
     keras_note: str = ""
+    distributes: bool = False
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.settings):

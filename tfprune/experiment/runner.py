@@ -96,7 +96,7 @@ class RunContext:
     log: Callable = print
     flavor: Any = None
     start_weights: "dict | None" = None
-    strategy: Any = None  # a tf.distribute.Strategy for the procedures on the engine (None: the default)
+    strategy: Any = None  # a tf.distribute.Strategy the procedure trains under (None: the default)
 
     def __post_init__(self):
         if self.flavor is None:
@@ -184,10 +184,10 @@ def _check_strategy(config: Config, strategy) -> None:
     if strategy is None:
         return
     name = type(strategy).__name__
-    if not config.procedure.needs_out_dir:
-        raise ValueError(f"strategy: got a {name} with method={config.method}; allowed: no strategy (only the "
-                         "procedures on the resumable engine train under one: "
-                         f"{', '.join(p for p in registry.procedure_names() if registry.get_procedure(p).needs_out_dir)}).")
+    if not config.procedure.distributes:
+        raise ValueError(f"strategy: got a {name} with method={config.method}; allowed: no strategy (the procedures "
+                         "that train under one: "
+                         f"{', '.join(p for p in registry.procedure_names() if registry.get_procedure(p).distributes)}).")
     if config.keras != 2:
         raise ValueError(f"strategy: got a {name} with keras={config.keras}; allowed: a strategy with keras=2 "
                          "(tf_keras) only.")

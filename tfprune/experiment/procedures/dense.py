@@ -18,5 +18,5 @@ def run(ctx):
 
 
 register_procedure(Procedure(
-    name="dense", settings=DenseSettings, run=run,
+    name="dense", settings=DenseSettings, run=run, distributes=True,
     description="no pruning: the dense reference (sparsity must be 0)", needs_sparsity=False, grid="reference"))

@@ -1,14 +1,21 @@
 """The one training loop of the procedures that prune before ``fit`` (or not at all):
 ``dense``, ``prune_at_init`` and ``tfmot_gradual``. Each gives :func:`fit_run` a function that
 prunes the freshly built model; the loop compiles, trains, evaluates and builds the result, in
-the run's Keras (``ctx.flavor``: tf_keras, or Keras 3 on any backend)."""
+the run's Keras (``ctx.flavor``: tf_keras, or Keras 3 on any backend).
+
+Under a ``tf.distribute`` strategy (``ctx.strategy``, tf_keras) the model is built, scored and
+pruned on one device as without one (every worker computes the same masks: same seed, same
+data), then copied into the strategy's scope (architecture, weights and masks) and compiled and
+trained there; only the chief writes the outputs (:mod:`tfprune.experiment.runner`)."""
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from typing import Callable
 
 from tfprune import lottery
+from tfprune.lottery import distribute
 from tfprune.api import LayerCollapseWarning
 from tfprune.experiment import summaries
 from tfprune.experiment.runner import RunContext, make_result
@@ -17,6 +24,20 @@ from tfprune.report import sparsity_report
 
 def _history(history) -> dict:
     return {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
+
+
+def _into_scope(model, strategy):
+    """``model`` itself without a strategy; else a copy whose variables (weights, masks, the
+    wrappers' step counters) are made in the strategy's scope, holding the same values."""
+    if strategy is None:
+        return model
+    from tfprune._keras import keras
+    from tfprune.wrapper import custom_object_scope
+
+    with strategy.scope(), custom_object_scope():
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+    return copy
 
 
 def fit_run(ctx: RunContext, prune: "Callable | None"):
@@ -39,9 +60,11 @@ def fit_run(ctx: RunContext, prune: "Callable | None"):
     ctx.start_weights = lottery.phase_weights(model)  # the ticket's weights: training starts here
 
     spec = ctx.spec()
-    model.compile(spec.optimizer(), spec.loss, metrics=list(spec.metrics))
+    model = _into_scope(model, ctx.strategy)
+    with ctx.strategy.scope() if ctx.strategy is not None else contextlib.nullcontext():
+        model.compile(spec.optimizer(), spec.loss, metrics=list(spec.metrics))
     callbacks = ctx.flavor.fit_callbacks(pruned=prune is not None)
-    if ctx.log_dir:  # tf_keras only (checked with the config)
+    if ctx.log_dir and distribute.is_chief(ctx.strategy):  # tf_keras only (checked with the config)
         callbacks += [ctx.flavor.keras.callbacks.TensorBoard(log_dir=ctx.log_dir, write_graph=False, profile_batch=0),
                       summaries.DensitySummaries(ctx.log_dir)]
     t0 = time.perf_counter()

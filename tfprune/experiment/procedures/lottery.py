@@ -125,11 +125,14 @@ def trajectory(ctx) -> "list[dict]":
 
 
 register_procedure(Procedure(name="lottery", settings=LotterySettings, run=run, needs_out_dir=True,
+                             distributes=True,
                              grid="trajectory", trajectory=trajectory,
                              description="lottery tickets: iterative magnitude pruning with rewinding"))
 register_procedure(Procedure(name="magnitude_after_training", settings=OneShotSettings, run=run, needs_out_dir=True,
+                             distributes=True,
                              grid=None, description="train, prune once to the target by global magnitude of the "
                              "trained weights, fine-tune as long (a baseline of Frankle et al. 2021)"))
 register_procedure(Procedure(name="finetune", settings=FinetuneSettings, run=run, needs_out_dir=True,
+                             distributes=True,
                              grid=None, trajectory=trajectory,
                              description="Train-(Prune-Finetune)^n by global magnitude (the LTH papers' baseline)"))

@@ -67,6 +67,7 @@ def trajectory(ctx) -> "list[dict]":
 
 
 # ``replace``: the procedure takes the ``obd`` scorer's name as a --method (see the module docstring).
-register_procedure(Procedure(name="obd", settings=ObdSettings, run=run, needs_out_dir=True, grid="trajectory",
+register_procedure(Procedure(name="obd", settings=ObdSettings, run=run, needs_out_dir=True,
+                             distributes=True, grid="trajectory",
                              trajectory=trajectory, default_grid=False, description="Optimal Brain Damage: Train-(Prune-Finetune)^n by "
                              "the saliency 1/2 h w^2 of the trained weights"), replace=True)

@@ -151,12 +151,14 @@ def _phase_result(ctx, results, phase, api):
 
 
 _COMMON = dict(uses_scorer=True)
-register_procedure(Procedure(name="prune_at_init", settings=ScorerSettings, run=run_prune_at_init,
+register_procedure(Procedure(name="prune_at_init", settings=ScorerSettings, run=run_prune_at_init, distributes=True,
                              description="a scorer at initialization, masks fixed during training", grid=None,
                              **_COMMON))
-register_procedure(Procedure(name="early", settings=EarlySettings, run=run_early, needs_out_dir=True, grid=None,
+register_procedure(Procedure(name="early", settings=EarlySettings, run=run_early, needs_out_dir=True,
+                             distributes=True, grid=None,
                              description="a scorer after early_step training steps (training continues from there)",
                              **_COMMON))
-register_procedure(Procedure(name="sanity", settings=SanitySettings, run=run_sanity, needs_out_dir=True, grid=None,
+register_procedure(Procedure(name="sanity", settings=SanitySettings, run=run_sanity, needs_out_dir=True,
+                             distributes=True, grid=None,
                              description="a scorer's masks shuffled, re-initialized or inverted (Frankle et al. 2021)",
                              **_COMMON))

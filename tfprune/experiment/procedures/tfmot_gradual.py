@@ -51,6 +51,6 @@ def run(ctx):
 
 
 register_procedure(Procedure(
-    name="tfmot_gradual", settings=TfmotSettings, run=run, kerases=(2,),
+    name="tfmot_gradual", settings=TfmotSettings, run=run, kerases=(2,), distributes=True,
     keras_note="TF-MOT's prune_low_magnitude wraps tf_keras (Keras 2) models only; use --keras=2",
     description="TF-MOT prune_low_magnitude with a PolynomialDecay schedule (the peer baseline)"))
