@@ -13,7 +13,6 @@ at the first failure. ``worker`` and ``tfmot_worker`` are the multi-worker modes
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ if MODE == "jax":
     os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
 
 import numpy as np  # noqa: E402
+
+from loopback import free_ports, tf_config  # noqa: E402  (tests/: this script's directory)
 
 SPARSITY = 0.7
 BATCH, EPOCHS = 16, 2
@@ -236,16 +237,6 @@ def tfmot_gradual(tf, keras, strategy, reduced):
 
 
 # --- MultiWorkerMirroredStrategy with 2 local processes ----------------------------------------------------
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def collectives(function):
     """Number of collective all-reduce ops in a traced tf.function (nested functions included)."""
     count = 0
@@ -257,8 +248,7 @@ def collectives(function):
 
 
 def worker(index, ports, out):
-    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                                          "task": {"type": "worker", "index": index}})
+    os.environ["TF_CONFIG"] = tf_config(ports, index)
     import tensorflow as tf
     import tf_keras as keras
 
@@ -413,8 +403,7 @@ def tfmot_arrays(model):
 
 
 def tfmot_worker(index, ports, out):
-    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                                          "task": {"type": "worker", "index": index}})
+    os.environ["TF_CONFIG"] = tf_config(ports, index)
     import tensorflow as tf
     import tf_keras as keras
 

@@ -9,7 +9,6 @@ metrics equal within float tolerance (the gradient all-reduce sums in another or
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from loopback import free_ports, tf_config
 from tfprune.io import load_json, load_npz
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,23 +73,12 @@ class Processes:
         self.kill_all()
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def start_workers(procs: Processes, run_dir, tag, args=None, script=CHECKS, **env):
     """Two MultiWorkerMirroredStrategy workers on 127.0.0.1 (free ports), TF_CONFIG each."""
     ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     for index in range(2):
-        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.start(f"{tag}_worker{index}", args or ["worker", str(run_dir)], script=script, TF_CONFIG=config, **env)
+        procs.start(f"{tag}_worker{index}", args or ["worker", str(run_dir)], script=script,
+                    TF_CONFIG=tf_config(ports, index), **env)
 
 
 def arrays(path):
