@@ -42,8 +42,13 @@ class ZeroScoreWarning(UserWarning):
     keeps such kernels dense."""
 
 
+def _names(exclude) -> "set[str]":
+    """``exclude`` (a layer name or names) as a set of names."""
+    return {exclude} if isinstance(exclude, str) else set(exclude)
+
+
 def _warn_zero_scores(model, scores, alive, method, exclude) -> None:
-    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    exclude = _names(exclude)
     zero = [name for name, score in scores.items() if name not in exclude
             and _all_zero(score, None if not alive or name not in alive else np.asarray(alive[name]) != 0)]
     if not zero:
@@ -230,11 +235,12 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         if r == 1:
             _warn_zero_scores(model, scores, masks, method, exclude)
         if fast:
-            excluded = {exclude} if isinstance(exclude, str) else set(exclude)
+            excluded = _names(exclude)
             pruned = [n for n in scores if n not in excluded]
             survivors = Survivors({n: np.shape(scores[n]) for n in pruned},
                                   None if masks is None else {n: masks[n] for n in pruned if n in masks})
-            survivors.keep({n: survivors.gather(n, scores[n]) for n in pruned}, 1.0 - density ** (r / rounds), scope=scope)
+            survivors.keep({n: survivors.gather(n, scores[n]) for n in pruned}, 1.0 - density ** (r / rounds),
+                           scope=scope)
             masks = {n: np.ones(np.shape(scores[n]), np.float32) for n in scores if n in excluded}
             continue
         masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
@@ -249,7 +255,7 @@ def _check_n_m_kernels(model, n_m, exclude):
     """N:M groups run along a kernel's input-channel axis (``-2``); an EinsumDense kernel (also
     inside a MultiHeadAttention) has no such axis in general (``(d_model, heads, key_dim)``:
     ``-2`` is the heads axis), so N:M refuses them unless they are excluded."""
-    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    exclude = _names(exclude)
     einsum = [key for key in _einsum_kernels(model) if key not in exclude]
     if einsum:
         raise ValueError(f"n_m: got {tuple(n_m)!r}, but the EinsumDense kernels {einsum} (MultiHeadAttention and "
@@ -266,7 +272,7 @@ def _never_revive(masks, within):
 
 def _check_within_budget(model, within, sparsity, exclude, include=()):
     """Pruning within masks cannot reach a sparsity below the one they already have."""
-    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    exclude = _names(exclude)
     sizes = {n: int(np.prod(shape)) for n, shape in nets.kernel_shapes(model, include).items() if n not in exclude}
     total = sum(sizes.values())
     alive = sum(int(np.count_nonzero(within[n])) if n in within else size for n, size in sizes.items())

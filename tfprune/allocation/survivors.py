@@ -106,11 +106,9 @@ def _lowest(keys: "list[np.ndarray]", n_drop: int) -> "list[np.ndarray]":
     if n_drop >= total:
         return [np.arange(len(k)) for k in keys]
     bound = _upper_bound(keys, n_drop, total)
-    while True:
-        candidates = [np.flatnonzero(k <= bound) for k in keys]
-        if sum(len(c) for c in candidates) >= n_drop:
-            break
-        bound = np.inf  # the sample was unlucky: every key is a candidate
+    candidates = [np.flatnonzero(k <= bound) for k in keys]
+    if sum(len(c) for c in candidates) < n_drop:  # the sample was unlucky: every key is a candidate
+        candidates = [np.arange(len(k)) for k in keys]
     values = np.concatenate([k[c] for k, c in zip(keys, candidates)])
     t = np.partition(values, n_drop - 1)[n_drop - 1]  # the highest dropped key
     dropped = values < t
