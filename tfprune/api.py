@@ -221,34 +221,38 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
         return _never_revive(masks, within)
     density = 1.0 - sparsity
-    # Iterative scorers that can score the alive weights alone (SynFlow on tf_keras) keep the
-    # survivors as indices from round 1 on: the same masks as allocate's, at a cost that falls
-    # with the density (tfprune.allocation.survivors).
-    survivors = None
-    fast = rounds > 1 and hasattr(score, "alive") and keep == "highest" and block is None and not min_density
+    if rounds > 1 and hasattr(score, "alive") and keep == "highest" and block is None and not min_density:
+        return _never_revive(_survivor_rounds(model, score, method, masks, density, rounds, scope, exclude), within)
     for r in range(1, rounds + 1):
-        if survivors is not None:
-            keys = check_finite(score.alive(survivors), method)
-            survivors.keep(keys, 1.0 - density ** (r / rounds), scope=scope)
-            continue
         scores = check_finite(score(masks), method)
         if r == 1:
             _warn_zero_scores(model, scores, masks, method, exclude)
-        if fast:
-            excluded = _names(exclude)
-            pruned = [n for n in scores if n not in excluded]
-            survivors = Survivors({n: np.shape(scores[n]) for n in pruned},
-                                  None if masks is None else {n: masks[n] for n in pruned if n in masks})
-            survivors.keep({n: survivors.gather(n, scores[n]) for n in pruned}, 1.0 - density ** (r / rounds),
-                           scope=scope)
-            masks = {n: np.ones(np.shape(scores[n]), np.float32) for n in scores if n in excluded}
-            continue
         masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
                          exclude=exclude, min_density=min_density, block=block, within=masks)
-    if survivors is not None:
-        merged = {**masks, **survivors.masks()}
-        masks = {n: merged[n] for n in scores}
     return _never_revive(masks, within)
+
+
+def _survivor_rounds(model, score, method, within, density, rounds, scope, exclude) -> "dict[str, np.ndarray]":
+    """The rounds of an iterative scorer that scores the alive weights alone (SynFlow on
+    tf_keras, ``score.alive``): the survivors are one index array from round 1 on
+    (:mod:`tfprune.allocation.survivors`), the same masks as ``allocate(within=...)``'s round
+    after round, at a cost that falls with the density."""
+    excluded, within = _names(exclude), within or {}
+    shapes = nets.kernel_shapes(model)
+    survivors = Survivors({n: s for n, s in shapes.items() if n not in excluded},
+                          {n: m for n, m in within.items() if n not in excluded})
+    # round 1 also masks the excluded kernels' pruned weights (they stay in the forward pass)
+    dropped = {**{n: np.flatnonzero(np.asarray(within[n]).reshape(-1) == 0) for n in excluded if n in within},
+               **survivors.dropped}
+    for r in range(1, rounds + 1):
+        keys = score.alive(survivors, dropped if r == 1 else None)
+        if not checks.all_finite(keys):
+            check_finite(survivors.split(keys), method)
+        if r == 1:
+            _warn_zero_scores(model, survivors.split(keys), None, method, exclude)
+        survivors.keep(keys, 1.0 - density ** (r / rounds), scope=scope)
+    kept = survivors.masks()
+    return {n: kept[n] if n in kept else np.ones(shape, np.float32) for n, shape in shapes.items()}
 
 
 def _check_n_m_kernels(model, n_m, exclude):

@@ -8,7 +8,9 @@ weights are unchanged by scoring, bit for bit. Gradients are ``tf.GradientTape``
 """
 from __future__ import annotations
 
+import threading
 import types
+import weakref
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -59,13 +61,18 @@ def scoring_clone(model, dtype: "str | None" = None, strip_softmax: bool = False
         return inner.__class__.from_config(config)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer)
+    copy_weights(model, clone)
+    return clone, had_softmax
+
+
+def copy_weights(model, clone) -> None:
+    """``model``'s weights into its scoring clone (in the clone's dtypes)."""
     originals = {_keras.inner_layer(l).name: _keras.inner_layer(l) for l in model.layers}
     for layer in clone.layers:
         source = originals.get(layer.name)
         if source is not None and source.weights:
             layer.set_weights([np.asarray(w, dtype=v.dtype.as_numpy_dtype)
                                for w, v in zip(source.get_weights(), layer.weights)])
-    return clone, had_softmax
 
 
 input_shape = _keras.input_shape
@@ -120,8 +127,14 @@ class TfKerasNet:
         self._traced = {}
         # masked_gradient: a copy of the user's kernels the net started from (in their own dtype;
         # |.| of them if absolute), and what the variables hold now (see masked_gradient)
+        self._absolute = absolute
+        self.restart(source)
+
+    def restart(self, source) -> None:
+        """The net starts again from ``source`` (``{key: the user's kernel variable}``), whose values
+        its variables hold now (masked_gradient's and start_kernels' starting point)."""
         self._start = {n: np.asarray(source[n].numpy()) for n in self.names} if source is not None else None
-        self._absolute, self._held = absolute, None
+        self._held = None
 
     def _set(self, kernels: Mapping[str, np.ndarray]) -> None:
         self._held = False  # masked_gradient: the variables hold kernels from elsewhere now
@@ -183,23 +196,33 @@ class TfKerasNet:
     def drop_gradient(self, dropped, objective):
         """``dropped``: ``{key: flat indices}`` of kernel entries to set to 0, on top of those set to 0
         before (masked_gradient's masks and earlier calls); then the gradient at the kernels held,
-        ``{key: np.ndarray}`` (read-only). One traced call: the zeros are scattered in place."""
-        def drop_gradient(indices):
-            for variable, index in zip(self._variables, indices):
-                variable.scatter_nd_update(index, tf.zeros(tf.shape(index)[:1], variable.dtype))
-            return self._gradient_fn(objective)(*self.batches[0])
-
+        ``{key: np.ndarray}`` (read-only). One call of one concrete function, traced once: the
+        indices of all kernels travel as one array, and the zeros are scattered in place."""
         if len(self.batches) != 1:
             raise ValueError("drop_gradient: the net must hold one batch.")
         self._held = False  # masked_gradient: the variables no longer hold the masks it set
-        indices = [np.stack(np.unravel_index(np.asarray(dropped.get(n, ()), np.int64), v.shape), axis=1)
-                   .reshape(-1, len(v.shape)) for n, v in zip(self.names, self._variables)]
+        parts = [np.asarray(dropped.get(n, ()), np.int64).reshape(-1) for n in self.names]
+        bounds = np.cumsum([0] + [len(p) for p in parts], dtype=np.int64)
         key = ("drop_gradient", objective)
         if key not in self._traced:  # iterative by nature: traced at once, one trace for every round
-            signature = [tf.TensorSpec([None, len(v.shape)], tf.int64) for v in self._variables]
-            self._traced[key] = tf.function(drop_gradient, input_signature=[signature]) if self.compiled else drop_gradient
-        grads = self._traced[key](indices)
+            self._traced[key] = self._drop_function(objective)
+        grads = self._traced[key](tf.constant(np.concatenate(parts)), tf.constant(bounds))
         return {n: np.asarray(g) for n, g in zip(self.names, grads)}
+
+    def _drop_function(self, objective):
+        def drop_gradient(flat, bounds):
+            for i, variable in enumerate(self._variables):
+                index = flat[bounds[i]:bounds[i + 1]]
+                shape = variable.shape.as_list()
+                strides = np.cumprod([1] + shape[:0:-1])[::-1]  # row-major: flat index -> coordinates
+                nd = tf.stack([index // int(s) % d for s, d in zip(strides, shape)], axis=1)
+                variable.scatter_nd_update(nd, tf.zeros(tf.shape(index), variable.dtype))
+            return self._gradient_fn(objective)(*self.batches[0])
+
+        if not self.compiled:
+            return drop_gradient
+        spec = [tf.TensorSpec([None], tf.int64), tf.TensorSpec([len(self._variables) + 1], tf.int64)]
+        return tf.function(drop_gradient, input_signature=spec, autograph=False).get_concrete_function()
 
     def hessian_gradient(self, kernels, objective, g) -> "dict[str, np.ndarray]":
         def hessian_gradient(x, y, g):
@@ -241,25 +264,57 @@ def loss_net(model, batches, strip_softmax=False) -> TfKerasNet:
 
 def flow_net(model, ones, paths=False) -> TfKerasNet:
     """float64 clone, pre-softmax outputs, fed ``ones``. Every weight is replaced by its absolute
-    value; with ``paths`` activations are the identity, biases zero and BatchNorm the identity."""
-    clone, _ = scoring_clone(model, dtype="float64", strip_softmax=True, linear=paths)
-    if not paths:
-        for w in clone.weights:
-            w.assign(tf.abs(w))
-    else:
-        for layer in clone.layers:
-            if _keras.layer_kind(layer) == "batchnorm":
-                values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
-                for w in layer.weights:
-                    key = w.name.split("/")[-1].split(":")[0]
-                    w.assign(tf.fill(tf.shape(w), tf.constant(values.get(key, 1.0), tf.float64)))
-            elif _keras.is_prunable(layer):
-                kernels = {id(k) for k in _keras.layer_kernels(layer).values()}
-                for w in layer.weights:
-                    if id(w) not in kernels:
-                        w.assign(tf.zeros_like(w))
-            else:
-                for w in layer.weights:
-                    w.assign(tf.abs(w))
-    return TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], compiled=not paths,
-                      source=_keras.prunable_kernels(model), absolute=not paths)
+    value; with ``paths`` activations are the identity, biases zero and BatchNorm the identity.
+
+    SynFlow's net (not ``paths``) is kept for the next call on the same model, architecture,
+    input shape and thread (one net, the last one made): that call only copies the model's
+    current weights into it, with no new clone and no new trace. It holds the float64 copy of
+    the weights until then (or until the model is freed)."""
+    if paths:
+        return _path_net(model, ones)
+    key = (_fingerprint(model), tuple(np.shape(ones)), threading.get_ident())
+    ref, cached_key, net = _LAST_FLOW_NET
+    if ref() is model and cached_key == key:
+        copy_weights(model, net.clone)
+        _absolute(net.clone)
+        net.restart(_keras.prunable_kernels(model))
+        return net
+    clone, _ = scoring_clone(model, dtype="float64", strip_softmax=True)
+    _absolute(clone)
+    net = TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], source=_keras.prunable_kernels(model),
+                     absolute=True)
+    _LAST_FLOW_NET[:] = [weakref.ref(model), key, net]
+    return net
+
+
+_LAST_FLOW_NET = [lambda: None, None, None]  # [weak reference to the model, key, net]
+
+
+def _fingerprint(model):
+    """What SynFlow's clone is made of: the model's config and its weights' shapes and dtypes."""
+    return repr((model.get_config(), [(w.shape.as_list(), w.dtype.name) for w in model.weights]))
+
+
+def _absolute(clone) -> None:
+    for w in clone.weights:
+        w.assign(tf.abs(w))
+
+
+def _path_net(model, ones) -> TfKerasNet:
+    clone, _ = scoring_clone(model, dtype="float64", strip_softmax=True, linear=True)
+    for layer in clone.layers:
+        if _keras.layer_kind(layer) == "batchnorm":
+            values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
+            for w in layer.weights:
+                key = w.name.split("/")[-1].split(":")[0]
+                w.assign(tf.fill(tf.shape(w), tf.constant(values.get(key, 1.0), tf.float64)))
+        elif _keras.is_prunable(layer):
+            kernels = {id(k) for k in _keras.layer_kernels(layer).values()}
+            for w in layer.weights:
+                if id(w) not in kernels:
+                    w.assign(tf.zeros_like(w))
+        else:
+            for w in layer.weights:
+                w.assign(tf.abs(w))
+    return TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], compiled=False,
+                      source=_keras.prunable_kernels(model))

@@ -49,25 +49,20 @@ def make_synflow(model, data=None, loss=None, *, input_shape=None, include=()):
         w, g = net.masked_gradient(masks, total_output)  # w = |θ| ⊙ masks, g = ∂R/∂w
         return {n: _times_abs(w[n], g[n]) for n in net.names}
 
-    if hasattr(net, "drop_gradient"):  # tf_keras: the rounds after the first touch only the alive weights
-        start = net.start_kernels()
+    if hasattr(net, "drop_gradient"):  # tf_keras: rounds that score only the alive weights
+        theta = net.start_kernels()
 
-        def score_alive(survivors):
+        def score_alive(survivors, dropped=None):
             """The same scores at the alive weights of ``survivors`` (a
-            :class:`tfprune.allocation.Survivors`) only, in its order; the weights it dropped
-            last are masked from now on."""
-            g = net.drop_gradient(survivors.dropped, total_output)
-            return {n: _alive_scores(survivors, n, start[n], g[n]) for n in survivors.shapes}
+            :class:`tfprune.allocation.Survivors`) only, as one array in its order; the weights it
+            dropped last (or ``dropped``, ``{key: flat indices}``) are masked from now on."""
+            g = net.drop_gradient(survivors.dropped if dropped is None else dropped, total_output)
+            out = survivors.gather_all(g)                # ∂R/∂θ at the alive weights
+            out *= survivors.gather_all(theta)           # θ ⊙ g; |θ ⊙ g| = |w ⊙ g| for w = |θ|
+            return np.abs(out, out=out)
 
         score.alive = score_alive
     return score
-
-
-def _alive_scores(survivors, name, theta, g):
-    """``|θ ⊙ g|`` at the alive weights of layer ``name``, computed in one new array."""
-    out = survivors.gather(name, g, copy=True)
-    out *= survivors.gather(name, theta)
-    return np.abs(out, out=out)
 
 
 def _times_abs(w, g):
