@@ -22,11 +22,22 @@ that bound, and only the candidates are partitioned.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional
 
 import numpy as np
 
 _SAMPLE = 65536  # keys sampled to bound the threshold
+THREADS = min(4, os.cpu_count() or 1)  # threads of each_layer and of the compaction
+_PARALLEL = 1 << 20  # alive weights from which they are used
+_POOL = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(THREADS, thread_name_prefix="tfprune-survivors"))
+    return _POOL[0]
 
 
 class Survivors:
@@ -34,7 +45,8 @@ class Survivors:
 
     ``index[name]``: the layer's alive flat indices (ascending); ``dropped[name]``: those the
     last :meth:`keep` dropped (at first: the weights ``within`` masks out). Both are views of
-    one array over all layers, :attr:`flat`, split by :attr:`bounds`.
+    one array over all layers, :attr:`flat`, split by :attr:`bounds`. The arrays a round needs
+    are allocated once and reused (fresh large arrays cost a page fault per 4 KiB each round).
 
     Example:
         >>> s = Survivors({"a": (2, 2), "b": (2,)})
@@ -58,6 +70,9 @@ class Survivors:
                 dead.append(np.zeros(0, np.int64))
         self.flat, self.bounds = _join(alive)
         self._dropped, self._dropped_bounds = _join(dead)
+        n = len(self.flat)
+        self._spare = np.empty(n, np.int64)  # the compaction writes here, then the two swap
+        self._kept, self._keys, self._scratch = np.empty(n, bool), np.empty(n), {}
 
     @property
     def index(self) -> "dict[str, np.ndarray]":
@@ -75,15 +90,32 @@ class Survivors:
         i = self.names.index(name)
         return np.take(np.asarray(values).reshape(-1), self.flat[self.bounds[i]:self.bounds[i + 1]])
 
-    def gather_all(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """``values`` (``{name: array of the layer's shape}``, one dtype) at every alive weight, in
-        order, as one new array."""
-        values = [np.asarray(values[name]).reshape(-1) for name in self.names]
-        out = np.empty(len(self.flat), values[0].dtype if values else np.float64)
-        for i, flat in enumerate(values):
+    def each_layer(self, fn, scratch_dtype=np.float64) -> np.ndarray:
+        """float64 keys over the alive weights, filled by ``fn(name, index, out, scratch)`` for every
+        layer (``index``: the layer's alive flat indices; ``out``: its part of the keys; ``scratch``:
+        an array of ``scratch_dtype`` as long, to use freely). The keys are a view of a buffer that
+        the next call overwrites. The layers run on :data:`THREADS` threads when there are many
+        alive weights (numpy releases the GIL)."""
+        n = len(self.flat)
+        dtype = np.dtype(scratch_dtype)
+        if dtype not in self._scratch:
+            self._scratch[dtype] = np.empty(len(self._keys), dtype)
+        out, scratch = self._keys[:n], self._scratch[dtype][:n]
+
+        def layer(i):
             lo, hi = self.bounds[i], self.bounds[i + 1]
-            np.take(flat, self.flat[lo:hi], out=out[lo:hi], mode="clip")  # indices in range: no buffering
+            fn(self.names[i], self.flat[lo:hi], out[lo:hi], scratch[lo:hi])
+        self._each(layer)
         return out
+
+    def _each(self, fn) -> None:
+        """``fn(i)`` for every layer ``i``: largest first on :data:`THREADS` threads when there are
+        many alive weights, else in order."""
+        if THREADS > 1 and len(self.flat) >= _PARALLEL:
+            list(_pool().map(fn, sorted(range(len(self.names)), key=lambda i: self.bounds[i] - self.bounds[i + 1])))
+        else:
+            for i in range(len(self.names)):
+                fn(i)
 
     def split(self, keys: np.ndarray) -> "dict[str, np.ndarray]":
         """A key array (one key per alive weight, in order) as ``{name: the layer's keys}`` (views)."""
@@ -101,15 +133,23 @@ class Survivors:
         for group in groups:
             lo, hi = self.bounds[group[0]], self.bounds[group[-1] + 1]
             budget = int(round(sum(self.size(self.names[i]) for i in group) * density))
-            drops.append(lo + _lowest(keys[lo:hi], (hi - lo) - budget))
+            drops.append(lo + _lowest(keys[lo:hi], (hi - lo) - budget, self._kept[lo:hi]))
         drop = np.concatenate(drops) if len(drops) > 1 else drops[0]
         self._dropped = self.flat[drop]
         self._dropped_bounds = np.searchsorted(drop, self.bounds)
         if len(drop):
-            kept = np.ones(len(self.flat), bool)
+            kept = self._kept[:len(self.flat)]
+            kept.fill(True)
             kept[drop] = False
-            self.flat = self.flat[kept]
-            self.bounds = self.bounds - self._dropped_bounds
+            bounds = self.bounds - self._dropped_bounds
+            flat = self._spare[:bounds[-1]]
+
+            def compact(i):
+                lo, hi = self.bounds[i], self.bounds[i + 1]
+                flat[bounds[i]:bounds[i + 1]] = self.flat[lo:hi][kept[lo:hi]]
+            self._each(compact)
+            self._spare = self.flat.base if self.flat.base is not None else self.flat
+            self.flat, self.bounds = flat, bounds
 
     def masks(self) -> "dict[str, np.ndarray]":
         """``{name: float32 0/1 mask}`` of the alive weights."""
@@ -130,15 +170,17 @@ def _split(names, values, bounds) -> "dict[str, np.ndarray]":
     return {name: values[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
 
-def _lowest(keys: np.ndarray, n_drop: int) -> np.ndarray:
+def _lowest(keys: np.ndarray, n_drop: int, scratch: "np.ndarray | None" = None) -> np.ndarray:
     """The ascending positions of the ``n_drop`` lowest ``keys``, ties at the highest dropped
-    value resolved by dropping the last positions."""
+    value resolved by dropping the last positions (``scratch``: a bool array as long as ``keys``
+    to reuse)."""
     total = len(keys)
     if n_drop <= 0:
         return np.zeros(0, np.int64)
     if n_drop >= total:
         return np.arange(total, dtype=np.int64)
-    candidates = np.flatnonzero(keys <= _upper_bound(keys, n_drop))
+    below = np.less_equal(keys, _upper_bound(keys, n_drop), out=scratch)
+    candidates = np.flatnonzero(below)
     if len(candidates) < n_drop:  # the sample was unlucky: every key is a candidate
         candidates = np.arange(total, dtype=np.int64)
     values = keys[candidates]

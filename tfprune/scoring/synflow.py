@@ -50,16 +50,20 @@ def make_synflow(model, data=None, loss=None, *, input_shape=None, include=()):
         return {n: _times_abs(w[n], g[n]) for n in net.names}
 
     if hasattr(net, "drop_gradient"):  # tf_keras: rounds that score only the alive weights
-        theta = net.start_kernels()
+        dtype = np.result_type(*net.start_kernels().values()) if net.names else np.float64
+        theta = {n: v.reshape(-1).astype(dtype, copy=False) for n, v in net.start_kernels().items()}  # θ, flat views
 
         def score_alive(survivors, dropped=None):
             """The same scores at the alive weights of ``survivors`` (a
             :class:`tfprune.allocation.Survivors`) only, as one array in its order; the weights it
             dropped last (or ``dropped``, ``{key: flat indices}``) are masked from now on."""
             g = net.drop_gradient(survivors.dropped if dropped is None else dropped, total_output)
-            out = survivors.gather_all(g)                # ∂R/∂θ at the alive weights
-            out *= survivors.gather_all(theta)           # θ ⊙ g; |θ ⊙ g| = |w ⊙ g| for w = |θ|
-            return np.abs(out, out=out)
+
+            def layer(name, index, out, scratch):  # out: the layer's scores, at its alive weights `index`
+                np.take(g[name].reshape(-1), index, out=out, mode="clip")                 # ∂R/∂w
+                out *= np.take(theta[name], index, out=scratch, mode="clip")              # θ ⊙ ∂R/∂w
+                np.abs(out, out=out)                                                      # = |w ⊙ ∂R/∂w|, w = |θ|
+            return survivors.each_layer(layer, scratch_dtype=dtype)
 
         score.alive = score_alive
     return score
