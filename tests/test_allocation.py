@@ -187,14 +187,19 @@ def test_element_allocation_equals_a_stable_sort_with_ties_and_survivors(scope, 
 @pytest.mark.parametrize("scope", ["global", "layerwise"])
 @pytest.mark.parametrize("with_within", [False, True])
 @pytest.mark.parametrize("sample", [None, 3])
-def test_survivors_choose_what_allocate_chooses_round_after_round(scope, with_within, sample, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_survivors_choose_what_allocate_chooses_round_after_round(scope, with_within, sample, threads, monkeypatch):
     """Round after round (densities d^(r/R), integer keys: ties everywhere), the survivor state
     keeps exactly allocate(within=previous masks)'s choice. ``sample=3``: a tiny sample, so that
-    the threshold bound often misses and the full-candidate path runs too."""
+    the threshold bound often misses and the full-candidate path runs too. ``threads=3``: the
+    layers are compacted on threads (as above 1M alive weights), and the keys are given as one
+    flat array (as SynFlow gives them) instead of per layer."""
     from tfprune.allocation import survivors as module
 
     if sample:
         monkeypatch.setattr(module, "_SAMPLE", sample)
+    monkeypatch.setattr(module, "THREADS", threads)
+    monkeypatch.setattr(module, "_PARALLEL", 0)
     rng = np.random.default_rng(11)
     shapes = {"a": (40, 30), "b": (30, 20), "c": (3, 3, 2, 5)}
     within = {n: (rng.random(s) < 0.7).astype(np.float32) for n, s in shapes.items()} if with_within else None
@@ -203,7 +208,10 @@ def test_survivors_choose_what_allocate_chooses_round_after_round(scope, with_wi
     for r in range(1, rounds + 1):
         keys = {n: rng.integers(0, 5, s).astype(np.float64) for n, s in shapes.items()}
         masks = allocate(keys, 1 - density ** (r / rounds), scope=scope, within=masks)
-        state.keep({n: state.gather(n, keys[n]) for n in shapes}, 1 - density ** (r / rounds), scope=scope)
+        alive_keys = {n: state.gather(n, keys[n]) for n in shapes}
+        if threads > 1:
+            alive_keys = state.each_layer(lambda name, index, out, scratch: np.take(keys[name].reshape(-1), index, out=out))
+        state.keep(alive_keys, 1 - density ** (r / rounds), scope=scope)
         got = state.masks()
         for n in shapes:
             np.testing.assert_array_equal(got[n], masks[n], err_msg=f"round {r}, layer {n}")
@@ -213,6 +221,10 @@ def test_survivors_choose_what_allocate_chooses_round_after_round(scope, with_wi
 def test_survivors_report_what_each_round_dropped():
     from tfprune.allocation.survivors import Survivors
 
+    state = Survivors({"a": (2, 3)}, {"a": np.array([[1, 1, 1], [1, 1, 1]])})
+    assert state.dropped["a"].tolist() == []
+    state = Survivors({"a": (2, 3)}, {"a": np.array([[1, 0, 1], [1, 1, 1]])})
+    assert state.dropped["a"].tolist() == [1] and state.index["a"].tolist() == [0, 2, 3, 4, 5]  # within's pruned weights
     state = Survivors({"a": (2, 3)})
     state.keep({"a": np.array([6., 5., 4., 3., 2., 1.])}, sparsity=0.5)
     assert state.dropped["a"].tolist() == [3, 4, 5] and state.index["a"].tolist() == [0, 1, 2]

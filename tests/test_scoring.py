@@ -329,21 +329,32 @@ def test_synflow_scores_of_the_alive_weights_equal_the_closed_form():
         state.keep(keys, sparsity)
 
 
-@pytest.mark.parametrize("options", [{}, {"scope": "layerwise"}, {"exclude": ["c2"]}, {"within": True}])
+def small_conv_net(seed=4):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(6, 3, name="c1", activation="relu"),
+                             keras.layers.BatchNormalization(), keras.layers.Conv2D(5, 3, name="c2", activation="relu"),
+                             keras.layers.Flatten(), keras.layers.Dense(7, name="d1", activation="relu"),
+                             keras.layers.Dense(3, name="d2")])
+
+
+@pytest.mark.parametrize("options", [{}, {"scope": "layerwise"}, {"exclude": ["c2"]}, {"within": True},
+                                     {"threads": True}])
 def test_synflow_over_survivors_gives_the_masks_of_the_dense_rounds(options, monkeypatch):
     """compute_masks' survivor path (tf_keras SynFlow, rounds > 1) and the dense path (score every
-    weight, allocate(within=...)) give bit-identical masks."""
+    weight, allocate(within=...)) give bit-identical masks (``threads``: the layers' scores are
+    gathered on threads, as above 1M alive weights)."""
+    from tfprune.allocation import survivors
     from tfprune.scoring import registry, synflow
 
-    keras.utils.set_random_seed(4)
-    model = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(6, 3, name="c1", activation="relu"),
-                              keras.layers.BatchNormalization(), keras.layers.Conv2D(5, 3, name="c2", activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(7, name="d1", activation="relu"),
-                              keras.layers.Dense(3, name="d2")])
+    model = small_conv_net()
+    options = dict(options)
+    if options.pop("threads", False):
+        monkeypatch.setattr(survivors, "THREADS", 3)
+        monkeypatch.setattr(survivors, "_PARALLEL", 0)
     if options.get("within"):
         rng = np.random.default_rng(2)
-        options = {"within": {n: (rng.random(k.shape) < 0.5).astype(np.float32)
-                              for n, k in tfprune.compute_scores(model, "magnitude").items()}}
+        options["within"] = {n: (rng.random(k.shape) < 0.5).astype(np.float32)
+                             for n, k in tfprune.compute_scores(model, "magnitude").items()}
     fast = tfprune.compute_masks(model, "synflow", 0.97, rounds=12, **options)
     make = synflow.make_synflow
     monkeypatch.setitem(registry._REGISTRY, "synflow", registry._REGISTRY["synflow"].__class__(
@@ -352,3 +363,35 @@ def test_synflow_over_survivors_gives_the_masks_of_the_dense_rounds(options, mon
     assert list(fast) == list(dense)
     for n in dense:
         np.testing.assert_array_equal(fast[n], dense[n], err_msg=n)
+
+
+def test_synflow_reuses_its_net_for_the_same_model_and_scores_the_weights_it_holds_now():
+    """A second compute_masks on the same model reuses SynFlow's float64 net (no new clone, no new
+    trace) with the model's current weights: its masks equal those of a fresh model holding
+    these weights. Another model, or another thread, gets a net of its own."""
+    import threading
+
+    from tfprune.scoring import _tfkeras_net
+
+    model, twin = small_conv_net(seed=4), small_conv_net(seed=5)
+    first = tfprune.compute_masks(model, "synflow", 0.9, rounds=6)
+    net = _tfkeras_net._LAST_FLOW_NET[2]
+    again = tfprune.compute_masks(model, "synflow", 0.9, rounds=6)
+    assert _tfkeras_net._LAST_FLOW_NET[2] is net
+    for n in first:
+        np.testing.assert_array_equal(again[n], first[n], err_msg=n)
+    model.set_weights(twin.get_weights())  # kernels, biases and BatchNorm statistics change
+    now = tfprune.compute_masks(model, "synflow", 0.9, rounds=6)
+    assert _tfkeras_net._LAST_FLOW_NET[2] is net
+    want = tfprune.compute_masks(twin, "synflow", 0.9, rounds=6)
+    assert _tfkeras_net._LAST_FLOW_NET[2] is not net
+    assert any((now[n] != first[n]).any() for n in now)
+    for n in want:
+        np.testing.assert_array_equal(now[n], want[n], err_msg=n)
+    other = {}
+    thread = threading.Thread(target=lambda: other.update(tfprune.compute_masks(twin, "synflow", 0.9, rounds=6)))
+    thread.start()
+    thread.join()
+    assert _tfkeras_net._LAST_FLOW_NET[2].clone is not None and _tfkeras_net._LAST_FLOW_NET[1][2] != threading.get_ident()
+    for n in want:
+        np.testing.assert_array_equal(other[n], want[n], err_msg=n)

@@ -28,8 +28,9 @@ weights are never touched:
     them); ``w`` may be read-only.
 ``net.drop_gradient(dropped, objective)`` (tf_keras only; optional)
     zeroes the kernel entries at the flat indices ``dropped`` (``{key: indices}``) in place, on
-    top of those zeroed before, and returns the gradient at the kernels now held: SynFlow's rounds
-    after the first, which score the surviving weights only (:mod:`tfprune.allocation.survivors`).
+    top of those zeroed before, and returns the gradient at the kernels now held, in one call of
+    one traced function: SynFlow's rounds, which score the surviving weights only
+    (:mod:`tfprune.allocation.survivors`; round 1 drops the weights ``within`` prunes).
 ``net.squared_gradients(kernels, objective, batches=None)``
     per-example gradients: here ``objective(ops, y, outputs)`` returns one row of values per
     example (shape ``[n, m]``), and the result is the mean over all examples i of
@@ -139,7 +140,9 @@ def loss_net(model, batches, strip_softmax: bool = False, include=(), strategy=N
 def flow_net(model, ones: np.ndarray, paths: bool = False, include=()):
     """SynFlow's net: float64, pre-softmax outputs, every weight replaced by its absolute value,
     fed the one batch ``ones``. With ``paths``: activations, biases and BatchNorm are the identity
-    (the path-counting pass of :func:`tfprune.scoring.path_flow`)."""
+    (the path-counting pass of :func:`tfprune.scoring.path_flow`). The tf_keras net (not
+    ``paths``) is reused by the next call for the same model in the same thread, with the
+    model's weights copied in again (no new clone, no new trace)."""
     include = _include(model, include)
     if include:
         return _impl(model).flow_net(model, ones, paths, include)
