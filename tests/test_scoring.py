@@ -371,7 +371,7 @@ def test_synflow_reuses_its_net_for_the_same_model_and_scores_the_weights_it_hol
     these weights. Another model, or another thread, gets a net of its own."""
     import threading
 
-    from tfprune.scoring import _tfkeras_net
+    from tfprune.scoring import _tfkeras_flow as _tfkeras_net
 
     model, twin = small_conv_net(seed=4), small_conv_net(seed=5)
     first = tfprune.compute_masks(model, "synflow", 0.9, rounds=6)

@@ -146,6 +146,9 @@ def flow_net(model, ones: np.ndarray, paths: bool = False, include=()):
     include = _include(model, include)
     if include:
         return _impl(model).flow_net(model, ones, paths, include)
+    if not _keras3.is_keras3(model):
+        from tfprune.scoring import _tfkeras_flow
+        return _tfkeras_flow.flow_net(model, ones, paths)
     return _impl(model).flow_net(model, ones, paths)
 
 
