@@ -241,7 +241,7 @@ def _survivor_rounds(model, score, method, within, density, rounds, scope, exclu
     shapes = nets.kernel_shapes(model)
     survivors = Survivors({n: s for n, s in shapes.items() if n not in excluded},
                           {n: m for n, m in within.items() if n not in excluded})
-    # round 1 also masks the excluded kernels' pruned weights (they stay in the forward pass)
+    # round 1 also zeroes the excluded kernels' pruned weights (excluded kernels stay in the forward pass)
     dropped = {**{n: np.flatnonzero(np.asarray(within[n]).reshape(-1) == 0) for n in excluded if n in within},
                **survivors.dropped}
     for r in range(1, rounds + 1):
