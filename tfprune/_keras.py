@@ -33,6 +33,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from tfprune import _layer_families
+
 _LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 _TFMOT = None
 
@@ -152,35 +154,8 @@ def check_model(model, argument: str = "model") -> None:
 # Layer classes
 # ---------------------------------------------------------------------------------------------
 
-# Layer families, most specific first (a transposed convolution is also a ConvND). Class names
-# this tf_keras lacks are skipped.
-_FAMILIES = (
-    ("input", ("InputLayer",)),
-    ("transposed", ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")),
-    ("separable", ("SeparableConv1D", "SeparableConv2D")),
-    ("depthwise", ("DepthwiseConv1D", "DepthwiseConv2D")),
-    ("dense", ("Dense",)),
-    ("conv", ("Conv1D", "Conv2D", "Conv3D")),
-    ("einsum", ("EinsumDense",)),
-    ("attention", ("MultiHeadAttention",)),
-    ("batchnorm", ("BatchNormalization",)),
-    ("normalization", ("LayerNormalization", "GroupNormalization", "UnitNormalization")),  # input statistics
-    ("activation", ("Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU")),  # element-wise, no weights
-    ("softmax", ("Softmax",)),
-    ("prelu", ("PReLU",)),
-    ("identity", ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                  "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")),  # at inference
-    ("pooling", ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-                 "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-                 "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")),
-    ("resize", ("Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D")),
-    ("padding", ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")),
-    ("flatten", ("Flatten",)),
-    ("merge", ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")),
-    ("concat", ("Concatenate",)),
-)
-_CLASSES = {kind: tuple(getattr(keras.layers, n) for n in names if hasattr(keras.layers, n))
-            for kind, names in _FAMILIES}
+# Layer families (the table, shared with the Keras 3 seam, is tfprune/_layer_families.py).
+_CLASSES = dict(_layer_families.resolve(keras.layers))
 PRUNABLE_KINDS = ("dense", "conv", "transposed", "einsum", "attention")
 ACTIVATION_KINDS = ("activation", "softmax", "prelu")
 
