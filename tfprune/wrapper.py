@@ -28,7 +28,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras, _keras3, _loading, keras_utils, schedules
+from tfprune import _keras, _keras3, _loading, _mask_values, keras_utils, schedules
 from tfprune._keras import keras
 
 
@@ -197,23 +197,7 @@ def check_masks(model, masks: Mapping[str, np.ndarray], argument: str = "masks")
     unknown = sorted(set(masks) - set(kernels))
     if unknown:
         raise ValueError(f"{argument}: no prunable layer named {unknown} in model {model.name!r}; prunable layers: {list(kernels)}.")
-    out = {}
-    problems = []
-    for name, mask in masks.items():
-        mask = np.asarray(mask)
-        expected = tuple(kernels[name].shape)
-        if mask.shape != expected:
-            problems.append(f"{name}: mask shape {mask.shape} != kernel shape {expected}")
-            continue
-        problem = _loading.non_binary(mask)
-        if problem:
-            problems.append(f"{name}: mask values must be 0 or 1, got {problem[0]} ({problem[1]})")
-            continue
-        out[name] = mask.astype(np.float32)
-    if problems:
-        allowed = "; allowed: 0/1 arrays" if any("0 or 1" in p for p in problems) else ""
-        raise ValueError(f"{argument}: " + "; ".join(problems) + allowed + ".")
-    return out
+    return _mask_values.checked(masks, {name: kernels[name].shape for name in masks}, argument)
 
 
 def wrap(model, pruning_schedule=None):
