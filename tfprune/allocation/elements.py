@@ -65,21 +65,48 @@ class _Units:
 _ONE = np.ones(1, np.int64)  # sizes of single-weight units, whatever their number
 
 
-def _top_finite(keys: np.ndarray, budget: int) -> np.ndarray:
-    """Ascending indices of the ``budget`` highest of the finite ``keys``, ties by position."""
-    if budget >= len(keys):
-        return np.arange(len(keys))
-    if budget <= 0:
-        return np.zeros(0, np.int64)
-    part = keys.copy()
-    part.partition(len(keys) - budget)
-    threshold = part[len(keys) - budget]
-    del part
-    chosen = keys > threshold
-    missing = budget - np.count_nonzero(chosen)
-    if missing:
-        chosen[np.flatnonzero(keys == threshold)[:missing]] = True
-    return np.flatnonzero(chosen)
+_SAMPLE = 1 << 16  # keys in the strided sample that bounds a threshold from below
+
+
+def _threshold(keys: "list[np.ndarray]", budget: int):
+    """The ``budget``-th highest of the finite 1-D ``keys`` together (0 < budget < their count).
+
+    Exact: a strided sample of about 65k keys gives a lower bound ``low`` (its rank is the
+    budget's share of the sample plus a 4-sigma margin); the keys >= ``low`` are gathered and
+    partitioned, unless fewer than ``budget`` of them are, and then every key is."""
+    total = sum(len(k) for k in keys)
+    stride = total // _SAMPLE
+    if stride > 1:
+        sample = np.concatenate([k[::stride] for k in keys])
+        expected = budget * len(sample) / total
+        rank = min(len(sample), int(expected + 4.0 * math.sqrt(expected)) + 16)
+        sample.partition(len(sample) - rank)
+        low = sample[len(sample) - rank]
+        candidates = np.concatenate([k[k >= low] for k in keys])
+        if len(candidates) >= budget:
+            candidates.partition(len(candidates) - budget)
+            return candidates[len(candidates) - budget]
+    every = np.concatenate(keys)  # a copy, partitioned in place
+    every.partition(total - budget)
+    return every[total - budget]
+
+
+def _top(keys: "list[np.ndarray]", budget: int) -> "list[np.ndarray]":
+    """Per array of ``keys`` (1-D, finite, in ranking order), a boolean selection of the
+    ``budget`` highest keys of all of them together, ties by position (the first array first)."""
+    total = sum(len(k) for k in keys)
+    if budget >= total or budget <= 0:
+        return [np.full(len(k), budget > 0) for k in keys]
+    threshold = _threshold(keys, budget)
+    chosen = [k > threshold for k in keys]
+    missing = budget - sum(int(np.count_nonzero(c)) for c in chosen)
+    for k, c in zip(keys, chosen):  # then the first (by position) of the keys tied at the threshold
+        if missing <= 0:
+            break
+        tied = np.flatnonzero(k == threshold)[:missing]
+        c[tied] = True
+        missing -= len(tied)
+    return chosen
 
 
 def _top_units(keys: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
@@ -141,7 +168,9 @@ def _layer_keys(scores, keep, exclude, within, mark_dead: bool = True):
     back as all-ones masks."""
     dense, keyed = {}, []
     for name, score in scores.items():
-        score = np.asarray(score, dtype=np.float64)
+        score = np.asarray(score)
+        if score.dtype.kind != "f":
+            score = score.astype(np.float64)  # floats rank as they are: a conversion orders nothing differently
         if not checks.all_finite(score):
             bad = ~np.isfinite(score)
             raise FloatingPointError(f"scores: layer {name!r} has {int(bad.sum())} NaN/inf score(s); allowed: finite numbers.")
@@ -261,7 +290,8 @@ def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray
     """Masks of single-weight units without floors: the same choice as the general path (the
     highest keys, ties by position, ``round(n · density)`` of all n weights of a layer or of all
     layers), computed over the eligible (alive) weights only, so that iterative pruning (SynFlow's
-    100 rounds) does not pass over the weights it already removed."""
+    100 rounds) does not pass over the weights it already removed; a layer without ``within``
+    mask gets its mask straight from one comparison of its keys with the threshold."""
     eligible = []  # (name, shape, flat indices of the alive weights or None, their keys)
     for name, key, alive in keyed:
         flat = key.reshape(-1)
@@ -269,22 +299,18 @@ def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray
         eligible.append((name, key.shape, index, flat if index is None else flat[index]))
 
     def mask(shape, index, chosen):
+        if index is None:
+            return chosen.astype(np.float32).reshape(shape)
         out = np.zeros(int(np.prod(shape)), np.float32)
-        out[chosen if index is None else index[chosen]] = 1.0
+        out[index[chosen]] = 1.0
         return out.reshape(shape)
 
     if scope == "layerwise":
-        return {name: mask(shape, index, _top_finite(k, int(round(np.prod(shape) * density))))
+        return {name: mask(shape, index, _top([k], int(round(np.prod(shape) * density)))[0])
                 for name, shape, index, k in eligible}
     budget = int(round(sum(int(np.prod(shape)) for _, shape, _, _ in eligible) * density))
-    picked = _top_finite(np.concatenate([k for *_, k in eligible]), budget)
-    masks, offset = {}, 0
-    for name, shape, index, k in eligible:
-        end = offset + len(k)
-        lo, hi = np.searchsorted(picked, (offset, end))
-        masks[name] = mask(shape, index, picked[lo:hi] - offset)
-        offset = end
-    return masks
+    chosen = _top([k for *_, k in eligible], budget)
+    return {name: mask(shape, index, c) for (name, shape, index, _), c in zip(eligible, chosen)}
 
 
 def _check_min_kept(min_kept) -> int:
