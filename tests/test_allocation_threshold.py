@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfprune.allocation import allocate
-from tfprune.allocation.elements import _SAMPLE, _top
+from tfprune.allocation._top import SAMPLE, top
 
 
 def by_sort(keys, budget):
@@ -16,7 +16,7 @@ def by_sort(keys, budget):
 
 
 def check(keys, budget):
-    for got, want in zip(_top(keys, budget), by_sort(keys, budget)):
+    for got, want in zip(top(keys, budget), by_sort(keys, budget)):
         np.testing.assert_array_equal(got, want)
 
 
@@ -24,14 +24,14 @@ def check(keys, budget):
 def test_sampled_threshold_equals_a_stable_sort_with_ties(budget):
     rng = np.random.default_rng(0)
     keys = [rng.integers(0, 50, 250_000).astype(np.float32), rng.normal(size=150_000).astype(np.float32)]
-    assert sum(map(len, keys)) > 4 * _SAMPLE  # the sampled path
+    assert sum(map(len, keys)) > 4 * SAMPLE  # the sampled path
     check(keys, budget)
 
 
 def test_a_sample_that_overestimates_the_threshold_falls_back_to_every_key():
     """High keys exactly on the sample's stride: its bound is too high to find ``budget`` keys."""
     total = 400_000
-    stride = total // _SAMPLE
+    stride = total // SAMPLE
     keys = np.random.default_rng(1).random(total).astype(np.float32)
     keys[::stride] = 10.0
     budget = 100_000  # more than the ~66,700 keys at 10.0

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tfprune import checks
+from tfprune.allocation._top import top
 
 SCOPES = ("global", "layerwise")
 
@@ -63,50 +64,6 @@ class _Units:
 
 
 _ONE = np.ones(1, np.int64)  # sizes of single-weight units, whatever their number
-
-
-_SAMPLE = 1 << 16  # keys in the strided sample that bounds a threshold from below
-
-
-def _threshold(keys: "list[np.ndarray]", budget: int):
-    """The ``budget``-th highest of the finite 1-D ``keys`` together (0 < budget < their count).
-
-    Exact: a strided sample of about 65k keys gives a lower bound ``low`` (its rank is the
-    budget's share of the sample plus a 4-sigma margin); the keys >= ``low`` are gathered and
-    partitioned, unless fewer than ``budget`` of them are, and then every key is."""
-    total = sum(len(k) for k in keys)
-    stride = total // _SAMPLE
-    if stride > 1:
-        sample = np.concatenate([k[::stride] for k in keys])
-        expected = budget * len(sample) / total
-        rank = min(len(sample), int(expected + 4.0 * math.sqrt(expected)) + 16)
-        sample.partition(len(sample) - rank)
-        low = sample[len(sample) - rank]
-        candidates = np.concatenate([k[k >= low] for k in keys])
-        if len(candidates) >= budget:
-            candidates.partition(len(candidates) - budget)
-            return candidates[len(candidates) - budget]
-    every = np.concatenate(keys)  # a copy, partitioned in place
-    every.partition(total - budget)
-    return every[total - budget]
-
-
-def _top(keys: "list[np.ndarray]", budget: int) -> "list[np.ndarray]":
-    """Per array of ``keys`` (1-D, finite, in ranking order), a boolean selection of the
-    ``budget`` highest keys of all of them together, ties by position (the first array first)."""
-    total = sum(len(k) for k in keys)
-    if budget >= total or budget <= 0:
-        return [np.full(len(k), budget > 0) for k in keys]
-    threshold = _threshold(keys, budget)
-    chosen = [k > threshold for k in keys]
-    missing = budget - sum(int(np.count_nonzero(c)) for c in chosen)
-    for k, c in zip(keys, chosen):  # then the first (by position) of the keys tied at the threshold
-        if missing <= 0:
-            break
-        tied = np.flatnonzero(k == threshold)[:missing]
-        c[tied] = True
-        missing -= len(tied)
-    return chosen
 
 
 def _top_units(keys: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
@@ -306,10 +263,10 @@ def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray
         return out.reshape(shape)
 
     if scope == "layerwise":
-        return {name: mask(shape, index, _top([k], int(round(np.prod(shape) * density)))[0])
+        return {name: mask(shape, index, top([k], int(round(np.prod(shape) * density)))[0])
                 for name, shape, index, k in eligible}
     budget = int(round(sum(int(np.prod(shape)) for _, shape, _, _ in eligible) * density))
-    chosen = _top([k for *_, k in eligible], budget)
+    chosen = top([k for *_, k in eligible], budget)
     return {name: mask(shape, index, c) for (name, shape, index, _), c in zip(eligible, chosen)}
 
 

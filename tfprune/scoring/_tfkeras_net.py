@@ -111,7 +111,8 @@ class TfKerasNet:
             variable.assign(np.asarray(kernels[name], dtype=variable.dtype.as_numpy_dtype))
 
     def _fill(self, grads, variables=None):
-        return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables or self._variables)]
+        variables = self._variables if variables is None else variables
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
     def _objective(self, objective, x, y, model=None):
         return objective(OPS, y, tf.nest.flatten((model or self.clone)(x, training=False)))
@@ -126,7 +127,7 @@ class TfKerasNet:
         return fn
 
     def _gradient_fn(self, objective, model=None, variables=None):
-        variables = variables or self._variables
+        variables = self._variables if variables is None else variables
 
         def gradient(x, y):
             with tf.GradientTape() as tape:
@@ -228,7 +229,8 @@ class TfKerasNet:
         """``(w, g, hg)``: ``masked_gradient(masks, objective)`` and ``hessian_gradient(w, objective,
         g)``; over a single batch on one device in one pass (the inner gradient of the
         Hessian-gradient product is g itself), so GraSP costs one second-order pass."""
-        if len(self.batches) != 1 or self._accumulate is not _accumulate:  # g first needs every batch
+        # several batches (or replicas, scoring/_distributed.py): g is their mean before any H·g
+        if len(self.batches) != 1 or self._accumulate is not _accumulate:
             w, g = self.masked_gradient(masks, objective)
             return w, g, self.hessian_gradient(w, objective, g)
         model, variables, where = held = self._hold(masks)

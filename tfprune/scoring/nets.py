@@ -1,8 +1,9 @@
 """What the scorers differentiate: a *net*, one implementation per Keras.
 
 A scorer's formula (``snip.py``, ``grasp.py``, ``synflow.py``) is written once against this
-interface; the net does the framework's work on a private copy of the model, so the user's
-weights are never touched:
+interface; the net does the framework's work on a private copy of the model (or, for a tf_keras
+loss net at the model's own kernels, on the model itself where an inference pass provably
+writes none of its variables), so the user's weights are never touched:
 
 ``net.names``
     the kernel keys, in model order (``fc1``, ``mha/query``, ...). Every function below takes
