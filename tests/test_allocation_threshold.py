@@ -7,25 +7,28 @@ from tfprune.allocation import allocate
 from tfprune.allocation._top import SAMPLE, top
 
 
-def by_sort(keys, budget):
-    """The reference: the ``budget`` highest keys, ties by position, from a stable sort."""
+def by_sort(keys, budget, lowest=False):
+    """The reference: the ``budget`` highest (lowest) keys, ties by position, from a stable sort."""
     flat = np.concatenate(keys)
     chosen = np.zeros(len(flat), bool)
-    chosen[np.argsort(-flat, kind="stable")[:max(budget, 0)]] = True
+    chosen[np.argsort(flat if lowest else -flat, kind="stable")[:max(budget, 0)]] = True
     return np.split(chosen, np.cumsum([len(k) for k in keys])[:-1])
 
 
-def check(keys, budget):
-    for got, want in zip(top(keys, budget), by_sort(keys, budget)):
-        np.testing.assert_array_equal(got, want)
+def check(keys, budget, lowest=False):
+    for dtype in (bool, np.float32):
+        for got, want in zip(top(keys, budget, lowest, dtype), by_sort(keys, budget, lowest)):
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("budget", [1, 7, 4_000, 100_000, 399_999])
-def test_sampled_threshold_equals_a_stable_sort_with_ties(budget):
+@pytest.mark.parametrize("lowest", [False, True])
+@pytest.mark.parametrize("budget", [0, 1, 7, 4_000, 100_000, 399_999, 400_000])
+def test_sampled_threshold_equals_a_stable_sort_with_ties(budget, lowest):
     rng = np.random.default_rng(0)
     keys = [rng.integers(0, 50, 250_000).astype(np.float32), rng.normal(size=150_000).astype(np.float32)]
     assert sum(map(len, keys)) > 4 * SAMPLE  # the sampled path
-    check(keys, budget)
+    check(keys, budget, lowest)
 
 
 def test_a_sample_that_overestimates_the_threshold_falls_back_to_every_key():
@@ -37,6 +40,7 @@ def test_a_sample_that_overestimates_the_threshold_falls_back_to_every_key():
     budget = 100_000  # more than the ~66,700 keys at 10.0
     assert np.count_nonzero(keys == 10.0) < budget
     check([keys[:123_457], keys[123_457:]], budget)
+    check([-keys[:123_457], -keys[123_457:]], budget, lowest=True)
 
 
 def test_float32_scores_rank_as_their_float64_values():

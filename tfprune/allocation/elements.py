@@ -197,8 +197,8 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
 
     density = 1.0 - sparsity
     if block is None and not min_density and not min_kept:
-        masks, keyed = _layer_keys(scores, keep, exclude, within, mark_dead=False)
-        masks.update(_select_elements(keyed, density, scope))
+        masks, keyed = _layer_keys(scores, "highest", exclude, within, mark_dead=False)  # the scores as they are
+        masks.update(_select_elements(keyed, density, scope, lowest=keep == "lowest"))
         return {name: masks[name] for name in scores}
     masks, keyed = _layer_keys(scores, keep, exclude, within)
     units = {name: _Units(key, block) for name, key, _ in keyed}
@@ -243,12 +243,13 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
     return {name: masks[name] for name in scores}
 
 
-def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray]":
+def _select_elements(keyed, density: float, scope: str, lowest: bool = False) -> "dict[str, np.ndarray]":
     """Masks of single-weight units without floors: the same choice as the general path (the
-    highest keys, ties by position, ``round(n · density)`` of all n weights of a layer or of all
-    layers), computed over the eligible (alive) weights only, so that iterative pruning (SynFlow's
-    100 rounds) does not pass over the weights it already removed; a layer without ``within``
-    mask gets its mask straight from one comparison of its keys with the threshold."""
+    highest keys, or with ``lowest`` the lowest, ties by position, ``round(n · density)`` of all
+    n weights of a layer or of all layers), computed over the eligible (alive) weights only, so
+    that iterative pruning (SynFlow's 100 rounds) does not pass over the weights it already
+    removed; without ``within`` masks each mask is one comparison of a layer's keys with the
+    threshold, written as float32 at once."""
     eligible = []  # (name, shape, flat indices of the alive weights or None, their keys)
     for name, key, alive in keyed:
         flat = key.reshape(-1)
@@ -257,16 +258,17 @@ def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray
 
     def mask(shape, index, chosen):
         if index is None:
-            return chosen.astype(np.float32).reshape(shape)
+            return chosen.astype(np.float32, copy=False).reshape(shape)
         out = np.zeros(int(np.prod(shape)), np.float32)
-        out[index[chosen]] = 1.0
+        out[index[chosen.astype(bool, copy=False)]] = 1.0
         return out.reshape(shape)
 
+    dtype = np.float32 if all(index is None for _, _, index, _ in eligible) else bool
     if scope == "layerwise":
-        return {name: mask(shape, index, top([k], int(round(np.prod(shape) * density)))[0])
+        return {name: mask(shape, index, top([k], int(round(np.prod(shape) * density)), lowest, dtype)[0])
                 for name, shape, index, k in eligible}
     budget = int(round(sum(int(np.prod(shape)) for _, shape, _, _ in eligible) * density))
-    chosen = top([k for *_, k in eligible], budget)
+    chosen = top([k for *_, k in eligible], budget, lowest, dtype)
     return {name: mask(shape, index, c) for (name, shape, index, _), c in zip(eligible, chosen)}
 
 
