@@ -177,8 +177,8 @@ def test_functional_model_with_residual_add_is_wrapped_and_trains():
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_masked_op_in_a_graph_gives_the_hand_computed_bits(dtype):
     # the wrapper's per-step op, traced as Keras traces it: kept entries bit-for-bit (incl. -0.0,
-    # inf, NaN), masked ones +0.0 whatever they held; a non-binary or -0.0 mask entry means the
-    # same as its != 0 (so applying it twice changes nothing); 37 entries: vector and tail paths
+    # inf, NaN), masked ones +0.0 whatever they held; any other mask value (0.5, -0.0, inf, NaN) means
+    # what its != 0 says (so applying it twice changes nothing); 37 entries: vector and tail paths
     import tensorflow as tf
     from tfprune.wrapper import masked
     rng = np.random.default_rng(0)
@@ -187,7 +187,7 @@ def test_masked_op_in_a_graph_gives_the_hand_computed_bits(dtype):
     w[8:20] = -np.abs(w[8:20]) - 1  # negative weights: w * 0 would be -0.0
     m = (rng.random(37) < 0.5).astype(dtype)
     m[:4], m[4:8], m[8:20] = 0, 1, 0
-    m[20], m[21] = 0.5, -0.0
+    m[20:24] = 0.5, -0.0, np.inf, np.nan
     expected = np.where(m != 0, w, np.zeros((), dtype))
     assert np.signbit(expected[4]) and not np.signbit(expected[:4]).any() and not np.signbit(expected[8:20]).any()
     variable = tf.Variable(w)

@@ -114,11 +114,12 @@ def masked(value, mask):
 
     ``keep = cast(mask != 0)`` makes it idempotent whatever the mask holds (a 0.5 would
     otherwise scale the kernel at each call); ``multiply_no_nan(value, keep)`` is ``value * 1``
-    (bit-exact) where kept and +0.0 where ``keep`` is 0. It gives the same bits as
-    ``tf.where(mask != 0, value, 0)`` at about half the cost (BENCHMARKS.md, "Core: training-step
-    overhead": ``tf.where`` runs TensorFlow's broadcasting select kernel). Neither ``value * mask``
-    (-0.0 for a negative masked weight, NaN for a masked inf) nor ``value * mask + 0.0`` (graph
-    optimisation removes the ``+ 0.0``) would do.
+    (bit-exact) where kept and +0.0 where ``keep`` is 0; ``mask`` may have another dtype than
+    ``value``. It gives the same bits as the previous ``tf.where(mask != 0, value, zeros_like(value))``
+    (TensorFlow's ``SelectV2``) at half its time on Conv-2's kernels (BENCHMARKS.md, "Core:
+    training-step overhead"). Neither ``value * mask`` (-0.0 for a negative masked weight, NaN for
+    a masked inf) nor ``value * mask + 0.0`` (in a graph, Grappler's constant folding removes the
+    ``+ 0.0``) would do.
 
     Example:
         >>> masked(tf.constant([-1.5, 2.0, float("nan"), -0.0]), tf.constant([0.0, 1.0, 0.0, 1.0])).numpy()
