@@ -11,14 +11,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import warnings
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/: checks_main
 
+import checks_main  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -549,18 +550,5 @@ def check_bad_input_gives_one_line_errors():
     one_line_error(lambda: tfprune.get_masks(unbuilt), "not built")
 
 
-CHECKS = [name for name in dict(globals()) if name.startswith("check_")]
-
-
-def main(names):
-    names = names or CHECKS
-    start = time.time()
-    for name in names:
-        t = time.time()
-        globals()[name]()
-        print(f"ok {name} ({time.time() - t:.1f} s)", flush=True)
-    print(f"all {len(names)} checks passed on {BACKEND} in {time.time() - start:.1f} s")
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    checks_main.run(globals(), sys.argv[1:], BACKEND)

@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: (layer rank, module prefixes); a module's layer is that of its longest matching prefix.
 LAYERS = [
-    (0, ["tfprune._keras", "tfprune._keras3", "tfprune._import_hook", "tfprune._mask_values"]),  # the Keras seams (the prefix "tfprune._keras" does not cover _keras3)
+    (0, ["tfprune._keras", "tfprune._keras3", "tfprune._import_hook", "tfprune._mask_values",
+         "tfprune._layer_families", "tfprune._seeds"]),  # the Keras seams (the prefix "tfprune._keras" does not cover _keras3)
     (1, ["tfprune.checks", "tfprune.table", "tfprune.io", "tfprune.spec", "tfprune.keras_utils", "tfprune.logs",
          "tfprune.diagnostics"]),
     (2, ["tfprune.scoring", "tfprune.allocation", "tfprune.wrapper", "tfprune._loading", "tfprune.schedules",

@@ -6,19 +6,8 @@ import numpy as np
 import pytest
 
 from tfprune import wann
-from tfprune.wann import activations, evaluate, evolution, genome, mutation, ranking
-
-W = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
-
-
-def grown(n_inputs=5, n_outputs=3, steps=40, seed=0, max_hidden=12, choices=None):
-    """A network grown by ``steps`` random mutations from a minimal one (hidden nodes, skips)."""
-    rng = np.random.default_rng(seed)
-    g = genome.minimal(n_inputs, n_outputs, max_hidden, rng, density=0.5)
-    choices = np.arange(len(activations.ACTIVATIONS)) if choices is None else choices
-    for _ in range(steps):
-        g, _ = mutation.mutate(g, rng, choices)
-    return g
+from tfprune.wann import activations, evaluate, genome, mutation, ranking
+from wann_genomes import W, grown
 
 
 def test_activations_match_the_reference_definitions():

@@ -172,3 +172,48 @@ def test_functional_model_with_residual_add_is_wrapped_and_trains():
     for name, mask in tfprune.get_masks(pruned).items():
         np.testing.assert_array_equal(before[name], mask)
     np.testing.assert_allclose(tfprune.strip(pruned).predict(x, verbose=0), pruned.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_masked_op_in_a_graph_gives_the_hand_computed_bits(dtype):
+    # the wrapper's per-step op, traced as Keras traces it: kept entries bit-for-bit (incl. -0.0,
+    # inf, NaN), masked ones +0.0 whatever they held; any other mask value (0.5, -0.0, inf, NaN) means
+    # what its != 0 says (so applying it twice changes nothing); 37 entries: vector and tail paths
+    import tensorflow as tf
+    from tfprune.wrapper import masked
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(37).astype(dtype)
+    w[:8] = [-0.0, np.inf, -np.inf, np.nan, -0.0, np.inf, -np.inf, np.nan]
+    w[8:20] = -np.abs(w[8:20]) - 1  # negative weights: w * 0 would be -0.0
+    m = (rng.random(37) < 0.5).astype(dtype)
+    m[:4], m[4:8], m[8:20] = 0, 1, 0
+    m[20:24] = 0.5, -0.0, np.inf, np.nan
+    expected = np.where(m != 0, w, np.zeros((), dtype))
+    assert np.signbit(expected[4]) and not np.signbit(expected[:4]).any() and not np.signbit(expected[8:20]).any()
+    variable = tf.Variable(w)
+    step = tf.function(lambda: variable.assign(masked(tf.convert_to_tensor(variable), tf.constant(m)),
+                                               read_value=False) and None)
+    bits = {"float16": np.int16, "float32": np.int32, "float64": np.int64}[dtype]
+    for _ in range(2):
+        step()
+        np.testing.assert_array_equal(variable.numpy().view(bits), expected.view(bits))
+
+
+def test_stored_kernels_are_positive_zero_where_masked_after_the_next_forward_pass():
+    # masked weights get gradients, so the optimizer moves them; the next (compiled) forward pass
+    # sets them back to exactly +0.0 before the layer runs and leaves the kept ones bit-identical
+    model = pruned_model(0.5)
+    masks = tfprune.get_masks(model)
+    wrappers = {l.layer.name: l for l in model.layers if isinstance(l, tfprune.FixedMaskWrapper)}
+    for name, layer in wrappers.items():  # masked weights negative (written past the mask)
+        kernel = layer.layer.kernel.numpy()
+        layer.layer.kernel.assign(np.where(masks[name] == 0, -np.abs(kernel) - 0.1, kernel))
+    x, y = data()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # no callback: nothing re-masks at the epoch end
+    stored = {name: layer.layer.kernel.numpy() for name, layer in wrappers.items()}
+    assert all(np.any(stored[name][masks[name] == 0] != 0) for name in stored)  # the optimizer moved them
+    model.predict(x, verbose=0)
+    for name, layer in wrappers.items():
+        kernel, keep = layer.layer.kernel.numpy(), masks[name] == 1
+        assert np.all(kernel[~keep] == 0) and not np.signbit(kernel[~keep]).any(), name
+        np.testing.assert_array_equal(kernel[keep].view(np.int32), stored[name][keep].view(np.int32))

@@ -9,12 +9,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/: checks_main
 
+import checks_main  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -22,20 +23,10 @@ import tfprune  # noqa: E402
 from tfprune import wann  # noqa: E402
 from tfprune._keras3 import layers as k3layers  # noqa: E402
 from tfprune._keras3 import wann_layers  # noqa: E402
-from tfprune.wann import activations, evaluate, genome, mutation  # noqa: E402
+from tfprune.wann import activations, evaluate, genome  # noqa: E402
+from wann_genomes import W, grown  # noqa: E402
 
 BACKEND = keras.backend.backend()
-W = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
-
-
-def grown(n_inputs=5, n_outputs=3, steps=40, seed=0, max_hidden=12, choices=None):
-    """A network grown by ``steps`` random mutations from a minimal one (hidden nodes, skips)."""
-    rng = np.random.default_rng(seed)
-    g = genome.minimal(n_inputs, n_outputs, max_hidden, rng, density=0.5)
-    choices = np.arange(len(activations.ACTIVATIONS)) if choices is None else choices
-    for _ in range(steps):
-        g, _ = mutation.mutate(g, rng, choices)
-    return g
 
 
 def numpy_out(model, x):
@@ -137,18 +128,5 @@ def check_the_ticket_keeps_its_masks_through_fit_and_a_keras_round_trip():
         np.testing.assert_array_equal(numpy_out(again, x), numpy_out(ticket, x))
 
 
-CHECKS = [name for name in dict(globals()) if name.startswith("check_")]
-
-
-def main(names):
-    names = names or CHECKS
-    start = time.time()
-    for name in names:
-        t = time.time()
-        globals()[name]()
-        print(f"ok {name} ({time.time() - t:.1f} s)", flush=True)
-    print(f"all {len(names)} checks passed on {BACKEND} in {time.time() - start:.1f} s")
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    checks_main.run(globals(), sys.argv[1:], BACKEND)

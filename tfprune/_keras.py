@@ -27,11 +27,12 @@ import functools
 import os
 import sys
 import types
-import zlib
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+
+from tfprune import _layer_families, _seeds
 
 _LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 _TFMOT = None
@@ -152,35 +153,8 @@ def check_model(model, argument: str = "model") -> None:
 # Layer classes
 # ---------------------------------------------------------------------------------------------
 
-# Layer families, most specific first (a transposed convolution is also a ConvND). Class names
-# this tf_keras lacks are skipped.
-_FAMILIES = (
-    ("input", ("InputLayer",)),
-    ("transposed", ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")),
-    ("separable", ("SeparableConv1D", "SeparableConv2D")),
-    ("depthwise", ("DepthwiseConv1D", "DepthwiseConv2D")),
-    ("dense", ("Dense",)),
-    ("conv", ("Conv1D", "Conv2D", "Conv3D")),
-    ("einsum", ("EinsumDense",)),
-    ("attention", ("MultiHeadAttention",)),
-    ("batchnorm", ("BatchNormalization",)),
-    ("normalization", ("LayerNormalization", "GroupNormalization", "UnitNormalization")),  # input statistics
-    ("activation", ("Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU")),  # element-wise, no weights
-    ("softmax", ("Softmax",)),
-    ("prelu", ("PReLU",)),
-    ("identity", ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                  "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")),  # at inference
-    ("pooling", ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-                 "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-                 "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")),
-    ("resize", ("Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D")),
-    ("padding", ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")),
-    ("flatten", ("Flatten",)),
-    ("merge", ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")),
-    ("concat", ("Concatenate",)),
-)
-_CLASSES = {kind: tuple(getattr(keras.layers, n) for n in names if hasattr(keras.layers, n))
-            for kind, names in _FAMILIES}
+# Layer families (the table, shared with the Keras 3 seam, is tfprune/_layer_families.py).
+_CLASSES = dict(_layer_families.resolve(keras.layers))
 PRUNABLE_KINDS = ("dense", "conv", "transposed", "einsum", "attention")
 ACTIVATION_KINDS = ("activation", "softmax", "prelu")
 
@@ -496,18 +470,14 @@ def compute_dtype_is_low_precision(layer) -> bool:
 # Fresh initial weights
 # ---------------------------------------------------------------------------------------------
 
-def derived_seed(seed: int, *labels: str) -> int:
-    """A 31-bit seed that is a function of ``seed`` and the ``labels`` only (any process)."""
-    entropy = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(label.encode("utf-8")) for label in labels]
-    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+derived_seed = _seeds.derived_seed  # a function of (seed, labels) only: tfprune/_seeds.py
 
 
 def _is_seeded_initializer(key: str, node) -> bool:
     """Whether ``node`` (found under ``key`` in a layer config) is a serialized initializer
     with a fixed seed: ``{"class_name": ..., "config": {..., "seed": <int>}}`` under a key
     ending in ``initializer``, or any such dict that deserializes to an initializer."""
-    if not (isinstance(node, dict) and isinstance(node.get("class_name"), str) and isinstance(node.get("config"), dict)
-            and node["config"].get("seed") is not None):
+    if not _seeds.has_seed(node):
         return False
     if key.endswith("initializer"):
         return True
@@ -515,23 +485,6 @@ def _is_seeded_initializer(key: str, node) -> bool:
         return isinstance(keras.initializers.deserialize(node), keras.initializers.Initializer)
     except Exception:  # not an initializer (a nested layer's config, an unknown class, ...)
         return False
-
-
-def _reseeded_config(node, seed: int, layer: str, path: str = ""):
-    """A copy of the layer config ``node`` in which every seeded initializer, at any depth,
-    has the seed ``derived_seed(seed, layer, <its path in the config>)``; nothing else changes."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            where = f"{path}/{key}" if path else str(key)
-            if _is_seeded_initializer(str(key), value):
-                value = {**value, "config": {**value["config"], "seed": derived_seed(seed, layer, where)}}
-            out[key] = _reseeded_config(value, seed, layer, where)
-        return out
-    if isinstance(node, (list, tuple)):  # also tf's ListWrapper: rebuilt as a plain list
-        items = [_reseeded_config(v, seed, layer, f"{path}/{i}") for i, v in enumerate(node)]
-        return tuple(items) if isinstance(node, tuple) else items
-    return node
 
 
 def reseeded_clone(model, seed: int):
@@ -556,7 +509,8 @@ def reseeded_clone(model, seed: int):
     keras.utils.set_random_seed(int(seed))
 
     def rebuilt(layer):
-        return layer.__class__.from_config(_reseeded_config(layer.get_config(), int(seed), layer.name))
+        return layer.__class__.from_config(
+            _seeds.reseeded(layer.get_config(), int(seed), layer.name, _is_seeded_initializer))
 
     return keras.models.clone_model(model, clone_function=rebuilt)
 

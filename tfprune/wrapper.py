@@ -28,7 +28,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfprune import _keras, _keras3, _loading, keras_utils, schedules
+from tfprune import _keras, _keras3, _loading, _mask_values, keras_utils, schedules
 from tfprune._keras import keras
 
 
@@ -82,9 +82,8 @@ class _FixedMaskWrapper:
         updates = []
         with _keras.variables_in_true_dtype():
             for weight, mask, _ in self.pruning_vars:
-                keep = tf.not_equal(tf.convert_to_tensor(mask), 0)
-                value = tf.convert_to_tensor(weight)
-                updates.append(weight.assign(tf.where(keep, value, tf.zeros_like(value))))
+                value = masked(tf.convert_to_tensor(weight), tf.convert_to_tensor(mask))
+                updates.append(weight.assign(value, read_value=False))
         return tf.group(*updates)
 
     def call(self, inputs, training=None, **kwargs):
@@ -107,6 +106,26 @@ class _FixedMaskWrapper:
         wrapper = cls(**config)
         _loading.record(wrapper)
         return wrapper
+
+
+def masked(value, mask):
+    """``value`` where ``mask != 0``, exactly +0.0 elsewhere (also where ``value`` is -0.0, inf or
+    NaN): the op the wrapper runs on every kernel at every forward pass.
+
+    ``keep = cast(mask != 0)`` makes it idempotent whatever the mask holds (a 0.5 would
+    otherwise scale the kernel at each call); ``multiply_no_nan(value, keep)`` is ``value * 1``
+    (bit-exact) where kept and +0.0 where ``keep`` is 0; ``mask`` may have another dtype than
+    ``value``. It gives the same bits as the previous ``tf.where(mask != 0, value, zeros_like(value))``
+    (TensorFlow's ``SelectV2``) at half its time on Conv-2's kernels (BENCHMARKS.md, "Core:
+    training-step overhead"). Neither ``value * mask`` (-0.0 for a negative masked weight, NaN for
+    a masked inf) nor ``value * mask + 0.0`` (in a graph, Grappler's constant folding removes the
+    ``+ 0.0``) would do.
+
+    Example:
+        >>> masked(tf.constant([-1.5, 2.0, float("nan"), -0.0]), tf.constant([0.0, 1.0, 0.0, 1.0])).numpy()
+        array([ 0.,  2.,  0., -0.], dtype=float32)
+    """
+    return tf.math.multiply_no_nan(value, tf.cast(tf.not_equal(mask, 0), value.dtype))
 
 
 def wrapper_class() -> type:
@@ -197,23 +216,7 @@ def check_masks(model, masks: Mapping[str, np.ndarray], argument: str = "masks")
     unknown = sorted(set(masks) - set(kernels))
     if unknown:
         raise ValueError(f"{argument}: no prunable layer named {unknown} in model {model.name!r}; prunable layers: {list(kernels)}.")
-    out = {}
-    problems = []
-    for name, mask in masks.items():
-        mask = np.asarray(mask)
-        expected = tuple(kernels[name].shape)
-        if mask.shape != expected:
-            problems.append(f"{name}: mask shape {mask.shape} != kernel shape {expected}")
-            continue
-        problem = _loading.non_binary(mask)
-        if problem:
-            problems.append(f"{name}: mask values must be 0 or 1, got {problem[0]} ({problem[1]})")
-            continue
-        out[name] = mask.astype(np.float32)
-    if problems:
-        allowed = "; allowed: 0/1 arrays" if any("0 or 1" in p for p in problems) else ""
-        raise ValueError(f"{argument}: " + "; ".join(problems) + allowed + ".")
-    return out
+    return _mask_values.checked(masks, {name: kernels[name].shape for name in masks}, argument)
 
 
 def wrap(model, pruning_schedule=None):

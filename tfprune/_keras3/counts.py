@@ -10,29 +10,16 @@ from __future__ import annotations
 
 import keras
 
+from tfprune import _layer_families
 from tfprune._keras3.layers import check_model, is_masked_layer
 
-_L = keras.layers
-# first match wins: transposed, depthwise and separable convolutions before the plain ones
-_KINDS = (
-    ("transposed", ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")),
-    ("separable", ("SeparableConv1D", "SeparableConv2D")),
-    ("depthwise", ("DepthwiseConv1D", "DepthwiseConv2D")),
-    ("dense", ("Dense",)),
-    ("conv", ("Conv1D", "Conv2D", "Conv3D")),
-    ("einsum", ("EinsumDense",)),
-    ("attention", ("MultiHeadAttention",)),
-    ("batchnorm", ("BatchNormalization",)),
-    ("normalization", ("LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization")),
-    ("prelu", ("PReLU",)),
-)
-_CLASSES = tuple((kind, tuple(getattr(_L, n) for n in names if hasattr(_L, n))) for kind, names in _KINDS)
+_CLASSES = _layer_families.resolve(keras.layers)  # the one table, first match wins
 
 
 def layer_kind(layer) -> "str | None":
-    """The family of a Keras 3 ``layer`` (a mask wrapper seen through): ``"dense"``, ``"conv"``,
-    ``"transposed"``, ``"depthwise"``, ``"separable"``, ``"einsum"``, ``"attention"``,
-    ``"batchnorm"``, ``"normalization"``, ``"prelu"``, or None."""
+    """The family of a Keras 3 ``layer`` (a mask wrapper seen through), as
+    :func:`tfprune._keras.layer_kind` names them (``"dense"``, ``"conv"``, ``"batchnorm"``, ...;
+    the table is :mod:`tfprune._layer_families`), or None."""
     layer = inner_layer(layer)
     return next((kind for kind, classes in _CLASSES if isinstance(layer, classes)), None)
 
@@ -62,4 +49,4 @@ def top_layers(model) -> "list[tuple[object, object]]":
     """``[(top-level layer, the layer behind it)]`` of a built Keras 3 ``model`` (input layers
     left out); a one-line error for anything else."""
     check_model(model)
-    return [(layer, inner_layer(layer)) for layer in model.layers if not isinstance(layer, _L.InputLayer)]
+    return [(layer, inner_layer(layer)) for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]

@@ -56,7 +56,7 @@ from tfprune._keras3 import layers as _layers
 from tfprune._keras3.constraint import _PACKAGE, MaskConstraint, mask_variable  # noqa: F401  (MaskConstraint: API)
 from tfprune._keras3.constraint import bind as _bind
 from tfprune._keras3.constraint import new_mask as _new_mask
-from tfprune._mask_values import non_binary
+from tfprune._mask_values import checked, non_binary
 
 
 class MasksNotSavedWarning(UserWarning):
@@ -248,22 +248,10 @@ def check_masks(model, masks, kernels: "Mapping[str, object]", argument: str = "
     if unknown:
         raise ValueError(f"{argument}: no prunable kernel {unknown} in model {model.name!r}; "
                          f"allowed keys: {list(kernels)}.")
-    out, problems = {}, []
-    for key, mask in masks.items():
-        mask = np.asarray(ops.convert_to_numpy(mask)) if not isinstance(mask, np.ndarray) else mask
-        expected = tuple(kernels[key].shape)
-        if tuple(mask.shape) != expected:
-            problems.append(f"{key!r}: mask shape {tuple(mask.shape)} != kernel shape {expected}")
-            continue
-        problem = non_binary(mask)
-        if problem:
-            problems.append(f"{key!r}: mask values must be 0 or 1, got {problem[0]} ({problem[1]})")
-            continue
-        out[key] = mask.astype(np.float32)
-    if problems:
-        allowed = "; allowed: 0/1 arrays (bool, int or float)" if any("0 or 1" in p for p in problems) else ""
-        raise ValueError(f"{argument}: " + "; ".join(problems) + allowed + ".")
-    return out
+    masks = {key: mask if isinstance(mask, np.ndarray) else np.asarray(ops.convert_to_numpy(mask))
+             for key, mask in masks.items()}
+    return checked(masks, {key: kernels[key].shape for key in masks}, argument, name=repr,
+                   allowed="0/1 arrays (bool, int or float)")
 
 
 def _wanted(model, masks, include) -> "tuple[dict, list]":

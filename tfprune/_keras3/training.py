@@ -21,11 +21,10 @@ Example:
 from __future__ import annotations
 
 import copy
-import zlib
 
 import keras
-import numpy as np
 
+from tfprune import _seeds
 from tfprune._keras3 import layers as _layers
 
 
@@ -58,35 +57,11 @@ def clone(model):
     return copied
 
 
-def derived_seed(seed: int, *labels: str) -> int:
-    """A 31-bit seed that is a function of ``seed`` and the ``labels`` only (any process)."""
-    entropy = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(label.encode("utf-8")) for label in labels]
-    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+derived_seed = _seeds.derived_seed  # a function of (seed, labels) only: tfprune/_seeds.py
 
 
 def _is_seeded_initializer(key: str, node) -> bool:
-    return (key.endswith("initializer") and isinstance(node, dict) and isinstance(node.get("class_name"), str)
-            and isinstance(node.get("config"), dict) and node["config"].get("seed") is not None)
-
-
-def _reseeded(node, seed: int, layer: str, path: str = ""):
-    """A copy of a serialized config in which every seeded initializer (under a key ending in
-    ``initializer``, at any depth) has the seed ``derived_seed(seed, layer, <its path>)``; a
-    nested layer config (a dict with a ``name``) names the layer of the initializers below it."""
-    if isinstance(node, dict):
-        if isinstance(node.get("config"), dict) and isinstance(node["config"].get("name"), str) \
-                and "class_name" in node:
-            layer, path = node["config"]["name"], ""
-        out = {}
-        for key, value in node.items():
-            where = f"{path}/{key}" if path else str(key)
-            if _is_seeded_initializer(str(key), value):
-                value = {**value, "config": {**value["config"], "seed": derived_seed(seed, layer, where)}}
-            out[key] = _reseeded(value, seed, layer, where)
-        return out
-    if isinstance(node, (list, tuple)):
-        return type(node)(_reseeded(v, seed, layer, f"{path}/{i}") for i, v in enumerate(node))
-    return node
+    return key.endswith("initializer") and _seeds.has_seed(node)
 
 
 def reseeded_clone(model, seed: int):
@@ -95,7 +70,8 @@ def reseeded_clone(model, seed: int):
     initializer with a fixed seed is re-seeded from ``(seed, layer name, where it sits in the
     config)``, the others draw under :func:`set_random_seed` ``(seed)`` (which this calls)."""
     set_random_seed(int(seed))
-    config = _reseeded(copy.deepcopy(keras.saving.serialize_keras_object(model)), int(seed), model.name)
+    config = _seeds.reseeded(copy.deepcopy(keras.saving.serialize_keras_object(model)), int(seed), model.name,
+                             _is_seeded_initializer, nested_layers=True)
     return keras.saving.deserialize_keras_object(config)
 
 

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tfprune import checks
+from tfprune.allocation._top import top
 
 SCOPES = ("global", "layerwise")
 
@@ -63,23 +64,6 @@ class _Units:
 
 
 _ONE = np.ones(1, np.int64)  # sizes of single-weight units, whatever their number
-
-
-def _top_finite(keys: np.ndarray, budget: int) -> np.ndarray:
-    """Ascending indices of the ``budget`` highest of the finite ``keys``, ties by position."""
-    if budget >= len(keys):
-        return np.arange(len(keys))
-    if budget <= 0:
-        return np.zeros(0, np.int64)
-    part = keys.copy()
-    part.partition(len(keys) - budget)
-    threshold = part[len(keys) - budget]
-    del part
-    chosen = keys > threshold
-    missing = budget - np.count_nonzero(chosen)
-    if missing:
-        chosen[np.flatnonzero(keys == threshold)[:missing]] = True
-    return np.flatnonzero(chosen)
 
 
 def _top_units(keys: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
@@ -141,7 +125,9 @@ def _layer_keys(scores, keep, exclude, within, mark_dead: bool = True):
     back as all-ones masks."""
     dense, keyed = {}, []
     for name, score in scores.items():
-        score = np.asarray(score, dtype=np.float64)
+        score = np.asarray(score)
+        if score.dtype.kind != "f":
+            score = score.astype(np.float64)  # floats rank as they are: a conversion orders nothing differently
         if not checks.all_finite(score):
             bad = ~np.isfinite(score)
             raise FloatingPointError(f"scores: layer {name!r} has {int(bad.sum())} NaN/inf score(s); allowed: finite numbers.")
@@ -211,8 +197,8 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
 
     density = 1.0 - sparsity
     if block is None and not min_density and not min_kept:
-        masks, keyed = _layer_keys(scores, keep, exclude, within, mark_dead=False)
-        masks.update(_select_elements(keyed, density, scope))
+        masks, keyed = _layer_keys(scores, "highest", exclude, within, mark_dead=False)  # the scores as they are
+        masks.update(_select_elements(keyed, density, scope, lowest=keep == "lowest"))
         return {name: masks[name] for name in scores}
     masks, keyed = _layer_keys(scores, keep, exclude, within)
     units = {name: _Units(key, block) for name, key, _ in keyed}
@@ -257,11 +243,13 @@ def allocate(scores: Mapping[str, np.ndarray], sparsity: "float | None", *, scop
     return {name: masks[name] for name in scores}
 
 
-def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray]":
+def _select_elements(keyed, density: float, scope: str, lowest: bool = False) -> "dict[str, np.ndarray]":
     """Masks of single-weight units without floors: the same choice as the general path (the
-    highest keys, ties by position, ``round(n · density)`` of all n weights of a layer or of all
-    layers), computed over the eligible (alive) weights only, so that iterative pruning (SynFlow's
-    100 rounds) does not pass over the weights it already removed."""
+    highest keys, or with ``lowest`` the lowest, ties by position, ``round(n · density)`` of all
+    n weights of a layer or of all layers), computed over the eligible (alive) weights only, so
+    that iterative pruning (SynFlow's 100 rounds) does not pass over the weights it already
+    removed; without ``within`` masks each mask is one comparison of a layer's keys with the
+    threshold, written as float32 at once."""
     eligible = []  # (name, shape, flat indices of the alive weights or None, their keys)
     for name, key, alive in keyed:
         flat = key.reshape(-1)
@@ -269,22 +257,19 @@ def _select_elements(keyed, density: float, scope: str) -> "dict[str, np.ndarray
         eligible.append((name, key.shape, index, flat if index is None else flat[index]))
 
     def mask(shape, index, chosen):
+        if index is None:
+            return chosen.astype(np.float32, copy=False).reshape(shape)
         out = np.zeros(int(np.prod(shape)), np.float32)
-        out[chosen if index is None else index[chosen]] = 1.0
+        out[index[chosen.astype(bool, copy=False)]] = 1.0
         return out.reshape(shape)
 
+    dtype = np.float32 if all(index is None for _, _, index, _ in eligible) else bool
     if scope == "layerwise":
-        return {name: mask(shape, index, _top_finite(k, int(round(np.prod(shape) * density))))
+        return {name: mask(shape, index, top([k], int(round(np.prod(shape) * density)), lowest, dtype)[0])
                 for name, shape, index, k in eligible}
     budget = int(round(sum(int(np.prod(shape)) for _, shape, _, _ in eligible) * density))
-    picked = _top_finite(np.concatenate([k for *_, k in eligible]), budget)
-    masks, offset = {}, 0
-    for name, shape, index, k in eligible:
-        end = offset + len(k)
-        lo, hi = np.searchsorted(picked, (offset, end))
-        masks[name] = mask(shape, index, picked[lo:hi] - offset)
-        offset = end
-    return masks
+    chosen = top([k for *_, k in eligible], budget, lowest, dtype)
+    return {name: mask(shape, index, c) for (name, shape, index, _), c in zip(eligible, chosen)}
 
 
 def _check_min_kept(min_kept) -> int:

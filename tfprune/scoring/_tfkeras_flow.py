@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import _keras
-from tfprune.scoring._tfkeras_net import TfKerasNet, copy_weights, scoring_clone
+from tfprune.scoring._tfkeras_clone import copy_weights, scoring_clone
+from tfprune.scoring._tfkeras_net import TfKerasNet
 
 
 def flow_net(model, ones, paths=False) -> TfKerasNet:

@@ -1,8 +1,9 @@
 """What the scorers differentiate: a *net*, one implementation per Keras.
 
 A scorer's formula (``snip.py``, ``grasp.py``, ``synflow.py``) is written once against this
-interface; the net does the framework's work on a private copy of the model, so the user's
-weights are never touched:
+interface; the net does the framework's work on a private copy of the model (or, for a tf_keras
+loss net at the model's own kernels, on the model itself where an inference pass provably
+writes none of its variables), so the user's weights are never touched:
 
 ``net.names``
     the kernel keys, in model order (``fc1``, ``mha/query``, ...). Every function below takes
@@ -20,6 +21,10 @@ weights are never touched:
     outputs, in inference mode), as ``{key: np.ndarray}``.
 ``net.hessian_gradient(kernels, objective, g)``
     the same mean of ∇_kernels (∇ objective · g), the Hessian-gradient product ``H g``.
+``net.masked_hessian_gradient(masks, objective)`` (tf_keras; optional, see
+:func:`masked_hessian_gradient`)
+    ``(w, g, hg)``: ``masked_gradient`` and ``hessian_gradient`` at its ``w``, in one pass when the
+    net holds a single batch on one device (the inner gradient of ``H g`` is ``g`` itself).
 ``net.masked_gradient(masks, objective)``
     ``(w, g)``: the net's own kernels (the model's, or their absolute values in SynFlow's net)
     times ``masks`` (``{key: 0/1 array}`` or None), and ``net.gradient(w, objective)``; the
@@ -150,6 +155,16 @@ def flow_net(model, ones: np.ndarray, paths: bool = False, include=()):
         from tfprune.scoring import _tfkeras_flow
         return _tfkeras_flow.flow_net(model, ones, paths)
     return _impl(model).flow_net(model, ones, paths)
+
+
+def masked_hessian_gradient(net, masks, objective):
+    """``(w, g, hg)``: ``w, g = net.masked_gradient(masks, objective)`` and ``hg`` the
+    Hessian-gradient product ``net.hessian_gradient(w, objective, g)``; one pass where the net
+    can (see ``net.masked_hessian_gradient``)."""
+    if hasattr(net, "masked_hessian_gradient"):
+        return net.masked_hessian_gradient(masks, objective)
+    w, g = net.masked_gradient(masks, objective)
+    return w, g, net.hessian_gradient(w, objective, g)
 
 
 def effective(base: Mapping[str, np.ndarray], masks) -> "dict[str, np.ndarray]":
