@@ -89,6 +89,9 @@ class TfKerasNet:
         # masked_gradient: the user's kernels the net started from (copied on first need), what
         # the clone's variables hold now, and the kernels it returned last (see _hold)
         self._source, self._start, self._held, self._last = source, None, None, None
+        if self._absolute:  # SynFlow's net outlives the call (it is reused): a copy, no reference to the model
+            self.start_kernels()
+            self._source = None
 
     @property
     def clone(self):
