@@ -395,3 +395,16 @@ def test_synflow_reuses_its_net_for_the_same_model_and_scores_the_weights_it_hol
     assert _tfkeras_net._LAST_FLOW_NET[2].clone is not None and _tfkeras_net._LAST_FLOW_NET[1][2] != threading.get_ident()
     for n in want:
         np.testing.assert_array_equal(other[n], want[n], err_msg=n)
+
+
+def test_synflow_kept_net_holds_no_reference_to_the_model():
+    """The net kept for the next call holds copies: the model's variables are freed with it."""
+    import gc
+    import weakref
+
+    model = linear_net()
+    kernel = weakref.ref(model.get_layer("l1").kernel)
+    tfprune.compute_masks(model, "synflow", 0.5, rounds=3)
+    del model
+    gc.collect()
+    assert kernel() is None
