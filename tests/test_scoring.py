@@ -338,7 +338,7 @@ def small_conv_net(seed=4):
 
 
 @pytest.mark.parametrize("options", [{}, {"scope": "layerwise"}, {"exclude": ["c2"]}, {"within": True},
-                                     {"threads": True}])
+                                     {"within": True, "exclude": ["c2"]}, {"threads": True}])
 def test_synflow_over_survivors_gives_the_masks_of_the_dense_rounds(options, monkeypatch):
     """compute_masks' survivor path (tf_keras SynFlow, rounds > 1) and the dense path (score every
     weight, allocate(within=...)) give bit-identical masks (``threads``: the layers' scores are

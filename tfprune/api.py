@@ -218,8 +218,8 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
             if r == 1:
                 _warn_zero_scores(model, scores, masks, method, exclude)
             kept = m - int(round((m - n) * r / rounds))
-            masks = allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m))
-        return _never_revive(masks, within)
+            masks = _never_revive(allocate(scores, None, keep=keep, exclude=exclude, within=masks, n_m=(kept, m)), within)
+        return masks
     density = 1.0 - sparsity
     if rounds > 1 and hasattr(score, "alive") and keep == "highest" and block is None and not min_density:
         return _never_revive(_survivor_rounds(model, score, method, masks, density, rounds, scope, exclude), within)
@@ -227,9 +227,11 @@ def compute_masks(model, method: str, sparsity: "float | None" = None, data=None
         scores = check_finite(score(masks), method)
         if r == 1:
             _warn_zero_scores(model, scores, masks, method, exclude)
-        masks = allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
-                         exclude=exclude, min_density=min_density, block=block, within=masks)
-    return _never_revive(masks, within)
+        # excluded kernels come back dense from allocate: their within-pruned weights stay out of
+        # the next round's forward pass too
+        masks = _never_revive(allocate(scores, 1.0 - density ** (r / rounds), scope=scope, keep=keep,
+                                       exclude=exclude, min_density=min_density, block=block, within=masks), within)
+    return masks
 
 
 def _survivor_rounds(model, score, method, within, density, rounds, scope, exclude) -> "dict[str, np.ndarray]":
