@@ -408,3 +408,19 @@ def test_synflow_kept_net_holds_no_reference_to_the_model():
     del model
     gc.collect()
     assert kernel() is None
+
+
+def test_synflow_kept_net_is_freed_with_its_model():
+    """The float64 net kept for the next call on a model goes when that model is freed, not at
+    the next SynFlow call (it is the size of the model's weights, twice)."""
+    import gc
+    import weakref
+
+    from tfprune.scoring import _tfkeras_flow
+
+    model = linear_net()
+    tfprune.compute_masks(model, "synflow", 0.5, rounds=3)
+    net = weakref.ref(_tfkeras_flow._LAST_FLOW_NET[2])
+    del model
+    gc.collect()
+    assert _tfkeras_flow._LAST_FLOW_NET[2] is None and net() is None

@@ -39,11 +39,17 @@ def flow_net(model, ones, paths=False) -> TfKerasNet:
     _absolute(clone)
     net = TfKerasNet(clone, [(tf.convert_to_tensor(ones, tf.float64), None)], source=_keras.prunable_kernels(model),
                      absolute=True)
-    _LAST_FLOW_NET[:] = [weakref.ref(model), key, net]
+    _LAST_FLOW_NET[:] = [weakref.ref(model, _forget), key, net]
     return net
 
 
 _LAST_FLOW_NET = [lambda: None, None, None]  # [weak reference to the model, key, net]
+
+
+def _forget(ref) -> None:
+    """The kept net goes with its model (called when the model is freed)."""
+    if _LAST_FLOW_NET[0] is ref:
+        _LAST_FLOW_NET[:] = [lambda: None, None, None]
 
 
 def _fingerprint(model):
