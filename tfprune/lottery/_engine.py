@@ -32,7 +32,6 @@ them (so a worker returns only once the chief's files are complete).
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -88,7 +87,7 @@ class Engine:
 
     def scope(self):
         """The strategy's scope (a no-op without one): models and optimizers are made in it."""
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        return distribute.scope(self.strategy)
 
     def prepare(self, procedure: str, settings: dict) -> "Engine":
         """Builds the model and checks ``run_dir``'s configuration against this one, writing

@@ -22,6 +22,7 @@ a different run.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ import tensorflow as tf
 from tfprune import checks
 from tfprune.io import DIGEST_KEY
 
-__all__ = ["STRATEGIES", "make_strategy", "split_cpu", "is_chief", "num_workers", "task_name"]
+__all__ = ["STRATEGIES", "make_strategy", "scope", "split_cpu", "is_chief", "num_workers", "task_name"]
 
 #: The names :func:`make_strategy` (and the binaries' ``--strategy``) accept.
 STRATEGIES = ("none", "mirrored", "multi_worker")
@@ -79,6 +80,11 @@ def make_strategy(name: str, cpu_replicas: "int | None" = None):
         raise ValueError("strategy: got 'multi_worker' but the TF_CONFIG environment variable is not set; allowed: "
                          "'multi_worker' with TF_CONFIG naming the cluster and this task (docs/distributed_training.md).")
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def scope(strategy):
+    """``strategy``'s scope, or a no-op without one (None): models and optimizers are made in it."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def _task(strategy) -> "tuple[str | None, int | None]":

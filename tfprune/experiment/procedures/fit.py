@@ -9,7 +9,6 @@ data), then copied into the strategy's scope (architecture, weights and masks) a
 trained there; only the chief writes the outputs (:mod:`tfprune.experiment.runner`)."""
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from typing import Callable
@@ -34,7 +33,7 @@ def _into_scope(model, strategy):
     from tfprune._keras import keras
     from tfprune.wrapper import custom_object_scope
 
-    with strategy.scope(), custom_object_scope():
+    with distribute.scope(strategy), custom_object_scope():
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
     return copy
@@ -61,7 +60,7 @@ def fit_run(ctx: RunContext, prune: "Callable | None"):
 
     spec = ctx.spec()
     model = _into_scope(model, ctx.strategy)
-    with ctx.strategy.scope() if ctx.strategy is not None else contextlib.nullcontext():
+    with distribute.scope(ctx.strategy):
         model.compile(spec.optimizer(), spec.loss, metrics=list(spec.metrics))
     callbacks = ctx.flavor.fit_callbacks(pruned=prune is not None)
     if ctx.log_dir and distribute.is_chief(ctx.strategy):  # tf_keras only (checked with the config)
